@@ -1,0 +1,73 @@
+"""Turn deployment settings into JupyterHub configuration (a pure function, unit-testable)."""
+
+from __future__ import annotations
+
+import shutil
+
+from traitlets.config import Config
+
+from . import roles
+from .settings import Settings
+
+
+def configure(c: Config, settings: Settings, admin_token: str) -> Config:
+    """Fill ``c`` for one clean-room hub; touches nothing outside ``c``."""
+    state = settings.state_path
+
+    # Where the hub keeps its state.
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "secrets" / "cookie_secret")
+    c.JupyterHub.pid_file = str(state / "run" / "jupyterhub.pid")
+    c.ConfigurableHTTPProxy.pid_file = str(state / "run" / "proxy.pid")
+
+    # Addresses: the proxy only on loopback behind nginx; the hub API on the researchers'
+    # network gateway, the one place their containers may connect to.
+    c.JupyterHub.bind_url = f"http://127.0.0.1:{settings.proxy_port}/"
+    c.JupyterHub.public_url = settings.public_url
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.JupyterHub.hub_bind_url = f"http://{settings.gateway}:{settings.hub_port}"
+    c.JupyterHub.hub_connect_url = f"http://{settings.gateway}:{settings.hub_port}"
+    proxy = shutil.which("configurable-http-proxy")
+    if proxy:
+        c.ConfigurableHTTPProxy.command = [proxy]
+
+    # Accounts: real ones; sign-ups wait until an admin authorises them.
+    c.JupyterHub.authenticator_class = "native"
+    c.NativeAuthenticator.open_signup = False
+    c.NativeAuthenticator.minimum_password_length = 12
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = 5
+    c.NativeAuthenticator.seconds_before_next_try = 60
+    c.Authenticator.admin_users = set(settings.admin_users.split(","))
+    c.Authenticator.allow_all = True  # who may *do* anything is decided by groups and policy
+
+    # Global roles as groups that grant scopes; nothing per project here.
+    c.JupyterHub.custom_scopes = roles.CUSTOM_SCOPES
+    c.JupyterHub.load_roles = roles.load_roles() + [
+        {
+            "name": "cleanroom-admin-service",
+            "description": "The command line's service: manages users and groups.",
+            "scopes": ["admin:users", "admin:groups", "list:users", "read:users"],
+            "services": ["cleanroom-admin"],
+        }
+    ]
+    c.JupyterHub.services = [{"name": "cleanroom-admin", "api_token": admin_token}]
+    c.JupyterHub.load_groups = roles.load_groups()
+    c.JupyterHub.allow_named_servers = False
+
+    # The researchers' servers.
+    c.JupyterHub.spawner_class = "cleanroom.spawner.CleanRoomSpawner"
+    c.CleanRoomSpawner.image = settings.image
+    c.CleanRoomSpawner.network_name = settings.network
+    c.CleanRoomSpawner.subnet = settings.subnet
+    c.CleanRoomSpawner.bridge_name = settings.bridge
+    c.CleanRoomSpawner.allowed_host_ports = (settings.hub_port, settings.airlock_port)
+    c.CleanRoomSpawner.mem_limit = settings.mem_limit
+    c.CleanRoomSpawner.cpu_limit = settings.cpu_limit
+    c.CleanRoomSpawner.pids_limit = settings.pids_limit
+    c.CleanRoomSpawner.home_size = settings.home_size
+    c.CleanRoomSpawner.homes_dir = str(state / "homes")
+    c.Spawner.default_url = "/lab"
+    c.Spawner.http_timeout = 120
+    c.Spawner.start_timeout = 180
+    return c

@@ -1,0 +1,64 @@
+"""Global roles: JupyterHub groups that grant scopes, and nothing about any one project.
+
+Who may do what *in a project* is the catalog's and the policy's business (see the design's
+data model). These groups only open the doors a person needs at all.
+"""
+
+from __future__ import annotations
+
+# Custom scopes the airlock service checks (JupyterHub requires the ``custom:`` prefix).
+CUSTOM_SCOPES: dict[str, dict[str, str]] = {
+    "custom:cleanroom:submit": {"description": "Ask for outputs to be released."},
+    "custom:cleanroom:review": {"description": "Review release requests."},
+    "custom:cleanroom:owner-approve": {
+        "description": "Co-approve releases that contain one's organisation's data."
+    },
+    "custom:cleanroom:administer": {
+        "description": "Register datasets, manage projects and grants, revoke releases."
+    },
+}
+
+# Everybody who can log in. It replaces JupyterHub's default "user" role, whose "self" scope
+# would let any token list its owner's tokens and mint new ones.
+BASE_USER_SCOPES = ["read:users:name!user", "read:users:groups!user"]
+
+# group name -> scopes its members get on top of the base.
+GROUP_SCOPES: dict[str, list[str]] = {
+    "researcher": [
+        "servers!user",
+        "access:servers!user",
+        "read:servers!user",
+        "custom:cleanroom:submit",
+    ],
+    "reviewer": ["custom:cleanroom:review"],
+    "data-owner": ["custom:cleanroom:owner-approve"],
+    "admin": ["custom:cleanroom:administer"],
+}
+
+GROUPS = tuple(GROUP_SCOPES)
+
+
+def load_roles() -> list[dict]:
+    """The roles for ``c.JupyterHub.load_roles``: the base user role and one per group."""
+    roles = [
+        {
+            "name": "user",
+            "description": "Every signed-in person: may read their own name and groups.",
+            "scopes": list(BASE_USER_SCOPES),
+        }
+    ]
+    for group, scopes in GROUP_SCOPES.items():
+        roles.append(
+            {
+                "name": f"cleanroom-{group}",
+                "description": f"Scopes of the global role {group!r}.",
+                "scopes": list(scopes),
+                "groups": [group],
+            }
+        )
+    return roles
+
+
+def load_groups() -> dict[str, dict]:
+    """Make sure each group exists; membership is managed at run time by admins."""
+    return {group: {"users": []} for group in GROUPS}

@@ -1,0 +1,215 @@
+"""Deployment settings: one documented table, read from ``CLEANROOM_*`` environment variables.
+
+Every setting has a default that works on a single Debian host. The table below is the
+reference: ``python -m cleanroom.settings`` prints it with the values in force.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import SettingsError
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError
+    return port
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError
+    return number
+
+
+def _size(value: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", value):
+        raise ValueError
+    return value
+
+
+def _subnet(value: str) -> str:
+    net = ipaddress.IPv4Network(value, strict=True)
+    if net.prefixlen > 28 or not net.is_private:
+        raise ValueError
+    return str(net)
+
+
+def _bridge(value: str) -> str:
+    # Linux interface names are at most 15 characters.
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,14}", value):
+        raise ValueError
+    return value
+
+
+def _name(value: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", value):
+        raise ValueError
+    return value
+
+
+def _text(value: str) -> str:
+    if not value or any(ch.isspace() for ch in value):
+        raise ValueError
+    return value
+
+
+def _optional_url(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError
+    return value
+
+
+def _optional_path(value: str) -> str:
+    if value and not Path(value).is_absolute():
+        raise ValueError
+    return value
+
+
+def _users(value: str) -> str:
+    names = [n for n in value.split(",") if n]
+    if not names or not all(re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", n) for n in names):
+        raise ValueError
+    return ",".join(names)
+
+
+# name -> (parser, default, what a valid value looks like, what it does)
+SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
+    "state_dir": (_text, "/var/lib/cleanroom", "an absolute path",
+                  "Where the hub database, secrets, homes, TLS files and logs live."),
+    "public_host": (_text, "localhost", "a host name or address",
+                    "The name people use in their browser; part of the public URL."),
+    "https_port": (_port, "443", "a port number 1-65535",
+                   "The public TLS port of the nginx entry point."),
+    "bind_address": (_text, "0.0.0.0", "an IP address",
+                     "Where the nginx entry point listens."),
+    "proxy_port": (_port, "8000", "a port number 1-65535",
+                   "JupyterHub's proxy, on 127.0.0.1 only; nginx forwards to it."),
+    "proxy_api_port": (_port, "8001", "a port number 1-65535",
+                       "The proxy's REST API, on 127.0.0.1 only."),
+    "hub_port": (_port, "8081", "a port number 1-65535",
+                 "The hub API, on the researchers' network gateway: the one port containers reach."),
+    "airlock_port": (_port, "8082", "a port number 1-65535",
+                     "Reserved for the airlock service: the second port containers reach."),
+    "opa_port": (_port, "8181", "a port number 1-65535",
+                 "The policy server, on 127.0.0.1 only; containers never reach it."),
+    "subnet": (_subnet, "172.30.0.0/24", "a private IPv4 network such as 172.30.0.0/24",
+               "The researchers' internal Docker network; the hub listens on its first address."),
+    "network": (_name, "cleanroom-researchers", "letters, digits, '.', '_' or '-'",
+                "Name of the researchers' internal Docker network."),
+    "bridge": (_bridge, "br-cleanroom", "a lower-case interface name of at most 15 characters",
+               "Name of that network's bridge interface, which the host firewall rules match."),
+    "image": (_text, "cleanroom/notebook:latest", "an image name",
+              "The researchers' notebook image (built by images/build.sh)."),
+    "mem_limit": (_size, "4G", "a size such as 512M or 4G", "Memory limit of each server."),
+    "cpu_limit": (_positive_float, "1.0", "a positive number of CPUs", "CPU limit of each server."),
+    "pids_limit": (_positive_int, "512", "a positive integer",
+                   "Most processes and threads one server may run."),
+    "home_size": (_size, "2G", "a size such as 512M or 2G",
+                  "Size of each researcher's home; a full home stops only its owner."),
+    "admin_users": (_users, "admin", "comma-separated lower-case user names",
+                    "Users who are hub admins from the start."),
+    "tls_cert": (_optional_path, "", "empty, or an absolute path to a PEM certificate",
+                 "A real TLS certificate; empty means a generated self-signed one."),
+    "tls_key": (_optional_path, "", "empty, or an absolute path to a PEM private key",
+                "The key of tls_cert."),
+    "opa_url": (_optional_url, "", "empty, or a URL such as http://127.0.0.1:8181",
+                "Use an OPA server run elsewhere; empty means the hub starts its own."),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: str
+    public_host: str
+    https_port: int
+    bind_address: str
+    proxy_port: int
+    proxy_api_port: int
+    hub_port: int
+    airlock_port: int
+    opa_port: int
+    subnet: str
+    network: str
+    bridge: str
+    image: str
+    mem_limit: str
+    cpu_limit: float
+    pids_limit: int
+    home_size: str
+    admin_users: str
+    tls_cert: str
+    tls_key: str
+    opa_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``CLEANROOM_<NAME>``; raise SettingsError naming the fix."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for name, (parse, default, expected, _help) in SETTINGS.items():
+            env_name = f"CLEANROOM_{name.upper()}"
+            raw = environ.get(env_name, default)
+            try:
+                values[name] = parse(raw)
+            except ValueError:
+                raise SettingsError(
+                    f"{env_name}={raw!r} is not valid: set it to {expected}, "
+                    f"or unset it for the default {default!r}."
+                ) from None
+        if bool(values["tls_cert"]) != bool(values["tls_key"]):
+            raise SettingsError(
+                "CLEANROOM_TLS_CERT and CLEANROOM_TLS_KEY go together: set both, or neither "
+                "for a generated self-signed certificate."
+            )
+        return cls(**values)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+    @property
+    def gateway(self) -> str:
+        """The host's address on the researchers' network, where the hub API listens."""
+        return str(next(ipaddress.IPv4Network(self.subnet).hosts()))
+
+    @property
+    def public_url(self) -> str:
+        port = "" if self.https_port == 443 else f":{self.https_port}"
+        return f"https://{self.public_host}{port}/"
+
+    @property
+    def policy_url(self) -> str:
+        return self.opa_url or f"http://127.0.0.1:{self.opa_port}"
+
+
+def describe(settings: Settings) -> str:
+    lines = []
+    for field in fields(Settings):
+        _parse, default, expected, help_text = SETTINGS[field.name]
+        lines.append(
+            f"CLEANROOM_{field.name.upper()}={getattr(settings, field.name)}\n"
+            f"    {help_text} ({expected}; default {default!r})"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe(Settings.from_env()))

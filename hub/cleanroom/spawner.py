@@ -1,0 +1,199 @@
+"""CleanRoomSpawner: DockerSpawner with the clean room's walls as its defaults.
+
+It changes defaults and adds traits; the container life cycle is DockerSpawner's own. Before
+every start it makes sure the walls that sit outside the container are standing (the internal
+network, the host firewall, the home's size limit) and refuses to start when one is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, ImageNotFound
+from dockerspawner import DockerSpawner
+from traitlets import Float, Integer, Tuple, Unicode, default
+
+from . import firewall, homes, network
+from .errors import SpawnRefused
+
+HOME_IN_CONTAINER = "/home/researcher"
+
+
+class CleanRoomSpawner(DockerSpawner):
+    """Spawns each researcher's JupyterLab in a hardened container with no way out."""
+
+    subnet = Unicode(
+        "172.30.0.0/24",
+        help="""IPv4 subnet of the researchers' internal network. The hub API listens on its
+        first address (the gateway), which is the only address containers can reach.""",
+    ).tag(config=True)
+
+    bridge_name = Unicode(
+        "br-cleanroom",
+        help="""Name of the bridge interface of the researchers' network (at most 15
+        characters). The host firewall rules match on it.""",
+    ).tag(config=True)
+
+    allowed_host_ports = Tuple(
+        (8081, 8082),
+        help="""TCP ports on the gateway address that containers may reach: the hub API and
+        the airlock service. Every other packet from the researchers' bridge to the host is
+        dropped.""",
+    ).tag(config=True)
+
+    pids_limit = Integer(
+        512,
+        help="Most processes and threads one server may run (a fork bomb stops there).",
+    ).tag(config=True)
+
+    tmp_size = Unicode(
+        "1g",
+        help="Size of the in-memory /tmp of each server (the root file system is read-only).",
+    ).tag(config=True)
+
+    home_size = Unicode(
+        "2G",
+        help="""Size limit of each researcher's home. Homes are ext4 image files on the host,
+        so a full home stops only its owner.""",
+    ).tag(config=True)
+
+    homes_dir = Unicode(
+        "/var/lib/cleanroom/homes",
+        help="Host directory that holds the home images and their mount points.",
+    ).tag(config=True)
+
+    startup_check_timeout = Float(
+        30.0,
+        help="Seconds the checks before a start (Docker, image, network, firewall) may take.",
+    ).tag(config=True)
+
+    # -- DockerSpawner defaults, hardened ---------------------------------------------------
+
+    @default("image")
+    def _default_image(self):
+        return "cleanroom/notebook:latest"
+
+    @default("pull_policy")
+    def _default_pull_policy(self):
+        # There is no registry: an image is built on the host or it is missing.
+        return "never"
+
+    @default("network_name")
+    def _default_network_name(self):
+        return "cleanroom-researchers"
+
+    @default("use_internal_ip")
+    def _default_use_internal_ip(self):
+        return True
+
+    @default("remove")
+    def _default_remove(self):
+        return True
+
+    @default("prefix")
+    def _default_prefix(self):
+        return "cleanroom"
+
+    @default("notebook_dir")
+    def _default_notebook_dir(self):
+        return HOME_IN_CONTAINER
+
+    @default("mem_limit")
+    def _default_mem_limit(self):
+        return "4G"
+
+    @default("cpu_limit")
+    def _default_cpu_limit(self):
+        return 1.0
+
+    @default("extra_create_kwargs")
+    def _default_extra_create_kwargs(self):
+        # Whatever the image says, the server runs as the unprivileged researcher.
+        return {"user": f"{homes.RESEARCHER_UID}:{homes.RESEARCHER_GID}"}
+
+    @default("extra_host_config")
+    def _default_extra_host_config(self):
+        return self.hardening_host_config()
+
+    def hardening_host_config(self) -> dict:
+        """The Docker host settings that make the container a cell, as one dictionary."""
+        return {
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},
+            "pids_limit": self.pids_limit,
+            "memswap_limit": self.mem_limit,
+            "ipc_mode": "private",
+            "privileged": False,
+            # No IPv6 inside: the network has none, and link-local must not reach the host.
+            "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1"},
+        }
+
+    # -- before every start -------------------------------------------------------------------
+
+    def docker_client(self) -> docker.DockerClient:
+        return docker.DockerClient(**{**docker.utils.kwargs_from_env(), **self.client_kwargs})
+
+    @property
+    def home_key(self) -> str:
+        return homes.home_key(self.user.name)
+
+    def prepare_walls(self) -> Path:
+        """Check Docker and the image, then make sure network, firewall and home stand.
+
+        Blocking; runs in a thread. Raises SpawnRefused with a message for the researcher.
+        """
+        try:
+            client = self.docker_client()
+            client.ping()
+        except DockerException as error:
+            self.log.error("Docker engine unreachable: %s. Run scripts/start-docker.sh.", error)
+            raise SpawnRefused(
+                "The container engine is not running, so no server can start. "
+                "Please tell an admin; the hub log says what to run."
+            ) from error
+        try:
+            client.images.get(self.image)
+        except ImageNotFound as error:
+            self.log.error("Image %s is missing. Run images/build.sh.", self.image)
+            raise SpawnRefused(
+                f"The notebook image {self.image!r} is not installed on this host. "
+                "Please tell an admin; the hub log says what to run."
+            ) from error
+        network.ensure_internal_network(client, self.network_name, self.subnet, self.bridge_name)
+        firewall.ensure_rules(
+            firewall.BridgeRules(
+                bridge=self.bridge_name,
+                gateway=network.gateway_of(self.subnet),
+                allowed_tcp_ports=tuple(self.allowed_host_ports),
+            )
+        )
+        return homes.ensure_home(Path(self.homes_dir), self.home_key, self.home_size)
+
+    async def start(self):
+        self.user_options.pop("image", None)  # the image is the admin's choice, never the user's
+        home = await asyncio.wait_for(
+            asyncio.to_thread(self.prepare_walls), timeout=self.startup_check_timeout
+        )
+        self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}}
+        try:
+            return await super().start()
+        except Exception:
+            # Leave nothing half-created: a container that was made but did not start goes.
+            await self._remove_leftover_container()
+            raise
+
+    async def _remove_leftover_container(self) -> None:
+        try:
+            obj = await self.get_object()
+            if obj is not None:
+                await self.remove_object()
+        except Exception:  # noqa: BLE001 - cleanup must not hide the original error
+            self.log.exception("Could not remove the container of a failed start")
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        await asyncio.to_thread(homes.release_home, Path(self.homes_dir), self.home_key)
