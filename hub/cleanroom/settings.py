@@ -181,6 +181,10 @@ class Settings:
             )
         return cls(**values)
 
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes a child process (the hub) read these same settings."""
+        return {f"CLEANROOM_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)

@@ -1,0 +1,113 @@
+"""Start and stop one clean-room host: the hub (which runs the proxy), nginx, the demo users.
+
+``python -m cleanroom.daemon up`` is what ``make up`` ends with; ``down`` is ``make down``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from . import accounts, edge, host
+from .settings import REPO_DIR, Settings
+
+HUB_CONFIG = REPO_DIR / "hub" / "jupyterhub_config.py"
+
+
+def hub_pid(settings: Settings) -> int | None:
+    try:
+        pid = int((settings.state_path / "run" / "jupyterhub.pid").read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def hub_log(settings: Settings):
+    return settings.state_path / "logs" / "jupyterhub.log"
+
+
+def start_hub(settings: Settings, timeout: float = 90) -> None:
+    """Start JupyterHub in the background unless it already runs; wait until it answers."""
+    if hub_pid(settings):
+        return
+    host.prepare_state_dir(settings)
+    jupyterhub = os.path.join(os.path.dirname(sys.executable), "jupyterhub")
+    with open(hub_log(settings), "ab") as log:
+        subprocess.Popen(  # noqa: S603 - fixed argv
+            [jupyterhub, "-f", str(HUB_CONFIG)],
+            cwd=settings.state_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **settings.to_env(), "PYTHONPATH": str(REPO_DIR / "hub")},
+        )
+    url = f"http://127.0.0.1:{settings.proxy_port}/hub/api/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5):  # noqa: S310 - loopback
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    tail = hub_log(settings).read_text(errors="replace").splitlines()[-30:]
+    raise SystemExit(
+        "JupyterHub did not answer within {:.0f} s. Last lines of {}:\n{}".format(
+            timeout, hub_log(settings), "\n".join(tail)
+        )
+    )
+
+
+def stop_hub(settings: Settings, timeout: float = 60) -> None:
+    pid = hub_pid(settings)
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)  # the hub stops the servers and its proxy on the way out
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+
+
+def up(settings: Settings) -> None:
+    start_hub(settings)
+    edge.start(settings)
+    passwords = accounts.ensure_demo_users(settings)
+    print(f"\nThe clean room is up: {settings.public_url}")
+    print("(the certificate is self-signed unless CLEANROOM_TLS_CERT is set)\n")
+    print("Demo accounts (stored in {}):".format(settings.state_path / "secrets"))
+    width = max(map(len, passwords))
+    for name, password in passwords.items():
+        roles = ", ".join(accounts.DEMO_USERS.get(name, ()))
+        print(f"  {name:<{width}}  {password}   ({roles})")
+
+
+def down(settings: Settings) -> None:
+    edge.stop(settings)
+    stop_hub(settings)
+    host.teardown_host(settings)
+    print("The clean room is stopped. Homes and the hub database stay in", settings.state_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cleanroom.daemon", description=__doc__)
+    parser.add_argument("action", choices=["up", "down"])
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    up(settings) if args.action == "up" else down(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""A real clean-room hub for tests: its own state directory, ports, network and bridge.
+
+It runs the same code as ``make up`` (cleanroom.daemon), on addresses that do not collide
+with a hub that may already run on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import requests
+import urllib3
+
+from cleanroom import accounts, daemon, edge, host
+from cleanroom.settings import Settings
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_subnet(client: docker.DockerClient) -> str:
+    used = set()
+    for net in client.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            used.add(cfg.get("Subnet"))
+    for third in range(200, 250):
+        subnet = f"172.31.{third}.0/24"
+        if subnet not in used:
+            return subnet
+    raise RuntimeError("no free 172.31.x.0/24 subnet for the test network")
+
+
+def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, str]:
+    tag = os.urandom(3).hex()
+    state = tempfile.mkdtemp(prefix="cleanroom-test-")
+    env = {
+        "CLEANROOM_STATE_DIR": state,
+        "CLEANROOM_PUBLIC_HOST": "localhost",
+        "CLEANROOM_BIND_ADDRESS": "127.0.0.1",
+        "CLEANROOM_HTTPS_PORT": str(free_port()),
+        "CLEANROOM_PROXY_PORT": str(free_port()),
+        "CLEANROOM_PROXY_API_PORT": str(free_port()),
+        "CLEANROOM_HUB_PORT": str(free_port()),
+        "CLEANROOM_AIRLOCK_PORT": str(free_port()),
+        "CLEANROOM_OPA_PORT": str(free_port()),
+        "CLEANROOM_SUBNET": free_subnet(client),
+        "CLEANROOM_NETWORK": f"cleanroom-test-{tag}",
+        "CLEANROOM_BRIDGE": f"crt-{tag}",
+        "CLEANROOM_MEM_LIMIT": "2G",
+        "CLEANROOM_PIDS_LIMIT": "256",
+        "CLEANROOM_HOME_SIZE": "256M",
+    }
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class TestHub:
+    env: dict[str, str]
+    settings: Settings
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.settings.public_url.rstrip("/")
+
+    @property
+    def api(self) -> accounts.HubAPI:
+        return accounts.hub_api(self.settings)
+
+    def add_user(self, name: str, groups: tuple[str, ...]) -> str:
+        password = f"pw-{name}-{os.urandom(6).hex()}"
+        db_url = f"sqlite:///{self.settings.state_path / 'jupyterhub.sqlite'}"
+        accounts.set_password(db_url, name, password)
+        self.api.ensure_user(name, groups)
+        self.passwords[name] = password
+        return password
+
+    def login(self, name: str) -> requests.Session:
+        """Sign in through the real login form, over TLS through nginx."""
+        session = requests.Session()
+        session.verify = False
+        page = session.get(f"{self.url}/hub/login", timeout=30)
+        page.raise_for_status()
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        data = {"username": name, "password": self.passwords[name]}
+        if xsrf:
+            data["_xsrf"] = xsrf.group(1)
+        response = session.post(f"{self.url}/hub/login", data=data, timeout=30)
+        response.raise_for_status()
+        assert "jupyterhub-session-id" in session.cookies or any(
+            c.name.startswith("jupyterhub-hub-login") for c in session.cookies
+        ), f"login of {name} failed: {response.url}"
+        return session
+
+    def user_api(self, session: requests.Session, method: str, path: str, **kwargs):
+        xsrf = session.cookies.get("_xsrf", path="/hub/")
+        headers = {"X-XSRFToken": xsrf} if xsrf else {}
+        return session.request(
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def start_server(self, name: str, timeout: float = 180) -> dict:
+        """Start ``name``'s server as they would (their own session) and wait until ready."""
+        session = self.login(name)
+        response = self.user_api(session, "POST", f"/users/{name}/server")
+        assert response.status_code in (201, 202), response.text
+        return self.wait_ready(name, timeout)
+
+    def wait_ready(self, name: str, timeout: float = 180) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.api.call("GET", f"/users/{name}")
+            server = model["servers"].get("")
+            if server and server.get("ready"):
+                return model
+            if not server or not server.get("pending"):
+                if not server:
+                    raise AssertionError(f"{name}'s server stopped while starting; see hub log")
+            time.sleep(1)
+        raise AssertionError(f"{name}'s server was not ready after {timeout} s")
+
+    def stop_server(self, name: str) -> None:
+        try:
+            self.api.call("DELETE", f"/users/{name}/server")
+        except Exception:  # noqa: BLE001 - already stopped is fine
+            return
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not self.api.call("GET", f"/users/{name}")["servers"]:
+                return
+            time.sleep(0.5)
+
+    def container(self, client: docker.DockerClient, name: str):
+        return client.containers.get(f"cleanroom-{name}")
+
+    def hub_log_tail(self, lines: int = 80) -> str:
+        log = daemon.hub_log(self.settings)
+        if not log.exists():
+            return "(no hub log)"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start_test_hub(client: docker.DockerClient, **overrides: str) -> TestHub:
+    env = test_settings(client, **overrides)
+    settings = Settings.from_env(env)
+    daemon.start_hub(settings)
+    edge.start(settings)
+    return TestHub(env=env, settings=settings)
+
+
+def stop_test_hub(hub: TestHub) -> None:
+    settings = hub.settings
+    edge.stop(settings)
+    daemon.stop_hub(settings)
+    host.teardown_host(settings)
+    homes = settings.state_path / "homes"
+    if homes.exists():
+        for entry in homes.iterdir():
+            if entry.is_dir() and os.path.ismount(entry):
+                subprocess.run(["umount", str(entry)], check=False)
+    shutil.rmtree(settings.state_path, ignore_errors=True)

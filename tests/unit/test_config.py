@@ -1,0 +1,43 @@
+from traitlets.config import Config
+
+from cleanroom.config import configure
+from cleanroom.settings import Settings
+
+
+def make_config(**env):
+    return configure(Config(), Settings.from_env(env), admin_token="t" * 64)
+
+
+def test_proxy_is_on_loopback_and_hub_on_the_gateway():
+    c = make_config(CLEANROOM_SUBNET="10.7.0.0/24", CLEANROOM_HUB_PORT="9081")
+    assert c.JupyterHub.bind_url.startswith("http://127.0.0.1:")
+    assert c.ConfigurableHTTPProxy.api_url.startswith("http://127.0.0.1:")
+    assert c.JupyterHub.hub_bind_url == "http://10.7.0.1:9081"
+    assert c.JupyterHub.hub_connect_url == "http://10.7.0.1:9081"
+
+
+def test_public_url_is_the_tls_entry_point():
+    c = make_config(CLEANROOM_PUBLIC_HOST="vault.example", CLEANROOM_HTTPS_PORT="8443")
+    assert c.JupyterHub.public_url == "https://vault.example:8443/"
+
+
+def test_signups_wait_for_an_admin():
+    c = make_config()
+    assert c.JupyterHub.authenticator_class == "native"
+    assert c.NativeAuthenticator.open_signup is False
+
+
+def test_spawner_gets_the_settings():
+    c = make_config(CLEANROOM_HUB_PORT="9081", CLEANROOM_AIRLOCK_PORT="9082",
+                    CLEANROOM_HOME_SIZE="3G", CLEANROOM_STATE_DIR="/srv/cr")
+    assert c.JupyterHub.spawner_class == "cleanroom.spawner.CleanRoomSpawner"
+    assert c.CleanRoomSpawner.allowed_host_ports == (9081, 9082)
+    assert c.CleanRoomSpawner.home_size == "3G"
+    assert c.CleanRoomSpawner.homes_dir == "/srv/cr/homes"
+    assert c.JupyterHub.allow_named_servers is False
+
+
+def test_admin_service_token_is_only_in_the_service():
+    c = make_config()
+    (service,) = [s for s in c.JupyterHub.services if s["name"] == "cleanroom-admin"]
+    assert service["api_token"] == "t" * 64
