@@ -1,0 +1,273 @@
+# METADATA
+# title: Release policy
+# description: |
+#   What a release request needs before its files may leave the clean room.
+#   Asked by the airlock when a request is submitted (after its automatic checks):
+#   POST /v1/data/release/decision. Input: policies/input.schema.json with action "release";
+#   input.user is the requester.
+#   Output (decision): allow (false = denied, the request cannot go to review as it is),
+#   reasons (why, for the researcher), reviewers_required (distinct approving reviewers),
+#   data_owner_approval (organisations whose data owner must co-approve) and notes (why that
+#   many reviewers, or why data owners).
+package release
+
+# METADATA
+# description: Release settings. Change a number here, run `opa test policies/`, roll out.
+settings := {
+	# Every request needs at least this many reviewers.
+	"min_reviewers": 1,
+	# A check that warns (a disclosure risk a person must look at) raises it to this.
+	"reviewers_on_warning": 2,
+	# A file of a type in data_owner_types raises it to this.
+	"reviewers_for_data_owner_types": 2,
+	# Most files in one request.
+	"max_files": 50,
+	# Most bytes in one request, all files together (512 MiB).
+	"max_total_bytes": 536870912,
+}
+
+# METADATA
+# description: |
+#   The file types that may be released, the media types each may have (as the airlock
+#   determined them from the content) and the largest size of one file of that type.
+#   A type not listed here (e.g. "other") is never released.
+file_types := {
+	"table": {
+		"media_types": {"text/csv", "application/vnd.apache.parquet", "application/x-parquet"},
+		"max_bytes": 10485760,
+	},
+	"figure": {
+		"media_types": {"image/png", "image/svg+xml", "image/jpeg", "application/pdf"},
+		"max_bytes": 10485760,
+	},
+	"model": {
+		"media_types": {"application/octet-stream", "application/onnx", "application/x-safetensors"},
+		"max_bytes": 209715200,
+	},
+	"notebook": {
+		"media_types": {"application/x-ipynb+json"},
+		"max_bytes": 5242880,
+	},
+	"text": {
+		"media_types": {"text/plain", "text/markdown"},
+		"max_bytes": 1048576,
+	},
+	"code": {
+		"media_types": {"text/x-python", "text/x-r", "text/x-sql", "text/plain"},
+		"max_bytes": 1048576,
+	},
+}
+
+# METADATA
+# description: |
+#   Outputs of these types can carry the data itself (a model can memorise rows), so a data
+#   owner of every contributing organisation must co-approve them.
+data_owner_types := {"model"}
+
+# METADATA
+# description: The decision the airlock enforces.
+# entrypoint: true
+decision := {
+	"allow": allow,
+	"reasons": explained_reasons,
+	"reviewers_required": reviewers_required,
+	"data_owner_approval": data_owner_approval,
+	"notes": sort(notes),
+}
+
+# METADATA
+# description: |
+#   Allowed (may go to review) only when no rule gave a reason to deny AND every condition is
+#   positively met, so an input with missing fields is denied even if no reason could be phrased.
+default allow := false
+
+allow if {
+	count(reasons) == 0
+	input.action == "release"
+	is_researcher
+	input.project.role == "researcher"
+	request_of_project
+	requested_by_user
+	count(files) > 0
+	every f in files {
+		releasable(f)
+	}
+	every c in checks {
+		c.status in {"pass", "warn"}
+	}
+	owners_known
+}
+
+# METADATA
+# description: The reasons shown; a denial always has at least one.
+explained_reasons := sort(reasons) if count(reasons) > 0
+
+else := [] if allow
+
+else := ["the policy input is incomplete, so the release is denied"]
+
+files := input.request.files
+
+checks := input.request.checks
+
+user_name := object.get(input, ["user", "name"], "this user")
+
+is_researcher if "researcher" in input.user.roles
+
+has_request if is_object(input.request)
+
+request_of_project if input.request.project == input.project.id
+
+requested_by_user if input.request.requester.name == input.user.name
+
+media_type_allowed(f, allowed) if f.media_type in allowed.media_types
+
+releasable(f) if {
+	allowed := file_types[f.type]
+	media_type_allowed(f, allowed)
+	f.size <= allowed.max_bytes
+	checked(f.path)
+}
+
+owners_known if not needs_data_owners
+
+owners_known if count(input.request.contributing_organisations) > 0
+
+# METADATA
+# description: Why the request cannot be released as it is. Empty means it may go to review.
+reasons contains msg if {
+	input.action != "release"
+	msg := sprintf("this is the release policy; it cannot decide %q", [input.action])
+}
+
+reasons contains msg if {
+	not is_researcher
+	msg := sprintf("%s does not have the global role \"researcher\", which is needed to ask for a release", [user_name])
+}
+
+reasons contains msg if {
+	not input.project.role == "researcher"
+	msg := sprintf("%s is not a researcher of project %s", [user_name, object.get(input, ["project", "id"], "(none)")])
+}
+
+reasons contains "the input has no release request" if not has_request
+
+reasons contains msg if {
+	is_object(input.request)
+	not request_of_project
+	msg := sprintf("request %s does not belong to project %s", [input.request.id, object.get(input, ["project", "id"], "(none)")])
+}
+
+reasons contains msg if {
+	is_object(input.request)
+	not requested_by_user
+	msg := sprintf("request %s was not made by %s; it is decided for its requester only", [input.request.id, user_name])
+}
+
+reasons contains "the request has no files" if count(files) == 0
+
+reasons contains msg if {
+	count(files) > settings.max_files
+	msg := sprintf("the request has %d files; at most %d may be released at once", [count(files), settings.max_files])
+}
+
+reasons contains msg if {
+	total := sum([f.size | some f in files])
+	total > settings.max_total_bytes
+	msg := sprintf("the files add up to %d bytes; at most %d may be released at once", [total, settings.max_total_bytes])
+}
+
+reasons contains msg if {
+	some f in files
+	not file_types[f.type]
+	msg := sprintf("%s: files of type %q cannot be released (allowed: %s)", [f.path, f.type, concat(", ", sort(object.keys(file_types)))])
+}
+
+reasons contains msg if {
+	some f in files
+	allowed := file_types[f.type]
+	not media_type_allowed(f, allowed)
+	msg := sprintf("%s: a %s cannot have the media type %q (allowed: %s)", [f.path, f.type, f.media_type, concat(", ", sort(allowed.media_types))])
+}
+
+reasons contains msg if {
+	some f in files
+	f.size > file_types[f.type].max_bytes
+	msg := sprintf("%s is %d bytes; a %s may be at most %d bytes", [f.path, f.size, f.type, file_types[f.type].max_bytes])
+}
+
+reasons contains msg if {
+	some f in files
+	not checked(f.path)
+	msg := sprintf("%s: no automatic check has looked at this file", [f.path])
+}
+
+reasons contains msg if {
+	some c in checks
+	c.status == "fail"
+	msg := sprintf("%s: check %s failed: %s", [subject(c), c.check, object.get(c, "message", "no message")])
+}
+
+reasons contains msg if {
+	some c in checks
+	c.status == "error"
+	msg := sprintf("%s: check %s could not run, and what was not checked does not leave: %s", [subject(c), c.check, object.get(c, "message", "no message")])
+}
+
+reasons contains msg if {
+	some c in checks
+	c.status == "pending"
+	msg := sprintf("%s: check %s has not finished", [subject(c), c.check])
+}
+
+reasons contains "the request needs a data owner's co-approval, but no contributing organisation is known" if {
+	not owners_known
+}
+
+checked(path) if {
+	some c in checks
+	c.file == path
+}
+
+subject(c) := c.file if is_string(c.file)
+
+subject(c) := "the request" if c.file == null
+
+warnings contains c if {
+	some c in checks
+	c.status == "warn"
+}
+
+needs_data_owners if {
+	some f in files
+	f.type in data_owner_types
+}
+
+# METADATA
+# description: How many distinct reviewers must approve, the largest number any rule asks for.
+reviewers_required := max(reviewer_counts)
+
+reviewer_counts contains settings.min_reviewers
+
+reviewer_counts contains settings.reviewers_on_warning if count(warnings) > 0
+
+reviewer_counts contains settings.reviewers_for_data_owner_types if needs_data_owners
+
+# METADATA
+# description: The organisations whose data owner must co-approve (none unless needed).
+default data_owner_approval := []
+
+data_owner_approval := sort(input.request.contributing_organisations) if needs_data_owners
+
+# METADATA
+# description: Why the request needs more than the minimum, for reviewers and the researcher.
+notes contains msg if {
+	some c in warnings
+	msg := sprintf("%d reviewers: %s: check %s warned: %s", [settings.reviewers_on_warning, subject(c), c.check, object.get(c, "message", "no message")])
+}
+
+notes contains msg if {
+	some f in files
+	f.type in data_owner_types
+	msg := sprintf("%s is a %s: a data owner of every contributing organisation must co-approve, and %d reviewers", [f.path, f.type, settings.reviewers_for_data_owner_types])
+}

@@ -1,0 +1,46 @@
+# METADATA
+# title: OPA's own API authorization
+# description: |
+#   Loaded by the OPA server the hub runs (`opa run --authorization=basic`, see cleanroom.opa):
+#   every HTTP request to OPA is checked here first. The REST API may only ask the three
+#   decisions, read the loaded policies (for the policy revision) and check health. Nothing
+#   may write policies or data over HTTP: the policies directory, watched by OPA, is the one
+#   way to change a rule, so what runs is what was reviewed and tested.
+#   Its input is OPA's HTTP request, not the decision input document.
+# schemas:
+#   - input:
+#       type: object
+#       properties:
+#         method:
+#           type: string
+#         path:
+#           type: array
+#           items:
+#             type: string
+package system.authz
+
+# METADATA
+# description: The decision documents that may be queried.
+decision_areas := {"access", "release", "review"}
+
+# METADATA
+# description: Whether OPA serves this HTTP request.
+# entrypoint: true
+default allow := false
+
+allow if {
+	input.method == "POST"
+	some area in decision_areas
+	input.path == ["v1", "data", area, "decision"]
+}
+
+allow if {
+	input.method == "GET"
+	input.path[0] == "v1"
+	input.path[1] == "policies"
+}
+
+allow if {
+	input.method == "GET"
+	input.path[0] == "health"
+}
