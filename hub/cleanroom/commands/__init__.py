@@ -1,0 +1,1 @@
+"""Subcommand groups of the ``cleanroom`` command (see cleanroom.cli)."""
