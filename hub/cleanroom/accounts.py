@@ -58,7 +58,7 @@ class HubAPI:
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict | list | None:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - the hub URL comes from settings
             f"{self.base_url}/hub/api{path}",
             data=data,
             method=method,

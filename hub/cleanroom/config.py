@@ -47,7 +47,7 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
         {
             "name": "cleanroom-admin-service",
             "description": "The command line's service: manages users and groups.",
-            "scopes": ["admin:users", "admin:groups", "list:users", "read:users"],
+            "scopes": ["admin:users", "admin:servers", "admin:groups", "list:users"],
             "services": ["cleanroom-admin"],
         }
     ]

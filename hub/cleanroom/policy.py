@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import fastjsonschema
-import jsonschema
 from opa_client import OpaClient
 
 from .errors import CleanRoomError
@@ -307,7 +306,6 @@ class InputValidator:
     def __init__(self, schema: Mapping[str, Any]):
         self.schema = dict(schema)
         self._fast = fastjsonschema.compile(self.schema)
-        self._slow = jsonschema.Draft7Validator(self.schema)
 
     def errors(self, document: Any) -> list[str]:
         """[] when valid, else readable messages (the most relevant first)."""
@@ -315,7 +313,11 @@ class InputValidator:
             self._fast(document)
             return []
         except fastjsonschema.JsonSchemaValueException as fast_error:
-            best = jsonschema.exceptions.best_match(self._slow.iter_errors(document))
+            # Only on the (rare) invalid path: importing jsonschema takes about a second.
+            import jsonschema
+
+            validator = jsonschema.Draft7Validator(self.schema)
+            best = jsonschema.exceptions.best_match(validator.iter_errors(document))
             if best is None:
                 return [fast_error.message]
             where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in best.path)

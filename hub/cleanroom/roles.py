@@ -22,9 +22,13 @@ CUSTOM_SCOPES: dict[str, dict[str, str]] = {
 # would let any token list its owner's tokens and mint new ones.
 BASE_USER_SCOPES = ["read:users:name!user", "read:users:groups!user"]
 
+# A server's own token can only hold scopes its owner has, and it must report activity.
+SERVER_OWNER_SCOPES = ["users:activity!user"]
+
 # group name -> scopes its members get on top of the base.
 GROUP_SCOPES: dict[str, list[str]] = {
     "researcher": [
+        *SERVER_OWNER_SCOPES,
         "servers!user",
         "access:servers!user",
         "read:servers!user",

@@ -123,7 +123,7 @@ class CleanRoomSpawner(DockerSpawner):
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "read_only": True,
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},  # noqa: S108
             "pids_limit": self.pids_limit,
             "memswap_limit": self.mem_limit,
             "ipc_mode": "private",

@@ -14,12 +14,10 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker
 import requests
 import urllib3
-
 from cleanroom import accounts, daemon, edge, host
 from cleanroom.settings import Settings
 
@@ -79,6 +77,11 @@ class TestHub:
         return self.settings.public_url.rstrip("/")
 
     @property
+    def certificate(self) -> Path:
+        """The hub's self-signed certificate: tests verify TLS against it."""
+        return edge.tls_paths(self.settings)[0]
+
+    @property
     def api(self) -> accounts.HubAPI:
         return accounts.hub_api(self.settings)
 
@@ -93,18 +96,22 @@ class TestHub:
     def login(self, name: str) -> requests.Session:
         """Sign in through the real login form, over TLS through nginx."""
         session = requests.Session()
-        session.verify = False
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override the certificate
+        session.verify = str(self.certificate)
         page = session.get(f"{self.url}/hub/login", timeout=30)
         page.raise_for_status()
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
         data = {"username": name, "password": self.passwords[name]}
         if xsrf:
             data["_xsrf"] = xsrf.group(1)
-        response = session.post(f"{self.url}/hub/login", data=data, timeout=30)
-        response.raise_for_status()
-        assert "jupyterhub-session-id" in session.cookies or any(
-            c.name.startswith("jupyterhub-hub-login") for c in session.cookies
-        ), f"login of {name} failed: {response.url}"
+        # Do not follow the redirect: the hub would go on to start the server.
+        response = session.post(
+            f"{self.url}/hub/login", data=data, timeout=30, allow_redirects=False
+        )
+        assert response.status_code == 302, f"login of {name} failed: {response.status_code}"
+        assert any(c.name.startswith("jupyterhub-hub-login") for c in session.cookies), (
+            f"login of {name} set no login cookie"
+        )
         return session
 
     def user_api(self, session: requests.Session, method: str, path: str, **kwargs):

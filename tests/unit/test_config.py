@@ -1,7 +1,6 @@
-from traitlets.config import Config
-
 from cleanroom.config import configure
 from cleanroom.settings import Settings
+from traitlets.config import Config
 
 
 def make_config(**env):

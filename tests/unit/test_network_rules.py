@@ -1,5 +1,4 @@
 import pytest
-
 from cleanroom.firewall import BridgeRules, _restore_script
 from cleanroom.network import gateway_of, isolation_problems
 

@@ -1,5 +1,4 @@
 import pytest
-
 from cleanroom.errors import SettingsError
 from cleanroom.settings import SETTINGS, Settings, describe
 
@@ -13,7 +12,9 @@ def test_defaults_are_valid():
 
 
 def test_round_trip_through_environment():
-    settings = Settings.from_env({"CLEANROOM_HTTPS_PORT": "8443", "CLEANROOM_SUBNET": "10.9.0.0/24"})
+    settings = Settings.from_env(
+        {"CLEANROOM_HTTPS_PORT": "8443", "CLEANROOM_SUBNET": "10.9.0.0/24"}
+    )
     assert Settings.from_env(settings.to_env()) == settings
     assert settings.public_url == "https://localhost:8443/"
 

@@ -8,7 +8,8 @@ import os
 import sys
 
 from ..opa import DEFAULT_ADDR, POLICIES_DIR, find_opa_binary, opa_command
-from ..policy import AREAS, PolicyClient, revision_of_dir
+
+AREAS = ("access", "release", "review")  # = cleanroom.policy.AREAS, imported lazily
 
 
 def add_parser(subparsers) -> None:
@@ -53,6 +54,8 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def revision_command(args: argparse.Namespace) -> int:
+    from ..policy import PolicyClient, revision_of_dir
+
     local = revision_of_dir(args.dir) if args.dir else None
     if local:
         print(f"{local}  {args.dir}")
@@ -73,6 +76,8 @@ def revision_command(args: argparse.Namespace) -> int:
 
 
 def decide_command(args: argparse.Namespace) -> int:
+    from ..policy import PolicyClient
+
     if args.input == "-":
         document = json.load(sys.stdin)
     else:
