@@ -1,0 +1,31 @@
+"""A researcher logs in through the real form, over TLS through nginx, and gets JupyterLab."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker]
+
+
+def test_researcher_logs_in_and_gets_jupyterlab(hub, page):
+    hub.add_user("carla", ("researcher",))
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", "carla")
+    page.fill("#password_input", hub.passwords["carla"])
+    page.click("#login_submit")
+    # After login the hub starts the server and sends the browser on to JupyterLab.
+    page.wait_for_url(f"{hub.url}/user/carla/lab**", timeout=180_000)
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
+    assert page.url.startswith("https://"), "JupyterLab is served through the TLS entry point"
+    hub.stop_server("carla")
+
+
+def test_wrong_password_is_refused(hub, page):
+    hub.add_user("carlo", ("researcher",))
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", "carlo")
+    page.fill("#password_input", "not-the-password")
+    page.click("#login_submit")
+    expect(page.locator("body")).to_contain_text("Invalid username or password", timeout=30_000)
+    assert "/user/carlo" not in page.url
