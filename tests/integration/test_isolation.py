@@ -203,7 +203,8 @@ def test_full_home_stops_only_its_owner(hub, docker_client, running_alice, runni
     assert b"stopped 28" in output, output  # ENOSPC
     bob = hub.container(docker_client, "bob")
     assert bob.exec_run(["sh", "-c", "echo ok > /home/researcher/still-works"]).exit_code == 0
-    assert requests.get(f"{hub.url}/hub/api/", verify=hub.certificate, timeout=10).status_code == 200
+    hub_answer = requests.get(f"{hub.url}/hub/api/", verify=hub.certificate, timeout=10)
+    assert hub_answer.status_code == 200
     alice.exec_run(["rm", "-f", "/home/researcher/fill"])
 
 
