@@ -466,8 +466,8 @@ class PolicyClient:
             return self.fetch_revision()
         except Exception as error:  # noqa: BLE001 - any failure means "unknown"
             log.warning("cannot read the policy revision from OPA: %s", error)
-            with self._revision_lock:
-                self._revision, self._revision_at = "", float("-inf")
+            with self._revision_lock:  # "unknown", and asked again after the TTL
+                self._revision, self._revision_at = "", time.monotonic()
             return ""
 
     def invalidate_revision(self) -> None:
@@ -513,6 +513,8 @@ class PolicyClient:
             )
         except Exception as error:  # noqa: BLE001 - fail closed on anything
             log.warning("OPA did not decide %s: %s: %s", area, type(error).__name__, error)
+            # OPA may come back with other policies: read the revision again then.
+            self.invalidate_revision()
             return Decision.deny(area, UNAVAILABLE, digest, error=f"{type(error).__name__}")
         result = response.get("result") if isinstance(response, dict) else None
         if not isinstance(result, dict) or not isinstance(result.get("allow"), bool):

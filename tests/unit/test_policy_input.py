@@ -299,11 +299,14 @@ class FakeOpa:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 time.sleep(delay)
-                self.send_response(status)
+                # The loaded policies (for the revision): none.
+                policies = self.command == "GET" and self.path.startswith("/v1/policies")
+                answer = b'{"result": []}' if policies else body
+                self.send_response(200 if policies else status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(answer)
 
             do_GET = do_POST = _answer
 
