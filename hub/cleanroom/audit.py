@@ -339,12 +339,16 @@ class AuditLog:
             return self._verify()
 
     def _verify(self) -> VerifyResult:
+        started = self.anchor_path.exists() or self.key_path.exists()
         if not self.db_path.exists():
-            if self.anchor_path.exists():
-                return VerifyResult(False, 0, 1, f"the database {self.db_path} is missing")
+            if started:
+                return VerifyResult(
+                    False, 0, 1, f"the database {self.db_path} is missing (the log was started)"
+                )
             return VerifyResult(True, 0, None, "empty audit log (no database yet)")
         try:
             conn = self._connection()
+            total = conn.execute("SELECT COUNT(*) FROM audit_records").fetchone()[0]
             rows = conn.execute(
                 "SELECT seq, ts, event, actor, details, prev_hash, hash, mac"
                 " FROM audit_records ORDER BY seq"
@@ -352,6 +356,8 @@ class AuditLog:
         except sqlite3.Error as error:
             return VerifyResult(False, 0, None, f"the database cannot be read: {error}")
         anchor = self._read_anchor()
+        if total == 0 and not started:
+            return VerifyResult(True, 0, None, "empty audit log")
         try:
             key = self._load_key(may_create=False)
         except AuditError as error:
@@ -407,7 +413,9 @@ class AuditLog:
 
         if anchor is None:
             if count == 0:
-                return VerifyResult(True, 0, None, "empty audit log")
+                return bad(
+                    1, "the log was started (its key exists) but its records and anchor are gone"
+                )
             return VerifyResult(
                 False, count, 1, f"the anchor {self.anchor_path} is missing for {count} records"
             )

@@ -154,3 +154,22 @@ def test_verify_on_a_missing_database_with_an_anchor_fails(audit):
         audit.db_path.with_name(audit.db_path.name + suffix).unlink(missing_ok=True)
     result = AuditLog(audit.db_path, audit.anchor_path, audit.key_path).verify()
     assert not result.ok and "missing" in result.reason
+
+
+def test_a_log_erased_entirely_is_detected_while_its_key_remains(audit):
+    audit.append("hub.login", "alice")
+    audit.close()
+    for suffix in ("", "-wal", "-shm"):
+        audit.db_path.with_name(audit.db_path.name + suffix).unlink(missing_ok=True)
+    audit.anchor_path.unlink()
+    fresh = AuditLog(audit.db_path, audit.anchor_path, audit.key_path)
+    result = fresh.verify()
+    assert not result.ok and "missing" in result.reason
+    fresh.records()  # creates an empty database
+    result = fresh.verify()
+    assert not result.ok and result.first_bad_seq == 1 and "gone" in result.reason
+
+
+def test_reading_a_fresh_log_before_any_append_leaves_it_verifiable(audit):
+    assert audit.records() == [] and audit.tail() == []
+    assert audit.verify().ok
