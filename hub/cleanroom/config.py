@@ -7,6 +7,7 @@ import shutil
 from traitlets.config import Config
 
 from . import roles
+from .opa import opa_service
 from .settings import Settings
 
 
@@ -32,7 +33,8 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
         c.ConfigurableHTTPProxy.command = [proxy]
 
     # Accounts: real ones; sign-ups wait until an admin authorises them.
-    c.JupyterHub.authenticator_class = "native"
+    c.JupyterHub.authenticator_class = "cleanroom.auth.CleanRoomAuthenticator"
+    c.CleanRoomAuthenticator.audit_state_dir = str(state)
     c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.minimum_password_length = 12
     c.NativeAuthenticator.check_common_password = True
@@ -52,6 +54,11 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
         }
     ]
     c.JupyterHub.services = [{"name": "cleanroom-admin", "api_token": admin_token}]
+    if not settings.opa_url:
+        # The hub starts OPA with itself, on loopback only, and restarts it if it exits.
+        c.JupyterHub.services.append(
+            opa_service(policies_dir=settings.policies_dir, addr=f"127.0.0.1:{settings.opa_port}")
+        )
     c.JupyterHub.load_groups = roles.load_groups()
     c.JupyterHub.allow_named_servers = False
 
@@ -67,6 +74,8 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     c.CleanRoomSpawner.pids_limit = settings.pids_limit
     c.CleanRoomSpawner.home_size = settings.home_size
     c.CleanRoomSpawner.homes_dir = str(state / "homes")
+    c.CleanRoomSpawner.policy_url = settings.policy_url
+    c.CleanRoomSpawner.audit_state_dir = str(state)
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 180

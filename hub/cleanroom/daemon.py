@@ -49,18 +49,21 @@ def start_hub(settings: Settings, timeout: float = 90) -> None:
             start_new_session=True,
             env={**os.environ, **settings.to_env(), "PYTHONPATH": str(REPO_DIR / "hub")},
         )
-    url = f"http://127.0.0.1:{settings.proxy_port}/hub/api/"
+    # Up means: the hub answers, and so does the policy service it started.
+    urls = [f"http://127.0.0.1:{settings.proxy_port}/hub/api/", f"{settings.policy_url}/health"]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while urls and time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=5):  # noqa: S310 - loopback
-                return
+            with urllib.request.urlopen(urls[0], timeout=5):  # noqa: S310 - loopback
+                urls.pop(0)
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
+    if not urls:
+        return
     tail = hub_log(settings).read_text(errors="replace").splitlines()[-30:]
     raise SystemExit(
-        "JupyterHub did not answer within {:.0f} s. Last lines of {}:\n{}".format(
-            timeout, hub_log(settings), "\n".join(tail)
+        "{} did not answer within {:.0f} s. Last lines of {}:\n{}".format(
+            urls[0], timeout, hub_log(settings), "\n".join(tail)
         )
     )
 

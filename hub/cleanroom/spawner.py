@@ -8,6 +8,7 @@ network, the host firewall, the home's size limit) and refuses to start when one
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 import docker
@@ -16,9 +17,22 @@ from dockerspawner import DockerSpawner
 from traitlets import Float, Integer, Tuple, Unicode, default
 
 from . import firewall, homes, network
+from .audit import AuditLog
 from .errors import SpawnRefused
+from .policy import PolicyClient, user_facts_from_groups
 
 HOME_IN_CONTAINER = "/home/researcher"
+
+
+@functools.cache
+def _audit_log(state_dir: str) -> AuditLog:
+    return AuditLog.from_state_dir(state_dir)
+
+
+@functools.cache
+def _policy_client(url: str, timeout: float, state_dir: str) -> PolicyClient:
+    # One client per hub: it keeps its connection pool and logs every decision it takes.
+    return PolicyClient(url, timeout=timeout, audit=_audit_log(state_dir))
 
 
 class CleanRoomSpawner(DockerSpawner):
@@ -62,6 +76,21 @@ class CleanRoomSpawner(DockerSpawner):
     homes_dir = Unicode(
         "/var/lib/cleanroom/homes",
         help="Host directory that holds the home images and their mount points.",
+    ).tag(config=True)
+
+    policy_url = Unicode(
+        "http://127.0.0.1:8181",
+        help="""The OPA server asked before every start. When it does not answer, or
+        answers anything but an allow, the server is not started.""",
+    ).tag(config=True)
+
+    policy_timeout = Float(
+        2.0, help="Seconds to wait for one policy decision before counting it a denial."
+    ).tag(config=True)
+
+    audit_state_dir = Unicode(
+        "/var/lib/cleanroom",
+        help="State directory whose audit log records every start, stop and decision.",
     ).tag(config=True)
 
     startup_check_timeout = Float(
@@ -173,18 +202,45 @@ class CleanRoomSpawner(DockerSpawner):
         )
         return homes.ensure_home(Path(self.homes_dir), self.home_key, self.home_size)
 
+    @property
+    def audit(self) -> AuditLog:
+        return _audit_log(self.audit_state_dir)
+
+    @property
+    def policy(self) -> PolicyClient:
+        return _policy_client(self.policy_url, self.policy_timeout, self.audit_state_dir)
+
+    async def _audit(self, event: str, **details) -> None:
+        await asyncio.to_thread(self.audit.append, event, self.user.name, **details)
+
+    async def check_access(self) -> None:
+        """Ask the access policy; raise SpawnRefused with its reasons unless it allows."""
+        facts = user_facts_from_groups(self.user.name, [g.name for g in self.user.groups])
+        decision = await self.policy.aaccess(facts, project=None)
+        if not decision.allowed:
+            reasons = "; ".join(decision.reasons) or "denied by policy"
+            raise SpawnRefused(f"Your server was not started: {reasons}.")
+
     async def start(self):
         self.user_options.pop("image", None)  # the image is the admin's choice, never the user's
-        home = await asyncio.wait_for(
-            asyncio.to_thread(self.prepare_walls), timeout=self.startup_check_timeout
-        )
+        try:
+            await self.check_access()
+            home = await asyncio.wait_for(
+                asyncio.to_thread(self.prepare_walls), timeout=self.startup_check_timeout
+            )
+        except Exception as error:
+            await self._audit("spawn.refused", reason=str(error))
+            raise
         self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}}
         try:
-            return await super().start()
-        except Exception:
+            result = await super().start()
+        except Exception as error:
             # Leave nothing half-created: a container that was made but did not start goes.
             await self._remove_leftover_container()
+            await self._audit("spawn.failed", reason=str(error))
             raise
+        await self._audit("spawn.started", container=self.container_name, image=self.image)
+        return result
 
     async def _remove_leftover_container(self) -> None:
         try:
@@ -197,3 +253,4 @@ class CleanRoomSpawner(DockerSpawner):
     async def stop(self, now=False):
         await super().stop(now=now)
         await asyncio.to_thread(homes.release_home, Path(self.homes_dir), self.home_key)
+        await self._audit("spawn.stopped", container=self.container_name)

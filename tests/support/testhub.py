@@ -46,6 +46,9 @@ def free_subnet(client: docker.DockerClient) -> str:
 def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, str]:
     tag = os.urandom(3).hex()
     state = tempfile.mkdtemp(prefix="cleanroom-test-")
+    # A copy of the policies of its own, so a test can change a rule while the hub runs.
+    policies = Path(state) / "policies"
+    shutil.copytree(Path(__file__).parents[2] / "policies", policies)
     env = {
         "CLEANROOM_STATE_DIR": state,
         "CLEANROOM_PUBLIC_HOST": "localhost",
@@ -62,6 +65,7 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
         "CLEANROOM_MEM_LIMIT": "2G",
         "CLEANROOM_PIDS_LIMIT": "256",
         "CLEANROOM_HOME_SIZE": "256M",
+        "CLEANROOM_POLICIES_DIR": str(policies),
     }
     env.update(overrides)
     return env

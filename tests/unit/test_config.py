@@ -22,8 +22,19 @@ def test_public_url_is_the_tls_entry_point():
 
 def test_signups_wait_for_an_admin():
     c = make_config()
-    assert c.JupyterHub.authenticator_class == "native"
+    assert c.JupyterHub.authenticator_class == "cleanroom.auth.CleanRoomAuthenticator"
     assert c.NativeAuthenticator.open_signup is False
+
+
+def test_hub_starts_opa_on_loopback_unless_one_is_given(tmp_path):
+    c = make_config(CLEANROOM_OPA_PORT="9181")
+    (opa,) = [s for s in c.JupyterHub.services if s["name"] == "opa"]
+    assert "--addr=127.0.0.1:9181" in opa["command"] or "127.0.0.1:9181" in " ".join(opa["command"])
+    assert "url" not in opa, "OPA gets no route on the public proxy"
+    assert c.CleanRoomSpawner.policy_url == "http://127.0.0.1:9181"
+    c = make_config(CLEANROOM_OPA_URL="http://127.0.0.1:9999")
+    assert not [s for s in c.JupyterHub.services if s["name"] == "opa"]
+    assert c.CleanRoomSpawner.policy_url == "http://127.0.0.1:9999"
 
 
 def test_spawner_gets_the_settings():
