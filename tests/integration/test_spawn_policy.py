@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from cleanroom.audit import AuditLog
 
 pytestmark = pytest.mark.docker
