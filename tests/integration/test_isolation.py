@@ -1,30 +1,57 @@
-"""No way out of a researcher's container, tested against the real engine, hub and firewall."""
+"""No way out of a researcher's container, tested against the real engine, hub and firewall.
+
+Code runs in the researcher's kernel over the Jupyter websocket, through nginx, exactly as the
+browser would send it. Every "cannot reach" is paired, in the same run, with the same probe
+succeeding from a control of the test's own (a container on an ordinary Docker network, or
+the host), so no test can pass because a canary was down or listening in the wrong place.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import docker
 import pytest
-import requests
 from support.canary import Canary
+from support.kernel import KernelSession
 
 pytestmark = pytest.mark.docker
 
-PROBE = (Path(__file__).parents[1] / "support" / "probe.py").read_text()
+PROBE_FILE = Path(__file__).parents[1] / "support" / "probe.py"
+PROBE = PROBE_FILE.read_text()
 
 
-def probe(container, plan: dict) -> dict:
+def in_kernel(kernel: KernelSession, plan: dict) -> dict:
+    output = kernel.run(PROBE + f"\nprint(json.dumps(run({plan!r})))\n")
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def in_container(container, plan: dict) -> dict:
     exit_code, output = container.exec_run(["python3", "-c", PROBE, json.dumps(plan)])
     assert exit_code == 0, output.decode(errors="replace")
     return json.loads(output.decode().strip().splitlines()[-1])
 
 
+def on_host(plan: dict) -> dict:
+    out = subprocess.run([sys.executable, str(PROBE_FILE), json.dumps(plan)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def host_addresses() -> list[str]:
     out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True)
-    return [line.split()[3].split("/")[0] for line in out.stdout.splitlines()]
+    # Loopback is the container's own inside it; every other address is the host's.
+    addresses = [line.split()[3].split("/")[0] for line in out.stdout.splitlines()]
+    return [a for a in addresses if not a.startswith("127.")]
+
+
+def ip_on(container, network: str) -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +62,50 @@ def canary():
 
 
 @pytest.fixture(scope="module")
-def bridge_canary(docker_client, notebook_image):
-    """A container of the test's own on Docker's default bridge, serving HTTP."""
-    container = docker_client.containers.run(
-        notebook_image, ["python3", "-m", "http.server", "8000"], detach=True,
-        network="bridge", remove=True, user="1000", read_only=True,
-        name=f"cleanroom-canary-{id(docker_client) % 100000}",
-    )
-    container.reload()
-    ip = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
-    yield ip
-    container.remove(force=True)
+def control(docker_client, notebook_image):
+    """An ordinary Docker network of the test's own with a canary server and a control
+    container on it. Yields (control container, canary container IP)."""
+    name = f"cleanroom-ctl-{int(time.time() * 1000) % 10**8}"
+    net = docker_client.networks.create(name, driver="bridge")
+    common = dict(detach=True, network=name, user="1000", read_only=True,
+                  tmpfs={"/tmp": ""}, labels={"org.cleanroom.test": "control"})
+    server = docker_client.containers.run(
+        notebook_image, ["python3", "-m", "http.server", "8000", "-d", "/tmp"],
+        name=f"{name}-canary", **common)
+    controller = docker_client.containers.run(
+        notebook_image, ["python3", "-c", "import time; time.sleep(3600)"],
+        name=f"{name}-control", **common)
+    try:
+        yield controller, ip_on(server, name)
+    finally:
+        for container in (server, controller):
+            container.remove(force=True)
+        net.remove()
 
 
 @pytest.fixture(scope="module")
-def running_bob(hub):
-    return hub.start_server("bob")
+def alice_kernel(hub, running_alice):
+    kernel = KernelSession(hub, "alice")
+    yield kernel
+    kernel.close()
+
+
+@pytest.fixture(scope="module")
+def bob_kernel(hub):
+    hub.start_server("bob")
+    kernel = KernelSession(hub, "bob")
+    yield kernel
+    kernel.close()
+
+
+def test_spawn_through_the_rest_api_with_user_options(hub):
+    hub.add_user("uma", ("researcher",))
+    session = hub.login("uma")
+    response = hub.user_api(session, "POST", "/users/uma/server", json={})
+    assert response.status_code in (201, 202), response.text
+    model = hub.wait_ready("uma")
+    assert model["servers"][""]["ready"]
+    hub.stop_server("uma")
 
 
 def test_container_is_hardened_by_docker(hub, docker_client, running_alice):
@@ -69,9 +124,7 @@ def test_container_is_hardened_by_docker(hub, docker_client, running_alice):
     assert list(attrs["NetworkSettings"]["Networks"]) == [hub.settings.network]
 
 
-def test_container_is_hardened_from_inside(hub, docker_client, running_alice):
-    container = hub.container(docker_client, "alice")
-    script = r"""
+HARDENING_FACTS = r"""
 import json, os
 status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)
 def read(path):
@@ -85,6 +138,7 @@ try:
 except OSError:
     root_writable = False
 st = os.statvfs('/home/researcher')
+pids = '/sys/fs/cgroup/pids/pids.max'
 print(json.dumps({
     'uid': os.getuid(), 'euid': os.geteuid(),
     'cap_eff': status['CapEff'].strip(), 'cap_bnd': status['CapBnd'].strip(),
@@ -93,14 +147,14 @@ print(json.dumps({
     'docker_sock': os.path.exists('/var/run/docker.sock') or os.path.exists('/run/docker.sock'),
     'mem_limit': read('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
     'mem_max': read('/sys/fs/cgroup/memory.max'),
-    'pids_max': read('/sys/fs/cgroup/pids/pids.max') if os.path.exists('/sys/fs/cgroup/pids')
-                else read('/sys/fs/cgroup/pids.max'),
+    'pids_max': read(pids) if os.path.exists(pids) else read('/sys/fs/cgroup/pids.max'),
     'home_bytes': st.f_blocks * st.f_frsize,
 }))
 """
-    exit_code, output = container.exec_run(["python3", "-c", script])
-    assert exit_code == 0, output
-    facts = json.loads(output)
+
+
+def test_container_is_hardened_from_inside_the_kernel(alice_kernel):
+    facts = json.loads(alice_kernel.run(HARDENING_FACTS))
     assert facts["uid"] == 1000 and facts["euid"] == 1000
     assert int(facts["cap_eff"], 16) == 0
     assert int(facts["cap_bnd"], 16) == 0
@@ -113,62 +167,60 @@ print(json.dumps({
     assert facts["home_bytes"] <= 256 * 1024**2
 
 
-def test_no_way_out_by_the_network(hub, docker_client, running_alice, running_bob, canary,
-                                   bridge_canary):
-    alice = hub.container(docker_client, "alice")
-    bob_ip = running_bob["servers"][""]["url"] and hub.container(docker_client, "bob").attrs[
-        "NetworkSettings"]["Networks"][hub.settings.network]["IPAddress"]
-    gateway = hub.settings.gateway
-    s = hub.settings
-    blocked_tcp = [[addr, canary.port] for addr in host_addresses()]
-    blocked_tcp += [
-        [gateway, s.https_port], [gateway, s.proxy_port], [gateway, s.proxy_api_port],
-        [gateway, s.opa_port], [gateway, 22], [bridge_canary, 8000], [bob_ip, 8888],
-    ]
-    plan = {
-        "tcp": [*blocked_tcp, [gateway, s.hub_port]],
-        "udp": [[addr, canary.port] for addr in host_addresses()],
-        "http": [f"GET http://{gateway}:{s.hub_port}/hub/api/"],
-    }
-    result = probe(alice, plan)
-    # The probe works: the hub API answers from inside (positive control).
-    assert result["tcp"][f"{gateway}:{s.hub_port}"] == "connected"
-    assert result["http"][f"GET http://{gateway}:{s.hub_port}/hub/api/"] == 200
-    # ... and the canaries answer when asked from the host itself.
-    with __import__("socket").create_connection(("127.0.0.1", canary.port), timeout=3):
-        pass
-    assert requests.get(f"http://{bridge_canary}:8000/", timeout=5).status_code == 200
-    # Nothing else answers.
-    for host, port in blocked_tcp:
-        assert result["tcp"][f"{host}:{port}"] != "connected", f"{host}:{port} reachable"
-    import time
-
+def test_no_tcp_or_udp_reaches_any_canary(hub, docker_client, alice_kernel, canary, control):
+    controller, canary_container_ip = control
+    targets = [[addr, canary.port] for addr in host_addresses()]
+    plan = {"tcp": [*targets, [canary_container_ip, 8000]], "udp": targets}
+    researcher = in_kernel(alice_kernel, plan)
+    time.sleep(1)  # let stray datagrams arrive
+    contacts_after_researcher = set(canary.tcp_contacts) | set(canary.udp_contacts)
+    reference = in_container(controller, plan)
     time.sleep(1)
-    container_ips = {alice.attrs["NetworkSettings"]["Networks"][s.network]["IPAddress"]}
-    assert not container_ips & set(canary.tcp_contacts + canary.udp_contacts), (
-        canary.tcp_contacts, canary.udp_contacts)
+
+    for host, port in plan["tcp"]:
+        key = f"{host}:{port}"
+        assert reference["tcp"][key] == "connected", f"control could not reach {key}"
+        assert researcher["tcp"][key] != "connected", f"researcher reached {key}"
+    alice_ip = ip_on(hub.container(docker_client, "alice"), hub.settings.network)
+    control_ip = ip_on(controller, controller.attrs["HostConfig"]["NetworkMode"])
+    assert alice_ip not in contacts_after_researcher, "a packet from the researcher arrived"
+    assert control_ip in canary.udp_contacts, "the control's datagrams arrived (canary works)"
 
 
-def test_no_outside_name_resolves(hub, docker_client, running_alice):
-    assert subprocess.run(["getent", "hosts", "pypi.org"], capture_output=True).returncode == 0, (
-        "the host itself must resolve the name, or this test proves nothing")
-    container = hub.container(docker_client, "alice")
+def test_no_connection_to_another_researcher(hub, docker_client, alice_kernel, bob_kernel):
+    bob_ip = ip_on(hub.container(docker_client, "bob"), hub.settings.network)
+    plan = {"tcp": [[bob_ip, 8888]]}
+    assert on_host(plan)["tcp"][f"{bob_ip}:8888"] == "connected", "bob's server is up"
+    assert in_kernel(alice_kernel, plan)["tcp"][f"{bob_ip}:8888"] != "connected"
+
+
+def test_the_hub_api_answers_from_inside(hub, alice_kernel):
+    gateway, s = hub.settings.gateway, hub.settings
+    url = f"GET http://{gateway}:{s.hub_port}/hub/api/"
+    researcher = in_kernel(alice_kernel, {"http": [url]})
+    assert researcher["http"][url] == 200
+
+
+def test_no_outside_name_resolves(hub, alice_kernel, control):
+    controller, _ = control
     names = ["pypi.org", "deb.debian.org"]
-    result = probe(container, {"names": names, "resolvers": ["127.0.0.11", hub.settings.gateway]})
+    plan = {"names": names, "resolvers": ["127.0.0.11"]}
+    reference = in_container(controller, plan)
+    researcher = in_kernel(alice_kernel, plan)
     for name in names:
-        assert isinstance(result["names"][name], str), f"{name} resolved: {result['names'][name]}"
-    for server, answers in result["resolvers"].items():
-        for name, answer in answers.items():
-            assert not (isinstance(answer, dict) and answer["answers"]), (server, name, answer)
+        assert isinstance(reference["names"][name], list), f"control could not resolve {name}"
+        assert isinstance(researcher["names"][name], str), (
+            f"{name} resolved inside: {researcher['names'][name]}")
+        answer = researcher["resolvers"]["127.0.0.11"][name]
+        assert not (isinstance(answer, dict) and answer["answers"]), answer
+        assert reference["resolvers"]["127.0.0.11"][name]["answers"] > 0
 
 
-def test_researcher_token_cannot_list_users_or_mint_tokens(hub, docker_client, running_alice):
-    container = hub.container(docker_client, "alice")
+def test_researcher_token_cannot_list_users_or_mint_tokens(hub, alice_kernel):
     api = f"http://{hub.settings.gateway}:{hub.settings.hub_port}/hub/api"
-    plan = {"http": [f"GET {api}/users", f"POST {api}/users/alice/tokens",
-                     f"GET {api}/users/bob", f"POST {api}/users/bob/server",
-                     f"GET {api}/user"]}
-    result = probe(container, plan)["http"]
+    calls = [f"GET {api}/user", f"GET {api}/users", f"POST {api}/users/alice/tokens",
+             f"GET {api}/users/bob", f"POST {api}/users/bob/server"]
+    result = in_kernel(alice_kernel, {"http": calls})["http"]
     assert result[f"GET {api}/user"] == 200, "the token works at all (positive control)"
     assert result[f"GET {api}/users"] == 403
     assert result[f"POST {api}/users/alice/tokens"] == 403
@@ -177,7 +229,7 @@ def test_researcher_token_cannot_list_users_or_mint_tokens(hub, docker_client, r
 
 
 def test_researcher_session_cannot_reach_another_server_or_mint_tokens(hub, running_alice,
-                                                                       running_bob):
+                                                                       bob_kernel):
     alice = hub.login("alice")
     lab = alice.get(f"{hub.url}/user/alice/lab", timeout=60)  # completes the OAuth dance
     assert lab.status_code == 200 and lab.url.startswith(f"{hub.url}/user/alice/lab"), lab.url
@@ -190,30 +242,41 @@ def test_researcher_session_cannot_reach_another_server_or_mint_tokens(hub, runn
     assert hub.user_api(alice, "GET", "/users").status_code == 403
 
 
-def test_full_home_stops_only_its_owner(hub, docker_client, running_alice, running_bob):
-    alice = hub.container(docker_client, "alice")
-    exit_code, output = alice.exec_run(
-        ["python3", "-c",
-         "import os\n"
-         "f = open('/home/researcher/fill', 'wb')\n"
-         "try:\n"
-         "    while True: f.write(b'x' * (1 << 20)); f.flush(); os.fsync(f.fileno())\n"
-         "except OSError as e: print('stopped', e.errno)\n"]
-    )
-    assert b"stopped 28" in output, output  # ENOSPC
-    bob = hub.container(docker_client, "bob")
-    assert bob.exec_run(["sh", "-c", "echo ok > /home/researcher/still-works"]).exit_code == 0
-    hub_answer = requests.get(f"{hub.url}/hub/api/", verify=hub.certificate, timeout=10)
-    assert hub_answer.status_code == 200
-    alice.exec_run(["rm", "-f", "/home/researcher/fill"])
+FILL_HOME = """
+import os
+f = open('/home/researcher/fill', 'wb')
+try:
+    while True:
+        f.write(b'x' * (1 << 20)); f.flush(); os.fsync(f.fileno())
+except OSError as e:
+    print('stopped', e.errno)
+finally:
+    try:
+        f.close()
+    except OSError:
+        pass
+    os.remove('/home/researcher/fill')
+"""
 
 
-def test_home_survives_a_restart(hub, docker_client, running_alice):
-    alice = hub.container(docker_client, "alice")
-    assert alice.exec_run(["sh", "-c", "echo kept > /home/researcher/note.txt"]).exit_code == 0
-    hub.stop_server("alice")
+def test_full_home_stops_only_its_owner(hub, alice_kernel, bob_kernel):
+    assert "stopped 28" in alice_kernel.run(FILL_HOME)  # ENOSPC, inside alice's home only
+    out = bob_kernel.run("open('/home/researcher/still-works', 'w').write('ok'); print('ok')")
+    assert out.strip() == "ok"
+    assert hub.api.call("GET", "/")["version"]
+
+
+def test_home_survives_a_restart(hub, docker_client):
+    hub.add_user("hana", ("researcher",))
+    hub.start_server("hana")
+    kernel = KernelSession(hub, "hana")
+    kernel.run("open('/home/researcher/note.txt', 'w').write('kept')")
+    kernel.close()
+    hub.stop_server("hana")
     with pytest.raises(docker.errors.NotFound):
-        docker_client.containers.get("cleanroom-alice")  # removed on stop
-    hub.start_server("alice")
-    alice = hub.container(docker_client, "alice")
-    assert alice.exec_run(["cat", "/home/researcher/note.txt"]).output.strip() == b"kept"
+        docker_client.containers.get("cleanroom-hana")  # removed on stop
+    hub.start_server("hana")
+    kernel = KernelSession(hub, "hana")
+    assert kernel.run("print(open('/home/researcher/note.txt').read())").strip() == "kept"
+    kernel.close()
+    hub.stop_server("hana")

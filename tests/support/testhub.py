@@ -129,7 +129,8 @@ class TestHub:
     def start_server(self, name: str, timeout: float = 180) -> dict:
         """Start ``name``'s server as they would (their own session) and wait until ready."""
         session = self.login(name)
-        response = self.user_api(session, "POST", f"/users/{name}/server")
+        # Spawn options go as user_options, the way scripts will choose a project later.
+        response = self.user_api(session, "POST", f"/users/{name}/server", json={})
         assert response.status_code in (201, 202), response.text
         return self.wait_ready(name, timeout)
 
