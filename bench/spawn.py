@@ -9,8 +9,11 @@ itself on free ports and stops them at the end. Usage: .venv/bin/python bench/sp
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import secrets
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from cleanroom.accounts import HubAPI  # noqa: E402
-from support.testhub import free_port  # noqa: E402
+from support.testhub import free_port, start_test_hub, stop_test_hub  # noqa: E402
 
 SINGLE_RUNS = 5
 BURST = 20
@@ -87,3 +90,66 @@ def start_vanilla_hub(client: docker.DockerClient):
     return proc, api, state
 
 
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def main() -> None:
+    client = docker.from_env()
+    client.images.get(IMAGE)
+    vanilla_proc, vanilla_api, vanilla_state = start_vanilla_hub(client)
+    clean = start_test_hub(client)
+    try:
+        clean_api = clean.api
+        # Interleave the two so that machine noise hits both alike; fresh users every time,
+        # so each CleanRoomSpawner start also creates and mounts a new home.
+        vanilla_times, clean_times = [], []
+        for i in range(SINGLE_RUNS):
+            vanilla_times.append(timed_spawn(vanilla_api, f"v{i}"))
+            stop_all(vanilla_api, [f"v{i}"])
+            clean_api.ensure_user(f"c{i}", ("researcher",))
+            clean_times.append(timed_spawn(clean_api, f"c{i}"))
+            stop_all(clean_api, [f"c{i}"])
+            print(f"run {i}: vanilla {vanilla_times[-1]:.2f} s, "
+                  f"cleanroom {clean_times[-1]:.2f} s", flush=True)
+        vanilla_median = statistics.median(vanilla_times)
+        clean_median = statistics.median(clean_times)
+
+        names = [f"burst{i:02d}" for i in range(BURST)]
+        for name in names:
+            clean_api.ensure_user(name, ("researcher",))
+        failures, burst_times = 0, []
+        with concurrent.futures.ThreadPoolExecutor(BURST) as pool:
+            futures = {pool.submit(timed_spawn, clean_api, n): n for n in names}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    burst_times.append(future.result())
+                except Exception as error:  # noqa: BLE001
+                    failures += 1
+                    print(f"burst spawn {futures[future]} failed: {error}", flush=True)
+        stop_all(clean_api, names)
+        print(f"vanilla single: {[round(t, 2) for t in vanilla_times]}")
+        print(f"cleanroom single: {[round(t, 2) for t in clean_times]}")
+        print(f"burst of {BURST}: {[round(t, 2) for t in sorted(burst_times)]}")
+        p50 = percentile(burst_times, 50) if burst_times else float("nan")
+        p95 = percentile(burst_times, 95) if burst_times else float("nan")
+        print(
+            f"RESULT single_ratio={clean_median / vanilla_median:.3f} burst_failures={failures} "
+            f"burst_p50_s={p50:.2f} burst_p95_s={p95:.2f} vanilla_single_s={vanilla_median:.2f}"
+        )
+    finally:
+        stop_test_hub(clean)
+        vanilla_proc.terminate()
+        vanilla_proc.wait(60)
+        for container in client.containers.list(all=True, filters={"name": "vanilla-"}):
+            container.remove(force=True)
+        shutil.rmtree(vanilla_state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
