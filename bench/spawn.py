@@ -66,8 +66,10 @@ def stop_all(api: HubAPI, names: list[str]) -> None:
 
 def start_vanilla_hub(client: docker.DockerClient):
     state = tempfile.mkdtemp(prefix="bench-vanilla-")
-    bridge = client.networks.get("bridge")
-    gateway = bridge.attrs["IPAM"]["Config"][0]["Gateway"]
+    # The default bridge's gateway is docker0's address, where its containers reach the host.
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True,
+                         text=True, check=True)
+    gateway = out.stdout.split()[3].split("/")[0]
     token = secrets.token_hex(32)
     env = {
         **os.environ,
