@@ -17,4 +17,6 @@ c.JupyterHub.spawner_class = "docker"
 c.DockerSpawner.image = os.environ["BENCH_IMAGE"]
 c.DockerSpawner.name_template = "vanilla-{username}"
 c.JupyterHub.services = [{"name": "bench", "api_token": os.environ["BENCH_TOKEN"]}]
-c.JupyterHub.load_roles = [{"name": "bench", "scopes": ["admin:users", "admin:servers"], "services": ["bench"]}]
+c.JupyterHub.load_roles = [
+    {"name": "bench", "scopes": ["admin:users", "admin:servers"], "services": ["bench"]}
+]
