@@ -17,4 +17,4 @@ echo "== lint"
 echo "== policies"
 scripts/check-policies.sh
 echo "== pytest"
-.venv/bin/pytest -p no:cacheprovider "$@" tests
+.venv/bin/pytest -p no:cacheprovider "$@" tests/unit tests/integration tests/browser

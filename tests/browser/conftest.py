@@ -1,6 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (no browser download needed).
 
-- ``browser``: one headless Chromium for the session.
+- ``browser``: one headless Chromium per module (Playwright's sync API holds an event loop
+  while it runs, which asyncio tests elsewhere must not find).
 - ``page``: a fresh context and page per test; a screenshot is saved when a test fails.
 """
 
@@ -20,7 +21,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

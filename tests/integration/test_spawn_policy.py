@@ -123,7 +123,9 @@ def test_opa_killed_is_restarted_by_the_hub(hub):
     os.kill(pid, signal.SIGKILL)
     new_pid = wait_until(lambda: (p := _maybe_opa_pid(hub)) and p != pid and p, "OPA restart")
     assert new_pid != pid
-    hub.start_server("bob")
+    hub.add_user("otto", ("researcher",))
+    hub.start_server("otto")  # the restarted OPA answers the next decision
+    hub.stop_server("otto")
 
 
 def _maybe_opa_pid(hub):
