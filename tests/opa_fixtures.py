@@ -25,6 +25,19 @@ from cleanroom.opa import OpaNotFound, OpaProcess, find_opa_binary
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
 
+# An access policy an operator might roll out during maintenance.
+DENY_ALL = """package access
+
+# METADATA
+# description: Nobody may start a server (maintenance).
+decision := {
+\t"allow": false,
+\t"reasons": ["the clean room is closed for maintenance"],
+\t"grants": [],
+\t"excluded_grants": [],
+}
+"""
+
 
 @pytest.fixture(scope="session")
 def opa_binary() -> str:

@@ -29,7 +29,7 @@ from cleanroom.policy import (  # noqa: E402
     UserFacts,
     revision_of_dir,
 )
-from opa_fixtures import POLICIES, wait_for, write_policy  # noqa: E402
+from opa_fixtures import DENY_ALL, POLICIES, wait_for, write_policy  # noqa: E402
 
 pytestmark = pytest.mark.opa
 # The fixtures opa_binary, policies_copy and opa_server.
@@ -181,17 +181,6 @@ def test_decisions_carry_the_revision_of_the_loaded_policies(client, policies_co
 
 # -- the operator changes policies while everything runs ------------------------------------
 
-DENY_ALL = """package access
-
-# METADATA
-# description: Nobody may start a server (maintenance).
-decision := {
-\t"allow": false,
-\t"reasons": ["the clean room is closed for maintenance"],
-\t"grants": [],
-\t"excluded_grants": [],
-}
-"""
 
 
 def test_swapping_in_deny_all_then_three_reviewers_takes_effect_without_restart(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -64,18 +63,8 @@ def broken_hub(docker_client, notebook_image):
 
 
 def test_researcher_sees_why_the_spawn_failed(broken_hub, docker_client):
-    session = broken_hub.login("dora")
-    # What the browser does after login: the spawn page, which starts the server.
-    page = session.get(f"{broken_hub.url}/hub/spawn", timeout=60)
-    messages = [page.text]
-    # What the spawn page's progress bar reads.
-    progress = broken_hub.user_api(session, "GET", "/users/dora/server/progress", stream=True)
-    for line in progress.iter_lines():
-        if line.startswith(b"data:"):
-            event = json.loads(line[5:])
-            messages.append(event.get("message", ""))
-            if event.get("failed") or event.get("ready"):
-                break
+    # What the browser does after login (the spawn page), then what its progress bar reads.
+    messages = broken_hub.spawn_messages("dora", via_spawn_page=True)
     assert any("is not installed on this host" in m for m in messages), messages
     assert not any("Traceback" in m for m in messages)
     assert not docker_client.containers.list(all=True, filters={"name": "cleanroom-dora"})

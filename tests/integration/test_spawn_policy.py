@@ -3,7 +3,6 @@ once, and when OPA does not answer, no server starts. Every step lands in the au
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,34 +11,9 @@ import time
 
 import pytest
 from cleanroom.audit import AuditLog
+from opa_fixtures import DENY_ALL
 
 pytestmark = pytest.mark.docker
-
-DENY_ALL = """package access
-
-decision := {
-\t"allow": false,
-\t"reasons": ["the clean room is closed for maintenance"],
-\t"grants": [],
-\t"excluded_grants": [],
-}
-"""
-
-
-def spawn_messages(hub, name: str) -> tuple[int, list[str]]:
-    """Start ``name``'s server through their own session; return the status and messages."""
-    session = hub.login(name)
-    response = hub.user_api(session, "POST", f"/users/{name}/server")
-    messages = [response.text]
-    progress = hub.user_api(session, "GET", f"/users/{name}/server/progress", stream=True)
-    for line in progress.iter_lines():
-        if line.startswith(b"data:"):
-            event = json.loads(line[5:])
-            messages.append(event.get("message", ""))
-            if event.get("failed") or event.get("ready"):
-                break
-    return response.status_code, messages
-
 
 def opa_pid(hub) -> int:
     """The OPA process this test hub started (found by its own port)."""
@@ -82,7 +56,7 @@ def test_deny_all_swapped_in_refuses_the_next_spawn_without_restart(hub, docker_
     hub_pid_before = hub.settings.state_path.joinpath("run", "jupyterhub.pid").read_text()
     access_policy.write_text(DENY_ALL)
     time.sleep(1.5)  # OPA's watcher picks the file up
-    _status, messages = spawn_messages(hub, "pia")
+    messages = hub.spawn_messages("pia")
     assert any("closed for maintenance" in m for m in messages), messages
     assert not docker_client.containers.list(all=True, filters={"name": "cleanroom-pia"})
     # The same hub process took the decision: nothing was restarted.
@@ -107,7 +81,7 @@ def test_opa_not_answering_refuses_spawns_and_recovery_needs_no_restart(hub, doc
     pid = opa_pid(hub)
     os.kill(pid, signal.SIGSTOP)  # OPA hangs: every call times out
     try:
-        _status, messages = spawn_messages(hub, "olga")
+        messages = hub.spawn_messages("olga")
     finally:
         os.kill(pid, signal.SIGCONT)
     assert any("policy service unavailable" in m for m in messages), messages

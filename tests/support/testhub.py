@@ -6,6 +6,7 @@ with a hub that may already run on this machine.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -133,6 +134,24 @@ class TestHub:
         response = self.user_api(session, "POST", f"/users/{name}/server", json={})
         assert response.status_code in (201, 202), response.text
         return self.wait_ready(name, timeout)
+
+    def spawn_messages(self, name: str, via_spawn_page: bool = False) -> list[str]:
+        """Start ``name``'s server as they would and return every message they are shown:
+        the start answer (or the spawn page) and each event of the progress bar."""
+        session = self.login(name)
+        if via_spawn_page:
+            response = session.get(f"{self.url}/hub/spawn", timeout=60)
+        else:
+            response = self.user_api(session, "POST", f"/users/{name}/server", json={})
+        messages = [response.text]
+        progress = self.user_api(session, "GET", f"/users/{name}/server/progress", stream=True)
+        for line in progress.iter_lines():
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                messages.append(event.get("message", ""))
+                if event.get("failed") or event.get("ready"):
+                    break
+        return messages
 
     def wait_ready(self, name: str, timeout: float = 180) -> dict:
         deadline = time.monotonic() + timeout
