@@ -33,10 +33,11 @@ def hub_log(settings: Settings):
     return settings.state_path / "logs" / "jupyterhub.log"
 
 
-def start_hub(settings: Settings, timeout: float = 90) -> None:
-    """Start JupyterHub in the background unless it already runs; wait until it answers."""
+def start_hub(settings: Settings, timeout: float = 90) -> bool:
+    """Start JupyterHub in the background unless it already runs; wait until it answers.
+    Return whether it was started now."""
     if hub_pid(settings):
-        return
+        return False
     host.prepare_state_dir(settings)
     jupyterhub = os.path.join(os.path.dirname(sys.executable), "jupyterhub")
     with open(hub_log(settings), "ab") as log:
@@ -59,7 +60,7 @@ def start_hub(settings: Settings, timeout: float = 90) -> None:
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
     if not urls:
-        return
+        return True
     tail = hub_log(settings).read_text(errors="replace").splitlines()[-30:]
     raise SystemExit(
         "{} did not answer within {:.0f} s. Last lines of {}:\n{}".format(
@@ -96,7 +97,7 @@ def _alive(pid: int) -> bool:
 
 
 def up(settings: Settings) -> None:
-    start_hub(settings)
+    print("hub started" if start_hub(settings) else "hub already running")
     edge.start(settings)
     passwords = accounts.ensure_demo_users(settings)
     print(f"\nThe clean room is up: {settings.public_url}")
