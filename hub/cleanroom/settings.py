@@ -83,6 +83,12 @@ def _optional_path(value: str) -> str:
     return value
 
 
+def _optional_db_url(value: str) -> str:
+    if value and not re.fullmatch(r"(sqlite|postgresql|postgres)(\+\w+)?://\S*", value):
+        raise ValueError
+    return value
+
+
 def _users(value: str) -> str:
     names = [n for n in value.split(",") if n]
     if not names or not all(re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", n) for n in names):
@@ -134,6 +140,10 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
                      "The Rego policies OPA loads and watches: edit them there, no restart."),
     "opa_url": (_optional_url, "", "empty, or a URL such as http://127.0.0.1:8181",
                 "Use an OPA server run elsewhere; empty means the hub starts its own."),
+    "catalog_url": (_optional_db_url, "",
+                    "empty, or a database URL such as postgresql://user@host/cleanroom",
+                    "The catalog (datasets, projects, grants); empty means "
+                    "sqlite:///<state_dir>/catalog.sqlite."),
 }
 
 
@@ -161,6 +171,7 @@ class Settings:
     tls_key: str
     policies_dir: str
     opa_url: str
+    catalog_url: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -205,6 +216,11 @@ class Settings:
     @property
     def policy_url(self) -> str:
         return self.opa_url or f"http://127.0.0.1:{self.opa_port}"
+
+    @property
+    def catalog_database_url(self) -> str:
+        """The catalog's SQLAlchemy URL: catalog_url, else the SQLite file in state_dir."""
+        return self.catalog_url or f"sqlite:///{self.state_path / 'catalog.sqlite'}"
 
 
 def describe(settings: Settings) -> str:
