@@ -221,10 +221,26 @@ class CleanRoomSpawner(DockerSpawner):
             reasons = "; ".join(decision.reasons) or "denied by policy"
             raise SpawnRefused(f"Your server was not started: {reasons}.")
 
+    def _report(self, percent: int, message: str) -> None:
+        self._progress_events.append({"progress": percent, "message": message})
+
+    async def progress(self):
+        """Tell the spawn page which step the start is at."""
+        sent = 0
+        while True:
+            events = getattr(self, "_progress_events", [])
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            await asyncio.sleep(0.25)
+
     async def start(self):
         self.user_options.pop("image", None)  # the image is the admin's choice, never the user's
+        self._progress_events: list[dict] = []
         try:
+            self._report(10, "Checking your access")
             await self.check_access()
+            self._report(30, "Preparing your isolated network and home")
             home = await asyncio.wait_for(
                 asyncio.to_thread(self.prepare_walls), timeout=self.startup_check_timeout
             )
@@ -232,6 +248,7 @@ class CleanRoomSpawner(DockerSpawner):
             await self._audit("spawn.refused", reason=str(error))
             raise
         self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}}
+        self._report(50, "Starting your server")
         try:
             result = await super().start()
         except Exception as error:

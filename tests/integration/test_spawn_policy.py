@@ -3,10 +3,12 @@ once, and when OPA does not answer, no server starts. Every step lands in the au
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -61,6 +63,31 @@ def test_deny_all_swapped_in_refuses_the_next_spawn_without_restart(hub, docker_
     assert not docker_client.containers.list(all=True, filters={"name": "cleanroom-pia"})
     # The same hub process took the decision: nothing was restarted.
     assert hub.settings.state_path.joinpath("run", "jupyterhub.pid").read_text() == hub_pid_before
+
+
+def test_spawn_page_shows_each_step(hub):
+    """Read the progress bar's stream while the start runs, as the spawn page does."""
+    hub.add_user("stan", ("researcher",))
+    session = hub.login("stan")
+    starter = threading.Thread(
+        target=hub.user_api, args=(session, "POST", "/users/stan/server"), kwargs={"json": {}})
+    starter.start()
+    messages: list[str] = []
+    deadline = time.monotonic() + 120
+    while "Starting your server" not in messages and time.monotonic() < deadline:
+        stream = hub.user_api(session, "GET", "/users/stan/server/progress", stream=True)
+        for line in stream.iter_lines():
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                messages.append(event.get("message", ""))
+                if event.get("ready") or event.get("failed"):
+                    break
+        time.sleep(0.1)
+    starter.join()
+    hub.stop_server("stan")
+    for step in ("Checking your access", "Preparing your isolated network and home",
+                 "Starting your server"):
+        assert step in messages, messages
 
 
 def test_real_policy_lets_a_researcher_in_and_everything_is_audited(hub, running_alice):
