@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the clean room needs on a Debian 12 host (as root). Idempotent:
 # packages already present are not fetched again. Set CLEANROOM_WITH_TEST_TOOLS=1 to add the
-# browser the test suite drives (Debian's chromium).
+# browser the test suite drives (Debian's chromium) and the PostgreSQL server the catalog
+# tests use (scripts/start-postgres.sh).
 set -euo pipefail
 start=$(date +%s)
 
@@ -15,7 +16,7 @@ packages=(docker.io debootstrap nginx-light iptables e2fsprogs openssl ca-certif
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${CLEANROOM_WITH_TEST_TOOLS:-0}" == 1 ]]; then
-  packages+=(chromium chromium-driver fonts-dejavu-core)
+  packages+=(chromium chromium-driver fonts-dejavu-core postgresql)
 fi
 
 missing=()

@@ -8,6 +8,7 @@ cd "$REPO"
 
 CLEANROOM_WITH_TEST_TOOLS=1 scripts/install-system.sh
 scripts/start-docker.sh
+scripts/start-postgres.sh
 scripts/install-python.sh
 scripts/install-opa.sh
 images/build.sh
