@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from .errors import CleanRoomError
 
 # Modules under cleanroom.commands, each with add_parser(subparsers).
-GROUPS = ("audit", "policy")
+GROUPS = ("audit", "policy", "catalog")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -83,6 +83,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _stamp(moment: datetime) -> str:
+    """A time in a message: 2026-06-30 18:00:00 UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 # ---------------------------------------------------------------------------------------------
 # Argument checks: each returns the clean value or raises InvalidValue saying what is expected.
 
@@ -838,7 +843,7 @@ class CatalogService:
             expires_at = _moment(expires_at, "expiry")
             if expires_at <= now:
                 raise InvalidValue(
-                    f"the expiry {expires_at.isoformat()} is not in the future: give a later "
+                    f"the expiry {_stamp(expires_at)} is not in the future: give a later "
                     "date, or none for no expiry"
                 )
         others = s.scalars(
@@ -969,7 +974,7 @@ class CatalogService:
             row = self._grant(s, grant_id)
             if row.revoked_at is not None:
                 raise GrantStateError(
-                    f"grant {row.id} was already revoked at {row.revoked_at.isoformat()} by "
+                    f"grant {row.id} was already revoked at {_stamp(row.revoked_at)} by "
                     f"{row.revoked_by} ({row.revoke_reason}): nothing to do"
                 )
             row.revoked_at, row.revoked_by, row.revoke_reason = now, actor, reason
@@ -997,15 +1002,15 @@ class CatalogService:
             row = self._grant(s, grant_id)
             if row.revoked_at is not None:
                 raise GrantStateError(
-                    f"grant {row.id} was revoked at {row.revoked_at.isoformat()}: a revoked "
+                    f"grant {row.id} was revoked at {_stamp(row.revoked_at)}: a revoked "
                     "grant cannot be extended; grant the data again instead"
                 )
             if row.expires_at is None:
                 raise GrantStateError(f"grant {row.id} has no expiry: there is nothing to extend")
             if expires_at <= row.expires_at or expires_at <= now:
                 raise InvalidValue(
-                    f"the new expiry {expires_at.isoformat()} must be later than the current "
-                    f"one ({row.expires_at.isoformat()}) and than now"
+                    f"the new expiry {_stamp(expires_at)} must be later than the current "
+                    f"one ({_stamp(row.expires_at)}) and than now"
                 )
             previous = row.expires_at
             row.expires_at = expires_at
