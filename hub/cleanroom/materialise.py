@@ -1,0 +1,625 @@
+"""Grants made physical: the granted columns and rows copied into read-only Parquet, once.
+
+::
+
+    spec = GrantSpec(dataset_version_id="7", source_path="/srv/sources/wafers.parquet",
+                     source_format="parquet", columns=("lot_id", "die_yield_pct"),
+                     row_filter="plant IN ('HBS-ICN1')", contributor_column="plant",
+                     source_sha256="9f2c...")
+    grant = materialise_grant(spec, "/srv/cleanroom/grants", progress=print)
+    build_view_catalog({"wafer_lots": grant.key}, "/srv/cleanroom/catalogs/p1.duckdb")
+
+Layout under ``cache_dir`` (one directory per grant key, so that a spawner can mount exactly
+the researcher's copies and nothing else)::
+
+    researcher/<key>/data.parquet   the granted columns of the granted rows: this directory is
+                                    what the container sees, read-only, at /data/<key>
+    airlock/<key>/data.parquet      the same rows, plus the contributor column (for the
+                                    airlock's disclosure checks); never mounted in a container
+    airlock/<key>/grant.json        the manifest, written last: its presence means "complete"
+    tmp/                            work files, renamed into place when complete
+    locks/<key>.lock                one materialisation of a key at a time (across processes)
+
+The key (:func:`grant_cache_key`) is a SHA-256 of the dataset version, the source's content
+hash and the grant's definition (columns, row filter, contributor column), so the same grant
+is materialised once and a changed grant gets a new directory. Files are written to ``tmp/``
+and renamed into place (a failure leaves nothing under a final name) and made read-only.
+
+The DuckDB connection that does the work is sandboxed: it may read the source file and write
+in ``tmp/`` and nothing else (``allowed_paths``, ``allowed_directories``,
+``enable_external_access = false``, configuration locked), extensions are never installed or
+loaded, and the row filter is checked again (:func:`cleanroom.rowfilter.check_row_filter`)
+against the source's own schema before it is used. Everything here is blocking and uses no
+event loop: call it from a worker thread (``loop.run_in_executor``).
+
+The container side: :func:`build_view_catalog` writes a DuckDB database holding one view per
+dataset over ``<data_dir_in_container>/<key>/data.parquet``; the notebook image's
+``cleanroom.connect()`` opens it read-only. :func:`container_mounts` lists the bind mounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import CleanRoomError
+from .rowfilter import check_row_filter
+
+Progress = Callable[[float, str], None]
+
+FORMAT_VERSION = 1
+"""Part of every cache key: bump it when the materialised files change meaning or layout."""
+
+DATA_FILE = "data.parquet"
+MANIFEST = "grant.json"
+RESEARCHER = "researcher"
+AIRLOCK = "airlock"
+DEFAULT_DATA_DIR = "/data"
+CATALOG_FILE = "catalog.duckdb"
+SOURCE_FORMATS = ("parquet", "csv")
+
+# How the catalog (cleanroom.catalog.source) reads CSV sources: keep the two the same, so that
+# the schema recorded at registration is the schema materialised here.
+CSV_OPTIONS = (
+    "header = true, skip = 0, delim = ',', quote = '\"', escape = '\"', "
+    "strict_mode = true, null_padding = false, ignore_errors = false"
+)
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_POLL_SECONDS = 0.25
+
+
+class MaterialiseError(CleanRoomError):
+    """A grant could not be materialised; nothing was left under a final name."""
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    """What a grant gives, as far as the data is concerned.
+
+    ``columns`` None grants every column (the contributor column too); otherwise exactly these,
+    in this order. ``row_filter`` None grants every row; otherwise a filter that
+    :func:`~cleanroom.rowfilter.check_row_filter` accepts (it is checked again here).
+    ``source_sha256`` is the version's content hash: pass it (the catalog has it) so that the
+    cache key follows the content; without it the key uses the file's path, size and mtime.
+    """
+
+    dataset_version_id: str | int
+    source_path: str | os.PathLike[str]
+    source_format: str
+    columns: tuple[str, ...] | None
+    row_filter: str | None
+    contributor_column: str
+    source_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source_format not in SOURCE_FORMATS:
+            raise MaterialiseError(
+                f"source format {self.source_format!r} is not supported: use parquet or csv"
+            )
+        if self.columns is not None:
+            columns = tuple(self.columns)
+            object.__setattr__(self, "columns", columns)
+            if not columns:
+                raise MaterialiseError(
+                    "a grant of no columns grants nothing: name at least one column, or give "
+                    "None for all columns"
+                )
+            duplicates = sorted({c for c in columns if columns.count(c) > 1})
+            if duplicates:
+                raise MaterialiseError(f"columns named more than once: {', '.join(duplicates)}")
+        if self.row_filter is not None and not self.row_filter.strip():
+            object.__setattr__(self, "row_filter", None)
+
+
+@dataclass(frozen=True)
+class MaterialisedGrant:
+    key: str
+    researcher_path: Path
+    airlock_path: Path
+    rows: int
+    columns: tuple[str, ...] = ()  # the researcher copy's columns, in order
+    cached: bool = False  # True when this call found it already materialised
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+# --- keys and paths ----------------------------------------------------------------------------
+
+
+def _source_identity(spec: GrantSpec) -> str:
+    if spec.source_sha256:
+        return f"sha256:{spec.source_sha256.lower()}"
+    path = Path(spec.source_path).resolve()
+    try:
+        st = path.stat()
+    except OSError as error:
+        raise MaterialiseError(f"the source {path} cannot be read ({error.strerror})") from None
+    return f"file:{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def grant_definition(spec: GrantSpec) -> dict[str, Any]:
+    """The canonical definition that :func:`grant_cache_key` hashes."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "dataset_version_id": str(spec.dataset_version_id),
+        "source": _source_identity(spec),
+        "source_format": spec.source_format,
+        "columns": list(spec.columns) if spec.columns is not None else None,
+        "row_filter": spec.row_filter.strip() if spec.row_filter else None,
+        "contributor_column": spec.contributor_column,
+    }
+
+
+def grant_cache_key(spec: GrantSpec) -> str:
+    """64 hex digits naming the materialised grant: same version, content and definition,
+    same key."""
+    canonical = json.dumps(grant_definition(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def researcher_dir(cache_dir: str | os.PathLike[str], key: str) -> Path:
+    """The directory to mount read-only at ``<data dir>/<key>`` in the researcher's container."""
+    return Path(cache_dir) / RESEARCHER / _check_key(key)
+
+
+def airlock_dir(cache_dir: str | os.PathLike[str], key: str) -> Path:
+    return Path(cache_dir) / AIRLOCK / _check_key(key)
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise MaterialiseError(f"{key!r} is not a grant key (64 lowercase hex digits)")
+    return key
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal of ``text`` (for paths: DuckDB cannot take COPY targets as
+    parameters)."""
+    if any(ord(c) < 32 or c == "\x7f" for c in text):
+        raise MaterialiseError(f"refusing a path with control characters: {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def source_relation(path: str | os.PathLike[str], source_format: str) -> str:
+    """The DuckDB table function reading a source file, with the path quoted."""
+    literal = sql_string(os.fspath(path))
+    if source_format == "parquet":
+        return f"read_parquet({literal})"
+    if source_format == "csv":
+        return f"read_csv({literal}, {CSV_OPTIONS})"
+    raise MaterialiseError(f"source format {source_format!r} is not supported")
+
+
+# --- DuckDB, sandboxed -----------------------------------------------------------------------
+
+
+def _connect(
+    readable: Sequence[Path],
+    writable_dir: Path,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+):
+    """A DuckDB connection that may read ``readable`` and write in ``writable_dir`` only."""
+    import duckdb
+
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        con.execute("SET allowed_paths = ?", [[str(p) for p in readable]])
+        con.execute("SET allowed_directories = ?", [[str(writable_dir) + os.sep]])
+        con.execute(f"SET temp_directory = {sql_string(str(writable_dir / 'spill'))}")
+        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
+        if threads:
+            con.execute("SET threads = ?", [int(threads)])
+        if memory_limit:
+            con.execute("SET memory_limit = ?", [memory_limit])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _run(con, sql: str, progress: Progress, start: float, end: float, message: str) -> int:
+    """Run a COPY in a helper thread while this thread reports DuckDB's progress; return the
+    number of rows it wrote."""
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["rows"] = con.execute(sql).fetchall()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="cleanroom-materialise", daemon=True)
+    worker.start()
+    try:
+        progress(start, message)
+        while True:
+            worker.join(_POLL_SECONDS)
+            if not worker.is_alive():
+                break
+            percent = con.query_progress()
+            if percent is not None and percent >= 0:
+                progress(start + (end - start) * min(percent, 100.0) / 100.0, message)
+    except BaseException:
+        # The progress callback raised (e.g. to cancel): stop DuckDB before going on.
+        con.interrupt()
+        worker.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["rows"][0][0])
+
+
+def describe_source(source_path: str | os.PathLike[str], source_format: str) -> dict[str, str]:
+    """The source's columns and their DuckDB types, read the way grants are materialised."""
+    path = Path(source_path).resolve()
+    import duckdb
+
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        return _describe(con, path, source_format)
+    finally:
+        con.close()
+
+
+def _describe(con, path: Path, source_format: str) -> dict[str, str]:
+    try:
+        rows = con.execute(
+            f"DESCRIBE SELECT * FROM {source_relation(path, source_format)}"  # noqa: S608
+        ).fetchall()
+    except MaterialiseError:
+        raise
+    except Exception as error:
+        raise MaterialiseError(
+            f"cannot read the source {path} as {source_format} ({_first_line(error)}): check "
+            "that the dataset version's file is still in place and complete"
+        ) from None
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+# --- materialising -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _make_dir(path: Path, mode: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+
+
+def _load_cached(key: str, paths: _Paths) -> MaterialisedGrant | None:
+    try:
+        manifest = json.loads(paths.manifest.read_text())
+        if (
+            manifest.get("key") == key
+            and paths.researcher.stat().st_size == manifest["researcher_bytes"]
+            and paths.airlock.stat().st_size == manifest["airlock_bytes"]
+        ):
+            columns = tuple(manifest["researcher_columns"])
+            rows = int(manifest["rows"])
+            return MaterialisedGrant(
+                key, paths.researcher, paths.airlock, rows, columns, True, manifest
+            )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _no_progress(_fraction: float, _message: str) -> None:
+    pass
+
+
+def materialise_grant(
+    spec: GrantSpec,
+    cache_dir: str | os.PathLike[str],
+    progress: Progress | None = None,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> MaterialisedGrant:
+    """Materialise ``spec`` under ``cache_dir`` (or find it there) and return where it is.
+
+    ``progress(fraction, message)`` is called from this thread with fractions from 0 to 1.
+    Raises :class:`MaterialiseError` (or :class:`~cleanroom.rowfilter.RowFilterError`) with a
+    message that says what to fix; a failure leaves no file under a final name.
+    """
+    report = progress or _no_progress
+    cache = Path(cache_dir).absolute()
+    key = grant_cache_key(spec)
+    paths = _Paths.of(cache, key)
+    found = _load_cached(key, paths)
+    if found is not None:
+        report(1.0, "already materialised")
+        return found
+
+    for sub, mode in ((RESEARCHER, 0o755), (AIRLOCK, 0o700), ("tmp", 0o700), ("locks", 0o700)):
+        _make_dir(cache / sub, mode)
+    with _locked(cache / "locks" / f"{key}.lock"):
+        found = _load_cached(key, paths)
+        if found is not None:  # another thread or process finished it while we waited
+            report(1.0, "already materialised")
+            return found
+        work = cache / "tmp" / f"{key}.{secrets.token_hex(6)}"
+        _make_dir(work, 0o700)
+        try:
+            settings = {"threads": threads, "memory_limit": memory_limit}
+            return _materialise(spec, key, paths, work, report, settings)
+        finally:
+            _remove_tree(work)
+
+
+@dataclass(frozen=True)
+class _Paths:
+    researcher: Path
+    airlock: Path
+    manifest: Path
+
+    @classmethod
+    def of(cls, cache: Path, key: str) -> _Paths:
+        airlock = airlock_dir(cache, key) / DATA_FILE
+        return cls(researcher_dir(cache, key) / DATA_FILE, airlock, airlock.with_name(MANIFEST))
+
+
+def _materialise(
+    spec: GrantSpec,
+    key: str,
+    paths: _Paths,
+    work: Path,
+    report: Progress,
+    settings: dict[str, Any],
+) -> MaterialisedGrant:
+    """Write both copies in ``work``, then rename them into place and the manifest last."""
+    source = Path(spec.source_path).absolute()
+    if not source.is_file():
+        raise MaterialiseError(
+            f"the source {source} of dataset version {spec.dataset_version_id} is missing or "
+            "not a file: restore it, or register the dataset again"
+        )
+    source = source.resolve()
+    tmp_airlock = work / "airlock.parquet"
+    tmp_researcher = work / "researcher.parquet"
+    report(0.0, "reading the source's schema")
+    con = _connect([source], work, **settings)
+    try:
+        schema = _describe(con, source, spec.source_format)
+        columns = _granted_columns(spec, schema)
+        if spec.contributor_column not in schema:
+            raise MaterialiseError(
+                f"the contributor column {spec.contributor_column!r} is not in the source; "
+                f"its columns are: {', '.join(schema)}"
+            )
+        where = ""
+        if spec.row_filter is not None:
+            where = f" WHERE ({check_row_filter(spec.row_filter, schema)})"
+        airlock_columns = columns + (
+            () if spec.contributor_column in columns else (spec.contributor_column,)
+        )
+        # Every piece is quoted here or rebuilt by the row filter's checker: no user text.
+        copy_airlock = (
+            f"COPY (SELECT {', '.join(map(quote_identifier, airlock_columns))} "  # noqa: S608
+            f"FROM {source_relation(source, spec.source_format)}{where}) "
+            f"TO {sql_string(str(tmp_airlock))} (FORMAT parquet)"
+        )
+        # The researcher's copy is the airlock's minus the contributor column (if not granted):
+        # the filtered rows are read once from the source.
+        copy_researcher = (
+            f"COPY (SELECT {', '.join(map(quote_identifier, columns))} "  # noqa: S608
+            f"FROM read_parquet({sql_string(str(tmp_airlock))})) "
+            f"TO {sql_string(str(tmp_researcher))} (FORMAT parquet)"
+        )
+        try:
+            rows = _run(con, copy_airlock, report, 0.02, 0.80, "copying the granted rows")
+            again = _run(con, copy_researcher, report, 0.80, 0.98, "writing the researcher's copy")
+            written = con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({sql_string(str(tmp_researcher))})"  # noqa: S608
+            ).fetchall()
+        except Exception as error:
+            raise MaterialiseError(
+                f"materialising the grant of dataset version {spec.dataset_version_id} failed "
+                f"({_first_line(error)}); nothing was kept. Check the source file and the row "
+                "filter, then grant again"
+            ) from None
+        if rows != again or tuple(r[0] for r in written) != columns:  # pragma: no cover
+            raise MaterialiseError(
+                "the researcher's copy does not match the grant (rows or columns differ); "
+                "nothing was kept: report this"
+            )
+    finally:
+        con.close()
+
+    for path in (tmp_airlock, tmp_researcher):
+        os.chmod(path, 0o444)
+    _make_dir(paths.researcher.parent, 0o755)
+    _make_dir(paths.airlock.parent, 0o700)
+    os.replace(tmp_airlock, paths.airlock)
+    os.replace(tmp_researcher, paths.researcher)
+    manifest = {
+        "key": key,
+        "definition": grant_definition(spec),
+        "rows": rows,
+        "researcher_columns": list(columns),
+        "airlock_columns": list(airlock_columns),
+        "researcher_bytes": paths.researcher.stat().st_size,
+        "airlock_bytes": paths.airlock.stat().st_size,
+    }
+    tmp_manifest = work / MANIFEST
+    tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.chmod(tmp_manifest, 0o444)
+    os.replace(tmp_manifest, paths.manifest)  # last: its presence means "complete"
+    report(1.0, f"materialised {rows} rows")
+    return MaterialisedGrant(key, paths.researcher, paths.airlock, rows, columns, False, manifest)
+
+
+def _granted_columns(spec: GrantSpec, schema: Mapping[str, str]) -> tuple[str, ...]:
+    if spec.columns is None:
+        return tuple(schema)
+    unknown = [c for c in spec.columns if c not in schema]
+    if unknown:
+        raise MaterialiseError(
+            f"the grant names {', '.join(map(repr, unknown))}, which the dataset does not have; "
+            f"its columns are: {', '.join(schema)}"
+        )
+    return tuple(spec.columns)
+
+
+def _remove_tree(path: Path) -> None:
+    if not path.exists():
+        return
+    for child in sorted(path.rglob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            if child.is_dir() and not child.is_symlink():
+                child.rmdir()
+            else:
+                child.unlink()
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+# --- the container's view catalog -------------------------------------------------------------
+
+_RESERVED_VIEW_PREFIXES = ("duckdb_", "sqlite_", "pg_", "information_schema")
+
+
+def _check_view_name(name: str) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 63:
+        raise MaterialiseError(f"view name {name!r} must be 1 to 63 characters")
+    if not name.isprintable() or name != name.strip():
+        raise MaterialiseError(f"view name {name!r} holds control characters or spaces at its ends")
+    if name.lower().startswith(_RESERVED_VIEW_PREFIXES):
+        raise MaterialiseError(f"view name {name!r} starts with a prefix DuckDB reserves")
+    return name
+
+
+def _check_container_dir(data_dir: str) -> PurePosixPath:
+    path = PurePosixPath(data_dir)
+    if not path.is_absolute() or ".." in path.parts or "'" in data_dir or '"' in data_dir:
+        raise MaterialiseError(
+            f"data_dir_in_container {data_dir!r} must be an absolute path without '..' or quotes"
+        )
+    sql_string(data_dir)  # no control characters
+    return path
+
+
+def build_view_catalog(
+    views: Mapping[str, str],
+    out_path: str | os.PathLike[str],
+    data_dir_in_container: str = DEFAULT_DATA_DIR,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write a DuckDB database at ``out_path`` with one view per entry of ``views``.
+
+    ``views`` maps a view name (the dataset's name, as researchers will query it) to a grant
+    key; each view reads ``<data_dir_in_container>/<key>/data.parquet``, the path at which the
+    spawner mounts ``researcher_dir(cache_dir, key)``. Views are stored unbound (those paths
+    exist only inside the container). With ``cache_dir``, every key must be materialised
+    there. The file is written beside ``out_path`` and renamed into place, read-only.
+    """
+    import duckdb
+
+    data_dir = _check_container_dir(data_dir_in_container)
+    folded: dict[str, str] = {}
+    statements = []
+    for name, key in sorted(views.items()):
+        _check_view_name(name)
+        _check_key(key)
+        if name.casefold() in folded:
+            raise MaterialiseError(
+                f"views {folded[name.casefold()]!r} and {name!r} differ only in case; DuckDB "
+                "names ignore case: rename one dataset"
+            )
+        folded[name.casefold()] = name
+        if cache_dir is not None:
+            on_host = researcher_dir(cache_dir, key) / DATA_FILE
+            if not on_host.is_file():
+                raise MaterialiseError(
+                    f"the grant behind view {name!r} is not materialised ({on_host} is "
+                    "missing): materialise the grant again"
+                )
+        target = sql_string(str(data_dir / key / DATA_FILE))
+        statements.append(
+            f"CREATE VIEW {quote_identifier(name)} WITH (DEFER_BINDING) AS "  # noqa: S608
+            f"SELECT * FROM read_parquet({target})"
+        )
+    out = Path(out_path).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        con = duckdb.connect(
+            str(tmp),
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, out)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    return out
+
+
+def container_mounts(
+    views: Mapping[str, str],
+    cache_dir: str | os.PathLike[str],
+    catalog_path: str | os.PathLike[str],
+    data_dir_in_container: str = DEFAULT_DATA_DIR,
+) -> dict[str, dict[str, str]]:
+    """The read-only bind mounts (docker-py / DockerSpawner ``volumes`` form) that expose a
+    catalog built by :func:`build_view_catalog` and its grants in a container::
+
+        {"<cache>/researcher/<key>": {"bind": "/data/<key>", "mode": "ro"}, ...,
+         "<catalog>": {"bind": "/data/catalog.duckdb", "mode": "ro"}}
+    """
+    data_dir = _check_container_dir(data_dir_in_container)
+    mounts = {
+        str(researcher_dir(cache_dir, key).absolute()): {"bind": str(data_dir / key), "mode": "ro"}
+        for key in sorted(set(views.values()))
+    }
+    mounts[str(Path(catalog_path).absolute())] = {
+        "bind": str(data_dir / CATALOG_FILE),
+        "mode": "ro",
+    }
+    return mounts
