@@ -24,7 +24,7 @@ import pytest
 
 pytest.register_assert_rewrite("catalog_fixtures")
 
-from catalog_fixtures import Clock
+from catalog_fixtures import SEED_TABLES_WITH_SERIAL_IDS, Clock
 from cleanroom.catalog import models
 from cleanroom.catalog.db import (
     create_catalog_engine,
@@ -80,9 +80,14 @@ def postgres_database() -> str:
 def catalog_url(postgres_database: str) -> str:
     """The session's database with every catalog table empty and ids starting at 1."""
     engine = create_catalog_engine(postgres_database)
-    names = ", ".join(t.name for t in models.Base.metadata.sorted_tables)
+    # DELETE is much faster than TRUNCATE on tables this small.
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(models.Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+        for name in SEED_TABLES_WITH_SERIAL_IDS:
+            connection.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), 1, false)")
+            )
     engine.dispose()
     return postgres_database
 
