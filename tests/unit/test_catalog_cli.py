@@ -11,6 +11,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 
+import duckdb
 import pytest
 
 pytest.register_assert_rewrite("catalog_fixtures")
@@ -109,7 +110,8 @@ def test_a_whole_setup_through_the_commands(setup, sources):
     assert out.startswith("welds v1: 30 rows, 4 columns, 3 contributor values from 3 organ")
     assert "hashing welds.csv" in err and "100% read 30 rows" in err  # progress on stderr
 
-    status, out, _ = run("grant", "create", "yield", "wafers", "--why", "yield study")
+    status, out, _ = run("grant", "create", "yield", "wafers", "--why", "yield study",
+                         "--no-materialise")  # fmt: skip
     assert status == 0
     assert out.strip() == (
         "grant 1: yield may use wafers v1, all columns, all rows, no expiry (active; data pending)"
@@ -119,6 +121,7 @@ def test_a_whole_setup_through_the_commands(setup, sources):
                          "--why", "three columns")  # fmt: skip
     assert status == 0
     assert 'columns yard, defects, rows where "defects" > 0, until 2099-01-31 00:00 UTC' in out
+    assert "(active; data ready)" in out  # materialised into <state>/grants
 
     status, out, _ = run("grant", "list", "yield")
     lines = out.splitlines()
@@ -136,6 +139,14 @@ def test_a_whole_setup_through_the_commands(setup, sources):
         (1, "adam", False), (2, None, False)
     ]  # fmt: skip
     assert grants[1]["columns"] == ["yard", "defects"]
+    assert grants[0]["materialisation_key"] is None
+    key = grants[1]["materialisation_key"]
+    researcher = run.state / "grants" / "researcher" / key / "data.parquet"
+    con = duckdb.connect()
+    assert [c[0] for c in con.execute(f"DESCRIBE FROM '{researcher}'").fetchall()] == [
+        "yard", "defects"
+    ]  # fmt: skip
+    assert con.execute(f"SELECT count(*), min(defects) FROM '{researcher}'").fetchone() == (22, 1)
     assert grants[1]["expires_at"] == "2100-01-01T00:00:00+00:00"
 
     events = [r.event for r in AuditLog.from_state_dir(run.state).records()]

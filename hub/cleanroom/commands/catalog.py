@@ -556,18 +556,13 @@ def _print_grant(g) -> None:
 
 
 def materialiser_for(args: argparse.Namespace, progress: ProgressPrinter):
-    """The materialiser the grant command uses: cleanroom.materialise's, when it offers
-    ``catalog_materialiser(state_dir, progress)``; None (grants stay pending) otherwise."""
-    if getattr(args, "no_materialise", False):
+    """The grant command's materialiser: cleanroom.materialise into <state-dir>/grants (where
+    the spawner mounts from), or None with --no-materialise (the grant stays pending)."""
+    if args.no_materialise:
         return None
-    try:
-        from .. import materialise
-    except ImportError:
-        return None
-    factory = getattr(materialise, "catalog_materialiser", None)
-    if factory is None:
-        return None
-    return factory(_state_dir(args), progress=progress)
+    from ..catalog.materialiser import grant_materialiser, grants_dir
+
+    return grant_materialiser(grants_dir(_state_dir(args)), progress)
 
 
 def grant_create(args: argparse.Namespace) -> int:

@@ -1,0 +1,81 @@
+"""The materialiser the catalog uses by default: :func:`cleanroom.materialise.materialise_grant`
+behind the catalog's small interface ``materialiser(spec: GrantSpec) -> key``.
+
+    catalog = CatalogService(sessions, audit,
+                             materialiser=grant_materialiser(grants_dir(state_dir), progress))
+
+Before a grant's data is first built, the source file is hashed again and compared with the
+SHA-256 recorded when its version was registered: a source that changed since is refused
+(the version would no longer be what was registered). A grant whose data is already in the
+cache is not checked again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import MaterialisationFailed
+from .records import GrantSpec
+from .service import Materialiser
+from .source import Progress, sha256_file
+
+GRANTS_DIR = "grants"
+"""Under the state directory: the materialised grants (cleanroom.materialise's cache)."""
+
+
+def grants_dir(state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / GRANTS_DIR
+
+
+def data_spec(spec: GrantSpec):
+    """The catalog's spec as cleanroom.materialise's GrantSpec."""
+    from .. import materialise
+
+    return materialise.GrantSpec(
+        dataset_version_id=f"{spec.dataset}/v{spec.version}",
+        source_path=spec.source_path,
+        source_format=spec.format,
+        columns=None if spec.all_columns else spec.columns,
+        row_filter=spec.row_filter,
+        contributor_column=spec.contributor_column,
+        source_sha256=spec.content_sha256,
+    )
+
+
+def _no_progress(_fraction: float, _message: str) -> None:
+    pass
+
+
+def grant_materialiser(
+    cache_dir: str | os.PathLike[str], progress: Progress | None = None
+) -> Materialiser:
+    """A materialiser writing into ``cache_dir`` (the deployment's ``<state>/grants``)."""
+    report = progress or _no_progress
+
+    def materialiser(spec: GrantSpec) -> str:
+        from .. import materialise
+
+        data = data_spec(spec)
+        key = materialise.grant_cache_key(data)
+        cached = (materialise.airlock_dir(cache_dir, key) / materialise.MANIFEST).is_file()
+        if not cached:
+            source = Path(spec.source_path)
+            if not source.is_file():
+                raise MaterialisationFailed(
+                    f"the source {source} of {spec.dataset} v{spec.version} is missing: "
+                    "restore it, or register a new version"
+                )
+            if sha256_file(source, report, 0.3) != spec.content_sha256:
+                raise MaterialisationFailed(
+                    f"the source {source} of {spec.dataset} v{spec.version} changed since it "
+                    "was registered (its SHA-256 differs): restore the registered file, or "
+                    "register the new one as a new version"
+                )
+
+        def rest(fraction: float, message: str) -> None:
+            report(0.3 + 0.7 * fraction if not cached else fraction, message)
+
+        return materialise.materialise_grant(data, cache_dir, rest).key
+
+    return materialiser

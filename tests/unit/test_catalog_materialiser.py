@@ -1,0 +1,79 @@
+"""The catalog with its default materialiser (cleanroom.materialise behind
+cleanroom.catalog.materialiser): a grant's data is built when the grant is made, the key is
+stored, equal grants share it, and a source that changed since registration is refused with
+nothing written."""
+
+# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+pytest.register_assert_rewrite("catalog_fixtures")
+
+from catalog_fixtures import PLANTS, nothing_written
+from cleanroom import materialise
+from cleanroom.catalog.errors import MaterialisationFailed
+from cleanroom.catalog.materialiser import data_spec, grant_materialiser, grants_dir
+
+pytest_plugins = ["catalog_fixtures"]
+
+
+def columns_and_rows(path):
+    con = duckdb.connect()
+    columns = [c[0] for c in con.execute(f"DESCRIBE FROM '{path}'").fetchall()]
+    return columns, con.execute(f"SELECT count(*) FROM '{path}'").fetchone()[0]
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return grants_dir(tmp_path / "state")
+
+
+def test_a_grant_is_materialised_when_it_is_made(seeded, cache):
+    progress = []
+    seeded.materialiser = grant_materialiser(cache, lambda f, m: progress.append((f, m)))
+    grant = seeded.grant("yield", "wafers", columns=["lot", "yield_pct"],
+                         row_filter="plant = 'bolt-main'", reason="study",
+                         actor="adam")  # fmt: skip
+    assert grant.materialisation_status == "ready"
+    key = grant.materialisation_key
+    researcher = materialise.researcher_dir(cache, key) / materialise.DATA_FILE
+    airlock = materialise.airlock_dir(cache, key) / materialise.DATA_FILE
+    assert columns_and_rows(researcher) == (["lot", "yield_pct"], 50)
+    assert columns_and_rows(airlock) == (["lot", "yield_pct", "plant"], 50)
+    fractions = [f for f, _ in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert key == materialise.grant_cache_key(data_spec(seeded.grant_spec(grant.id)))
+
+
+def test_equal_grants_share_one_materialisation(seeded, cache):
+    seeded.materialiser = grant_materialiser(cache)
+    first = seeded.grant("yield", "wafers", columns=["lot"], reason="a", actor="adam")
+    seeded.create_project("other", actor="adam")
+    second = seeded.grant("other", "wafers", columns=["lot"], reason="b", actor="adam")
+    assert first.materialisation_key == second.materialisation_key
+    assert len(list((cache / materialise.RESEARCHER).iterdir())) == 1
+
+
+def test_a_source_changed_since_registration_is_refused(seeded, cache, sources, tmp_path):
+    copy = tmp_path / "wafers_copy.parquet"
+    shutil.copyfile(sources.wafers, copy)
+    seeded.register_dataset("wafers_copy", copy, contributor_column="plant", mapping=PLANTS,
+                            actor="adam")  # fmt: skip
+    shutil.copyfile(sources.wafers_v2, copy)  # someone overwrote the registered file
+    seeded.materialiser = grant_materialiser(cache)
+    with (
+        nothing_written(seeded),
+        pytest.raises(MaterialisationFailed, match="changed since it was registered"),
+    ):
+        seeded.grant("yield", "wafers_copy", reason="study", actor="adam")
+    copy.unlink()
+    with nothing_written(seeded), pytest.raises(MaterialisationFailed, match="is missing"):
+        seeded.grant("yield", "wafers_copy", reason="study", actor="adam")
+    assert not (cache / materialise.RESEARCHER).exists() or not any(
+        (cache / materialise.RESEARCHER).iterdir()
+    )
