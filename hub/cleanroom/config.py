@@ -75,6 +75,9 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     c.CleanRoomSpawner.home_size = settings.home_size
     c.CleanRoomSpawner.homes_dir = str(state / "homes")
     c.CleanRoomSpawner.policy_url = settings.policy_url
+    c.CleanRoomSpawner.catalog_url = settings.catalog_database_url
+    c.CleanRoomSpawner.grant_cache_dir = str(state / "grants")
+    c.CleanRoomSpawner.sessions_dir = str(state / "sessions")
     c.CleanRoomSpawner.audit_state_dir = str(state)
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 120

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import html
 from pathlib import Path
 
 import docker
@@ -16,10 +17,11 @@ from docker.errors import DockerException, ImageNotFound
 from dockerspawner import DockerSpawner
 from traitlets import Float, Integer, Tuple, Unicode, default
 
-from . import firewall, homes, network
+from . import firewall, homes, network, projectdata
 from .audit import AuditLog
-from .errors import SpawnRefused
-from .policy import PolicyClient, user_facts_from_groups
+from .catalog.service import CatalogService
+from .errors import CleanRoomError, SpawnRefused
+from .policy import GLOBAL_ROLES, PolicyClient
 
 HOME_IN_CONTAINER = "/home/researcher"
 
@@ -27,6 +29,11 @@ HOME_IN_CONTAINER = "/home/researcher"
 @functools.cache
 def _audit_log(state_dir: str) -> AuditLog:
     return AuditLog.from_state_dir(state_dir)
+
+
+@functools.cache
+def _catalog(url: str, state_dir: str) -> CatalogService:
+    return CatalogService.open(url, _audit_log(state_dir))
 
 
 @functools.cache
@@ -91,6 +98,22 @@ class CleanRoomSpawner(DockerSpawner):
     audit_state_dir = Unicode(
         "/var/lib/cleanroom",
         help="State directory whose audit log records every start, stop and decision.",
+    ).tag(config=True)
+
+    catalog_url = Unicode(
+        "sqlite:////var/lib/cleanroom/catalog.sqlite",
+        help="SQLAlchemy URL of the catalog of projects, members and grants.",
+    ).tag(config=True)
+
+    grant_cache_dir = Unicode(
+        "/var/lib/cleanroom/grants",
+        help="""Where grants' restricted data was materialised when they were made; each
+        server mounts the directories of its project's applicable grants read-only.""",
+    ).tag(config=True)
+
+    sessions_dir = Unicode(
+        "/var/lib/cleanroom/sessions",
+        help="Host directory for each server's generated read-only DuckDB view catalog.",
     ).tag(config=True)
 
     startup_check_timeout = Float(
@@ -167,8 +190,18 @@ class CleanRoomSpawner(DockerSpawner):
         return docker.DockerClient(**{**docker.utils.kwargs_from_env(), **self.client_kwargs})
 
     @property
+    def project(self) -> str | None:
+        project = self.user_options.get("project")
+        return project if isinstance(project, str) and project else None
+
+    @property
     def home_key(self) -> str:
-        return homes.home_key(self.user.name)
+        # One home per researcher and project: projects never share files.
+        return homes.home_key(self.user.name, self.project)
+
+    @property
+    def session_dir(self) -> Path:
+        return Path(self.sessions_dir) / self.home_key
 
     def prepare_walls(self) -> Path:
         """Check Docker and the image, then make sure network, firewall and home stand.
@@ -207,19 +240,59 @@ class CleanRoomSpawner(DockerSpawner):
         return _audit_log(self.audit_state_dir)
 
     @property
+    def catalog(self) -> CatalogService:
+        return _catalog(self.catalog_url, self.audit_state_dir)
+
+    @property
     def policy(self) -> PolicyClient:
         return _policy_client(self.policy_url, self.policy_timeout, self.audit_state_dir)
 
     async def _audit(self, event: str, **details) -> None:
         await asyncio.to_thread(self.audit.append, event, self.user.name, **details)
 
-    async def check_access(self) -> None:
-        """Ask the access policy; raise SpawnRefused with its reasons unless it allows."""
-        facts = user_facts_from_groups(self.user.name, [g.name for g in self.user.groups])
-        decision = await self.policy.aaccess(facts, project=None)
+    def _roles(self) -> tuple[str, ...]:
+        return tuple(sorted(g.name for g in self.user.groups if g.name in GLOBAL_ROLES))
+
+    async def check_access(self) -> tuple[projectdata.AccessFacts, list[str]]:
+        """Gather the facts, ask the access policy; return the facts and the grant ids that
+        apply. Raise SpawnRefused with the policy's reasons unless it allows."""
+        try:
+            facts = await asyncio.to_thread(
+                projectdata.gather_facts, self.catalog, self.user.name, self._roles(),
+                self.project,
+            )
+        except CleanRoomError as error:
+            raise SpawnRefused(f"Your server was not started: {error}") from error
+        decision = await self.policy.aaccess(facts.user, facts.project, facts.grants)
         if not decision.allowed:
             reasons = "; ".join(decision.reasons) or "denied by policy"
             raise SpawnRefused(f"Your server was not started: {reasons}.")
+        for excluded in decision.result.get("excluded_grants", []):
+            self._report(20, f"Not mounted: grant {excluded['id']} ({excluded['reason']})")
+        return facts, [str(g) for g in decision.result.get("grants", [])]
+
+    # -- choosing a project ----------------------------------------------------------------------
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self.project_form
+
+    async def project_form(self, spawner) -> str:
+        """A project picker listing only the researcher's own projects (none: no form)."""
+        projects = await asyncio.to_thread(self.catalog.projects_of, self.user.name)
+        mine = [p for p in projects if p.role == "researcher"]
+        if not mine:
+            return ""
+        options = "".join(
+            f'<option value="{html.escape(p.name)}">{html.escape(p.name)}</option>' for p in mine
+        )
+        return (
+            '<label for="project">Project</label>'
+            f'<select class="form-control" name="project" id="project">{options}</select>'
+        )
+
+    def options_from_form(self, formdata):
+        return {"project": (formdata.get("project") or [None])[0]}
 
     def _report(self, percent: int, message: str) -> None:
         self._progress_events.append({"progress": percent, "message": message})
@@ -239,15 +312,21 @@ class CleanRoomSpawner(DockerSpawner):
         self._progress_events: list[dict] = []
         try:
             self._report(10, "Checking your access")
-            await self.check_access()
+            facts, grant_ids = await self.check_access()
             self._report(30, "Preparing your isolated network and home")
             home = await asyncio.wait_for(
                 asyncio.to_thread(self.prepare_walls), timeout=self.startup_check_timeout
             )
+            self._report(40, "Preparing your project's read-only data")
+            data_volumes, data_env = await asyncio.to_thread(
+                projectdata.prepare_mounts, facts, grant_ids, Path(self.grant_cache_dir),
+                self.session_dir,
+            )
         except Exception as error:
-            await self._audit("spawn.refused", reason=str(error))
+            await self._audit("spawn.refused", project=self.project, reason=str(error))
             raise
-        self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}}
+        self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}, **data_volumes}
+        self.environment = {**self.environment, **data_env}
         self._report(50, "Starting your server")
         try:
             result = await super().start()
@@ -256,7 +335,10 @@ class CleanRoomSpawner(DockerSpawner):
             await self._remove_leftover_container()
             await self._audit("spawn.failed", reason=str(error))
             raise
-        await self._audit("spawn.started", container=self.container_name, image=self.image)
+        await self._audit(
+            "spawn.started", container=self.container_name, image=self.image,
+            project=self.project, grants=grant_ids,
+        )
         return result
 
     async def _remove_leftover_container(self) -> None:
