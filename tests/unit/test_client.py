@@ -1,0 +1,84 @@
+"""The notebook image's `cleanroom` module (images/notebook/client/cleanroom.py), on this host.
+
+The module is loaded from its file under another name (``cleanroom_client_under_test``): it
+must never shadow the hub's own ``cleanroom`` package here. The same module is tested inside
+the built image by tests/integration/test_client_image.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from cleanroom.materialise import build_view_catalog
+
+CLIENT = Path(__file__).resolve().parents[2] / "images" / "notebook" / "client" / "cleanroom.py"
+
+
+@pytest.fixture(scope="module")
+def client():
+    spec = importlib.util.spec_from_file_location("cleanroom_client_under_test", CLIENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("cleanroom_client_under_test", None)
+
+
+@pytest.fixture
+def mounted(tmp_path, monkeypatch):
+    """A view catalog over two small Parquet files, laid out as in a container."""
+    data = tmp_path / "data"
+    keys = {"wafer_lots": "a" * 64, "weld_inspections": "b" * 64}
+    for i, key in enumerate(keys.values()):
+        (data / key).mkdir(parents=True)
+        duckdb.sql(
+            f"COPY (SELECT range AS n, {i} AS k FROM range(10)) "
+            f"TO '{data / key / 'data.parquet'}' (FORMAT parquet)"
+        )
+    catalog = build_view_catalog(keys, data / "catalog.duckdb", str(data))
+    monkeypatch.setenv("CLEANROOM_CATALOG", str(catalog))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    return catalog
+
+
+def test_the_hubs_package_is_not_shadowed(client):
+    import cleanroom
+
+    assert Path(cleanroom.__file__).parent.name == "cleanroom"  # the hub's package
+    assert client.__name__ == "cleanroom_client_under_test"
+
+
+def test_connect_lists_and_queries_the_views(client, mounted):
+    assert client.catalog_path() == mounted
+    assert client.datasets() == ["wafer_lots", "weld_inspections"]
+    con = client.connect()
+    try:
+        assert client.datasets(con) == ["wafer_lots", "weld_inspections"]
+        assert con.sql("SELECT sum(n), max(k) FROM weld_inspections").fetchall() == [(45, 1)]
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("CREATE TABLE t AS SELECT 1")
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("DROP VIEW wafer_lots")
+    finally:
+        con.close()
+
+
+def test_settings_pass_through(client, mounted):
+    con = client.connect(threads=1)
+    try:
+        assert con.execute("SELECT current_setting('threads')").fetchall() == [(1,)]
+        temp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        assert temp.endswith("/tmp/duckdb")
+    finally:
+        con.close()
+
+
+def test_no_data_mounted_says_what_to_do(client, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLEANROOM_CATALOG", str(tmp_path / "nothing.duckdb"))
+    with pytest.raises(client.NoDataMounted, match="No datasets are mounted .* choose the project"):
+        client.connect()
+    monkeypatch.delenv("CLEANROOM_CATALOG")
+    assert str(client.catalog_path()) == "/data/catalog.duckdb"
