@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 
 from traitlets.config import Config
 
@@ -51,9 +53,23 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
             "description": "The command line's service: manages users and groups.",
             "scopes": ["admin:users", "admin:servers", "admin:groups", "list:users"],
             "services": ["cleanroom-admin"],
-        }
+        },
+        {
+            "name": "cleanroom-grant-watcher",
+            "description": "Sees running servers and stops those whose grants are gone.",
+            "scopes": ["admin:servers", "list:users", "read:users"],
+            "services": ["grant-watcher"],
+        },
     ]
-    c.JupyterHub.services = [{"name": "cleanroom-admin", "api_token": admin_token}]
+    c.JupyterHub.services = [
+        {"name": "cleanroom-admin", "api_token": admin_token},
+        {
+            # Stops running servers whose grants no longer apply (cleanroom.watcher).
+            "name": "grant-watcher",
+            "command": [sys.executable, "-m", "cleanroom.watcher"],
+            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+        },
+    ]
     if not settings.opa_url:
         # The hub starts OPA with itself, on loopback only, and restarts it if it exits.
         c.JupyterHub.services.append(

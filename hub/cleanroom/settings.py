@@ -136,6 +136,8 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
                  "A real TLS certificate; empty means a generated self-signed one."),
     "tls_key": (_optional_path, "", "empty, or an absolute path to a PEM private key",
                 "The key of tls_cert."),
+    "grant_check_interval": (_positive_float, "30", "a positive number of seconds",
+                             "How often running servers' grants are checked again."),
     "policies_dir": (_text, str(REPO_DIR / "policies"), "an absolute path",
                      "The Rego policies OPA loads and watches: edit them there, no restart."),
     "opa_url": (_optional_url, "", "empty, or a URL such as http://127.0.0.1:8181",
@@ -169,6 +171,7 @@ class Settings:
     admin_users: str
     tls_cert: str
     tls_key: str
+    grant_check_interval: float
     policies_dir: str
     opa_url: str
     catalog_url: str

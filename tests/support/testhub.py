@@ -66,6 +66,7 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
         "CLEANROOM_MEM_LIMIT": "2G",
         "CLEANROOM_PIDS_LIMIT": "256",
         "CLEANROOM_HOME_SIZE": "256M",
+        "CLEANROOM_GRANT_CHECK_INTERVAL": "2",
         "CLEANROOM_POLICIES_DIR": str(policies),
     }
     env.update(overrides)
