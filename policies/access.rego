@@ -113,6 +113,19 @@ reasons contains msg if {
 
 # METADATA
 # description: |
+#   A project whose grants have all stopped applying (expired or revoked) does not open: the
+#   researcher is told why, rather than getting a server with none of the project's data.
+reasons contains msg if {
+	has_project
+	some g in input.grants
+	g.project == input.project.id
+	count(applicable_grants) == 0
+	why := sort([sprintf("grant %s: %s", [e.id, e.reason]) | some e in excluded_grants; e.reason != "granted to another project"])
+	msg := sprintf("none of project %s's grants is in force any more (%s)", [input.project.id, concat("; ", why)])
+}
+
+# METADATA
+# description: |
 #   The grants that apply: of this project, not revoked, and not expired at input.now.
 #   Written positively, so a grant whose fields cannot be read never applies.
 applicable_grants contains g if {

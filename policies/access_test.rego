@@ -17,6 +17,11 @@ set_roles(doc, roles) := json.patch(doc, [{"op": "replace", "path": "/user/roles
 
 set_expiry(doc, at) := json.patch(doc, [{"op": "replace", "path": "/grants/0/expires_at", "value": at}])
 
+only_grants(doc, ids) := json.patch(doc, [{
+	"op": "replace", "path": "/grants",
+	"value": [g | some g in doc.grants; g.id in ids],
+}])
+
 member_excluded := [
 	{"id": "g-elsewhere", "reason": "granted to another project"},
 	{"id": "g-old", "reason": "expired at 2025-05-31T23:59:59Z"},
@@ -73,6 +78,18 @@ cases := {
 		"allow": true,
 		"reasons": [],
 		"grants": ["g-quality"],
+	},
+	"project: when none of its grants is in force any more, it does not open": {
+		"input": only_grants(member, {"g-old", "g-revoked", "g-elsewhere"}),
+		"allow": false,
+		"reasons": ["none of project p-yield's grants is in force any more (grant g-old: expired at 2025-05-31T23:59:59Z; grant g-revoked: revoked)"],
+		"grants": [],
+	},
+	"project: a project with no grants yet opens, with no data": {
+		"input": only_grants(member, set()),
+		"allow": true,
+		"reasons": [],
+		"grants": [],
 	},
 	"project: a non-member gets nothing": {
 		"input": set_role(member, null),
