@@ -46,6 +46,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import CleanRoomError
+from .parquet_columns import UnsupportedParquet, drop_columns
 from .rowfilter import check_row_filter
 
 Progress = Callable[[float, str], None]
@@ -437,19 +439,15 @@ def _materialise(
             f"FROM {source_relation(source, spec.source_format)}{where}) "
             f"TO {sql_string(str(tmp_airlock))} (FORMAT parquet)"
         )
-        # The researcher's copy is the airlock's minus the contributor column (if not granted):
-        # the filtered rows are read once from the source.
-        copy_researcher = (
-            f"COPY (SELECT {', '.join(map(quote_identifier, columns))} "  # noqa: S608
-            f"FROM read_parquet({sql_string(str(tmp_airlock))})) "
-            f"TO {sql_string(str(tmp_researcher))} (FORMAT parquet)"
-        )
         try:
             rows = _run(con, copy_airlock, report, 0.02, 0.80, "copying the granted rows")
-            again = _run(con, copy_researcher, report, 0.80, 0.98, "writing the researcher's copy")
-            written = con.execute(
-                f"DESCRIBE SELECT * FROM read_parquet({sql_string(str(tmp_researcher))})"  # noqa: S608
-            ).fetchall()
+            report(0.80, "writing the researcher's copy")
+            how = _researcher_copy(
+                con, tmp_airlock, tmp_researcher, columns, spec.contributor_column, report
+            )
+            target = [str(tmp_researcher)]
+            written = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", target).fetchall()
+            again = con.execute("SELECT count(*) FROM read_parquet(?)", target).fetchall()[0][0]
         except Exception as error:
             raise MaterialiseError(
                 f"materialising the grant of dataset version {spec.dataset_version_id} failed "
@@ -464,6 +462,7 @@ def _materialise(
     finally:
         con.close()
 
+    _fsync(tmp_researcher)  # DuckDB syncs what it writes (the airlock copy); this is ours
     for path in (tmp_airlock, tmp_researcher):
         os.chmod(path, 0o444)
     _make_dir(paths.researcher.parent, 0o755)
@@ -474,6 +473,7 @@ def _materialise(
         "key": key,
         "definition": grant_definition(spec),
         "rows": rows,
+        "researcher_copy": how,
         "researcher_columns": list(columns),
         "airlock_columns": list(airlock_columns),
         "researcher_bytes": paths.researcher.stat().st_size,
@@ -482,9 +482,55 @@ def _materialise(
     tmp_manifest = work / MANIFEST
     tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     os.chmod(tmp_manifest, 0o444)
+    _fsync(tmp_manifest)
+    for directory in (paths.researcher.parent, paths.airlock.parent):
+        _fsync(directory)
     os.replace(tmp_manifest, paths.manifest)  # last: its presence means "complete"
+    _fsync(paths.manifest.parent)
     report(1.0, f"materialised {rows} rows")
     return MaterialisedGrant(key, paths.researcher, paths.airlock, rows, columns, False, manifest)
+
+
+def _researcher_copy(
+    con,
+    airlock: Path,
+    researcher: Path,
+    columns: tuple[str, ...],
+    contributor: str,
+    report: Progress,
+) -> str:
+    """Derive the researcher's copy from the airlock's; return how it was made.
+
+    ``copied``: the contributor column is granted, so the two copies are the same bytes.
+    ``dropped``: the airlock's file minus the contributor column's chunks, bloom filters and
+    footer entries (:func:`cleanroom.parquet_columns.drop_columns`: a byte copy, no decoding).
+    ``rewritten``: DuckDB reads the airlock's copy and writes the granted columns (when the
+    file has a shape ``drop_columns`` does not handle).
+    """
+    if contributor in columns:
+        shutil.copyfile(airlock, researcher)
+        return "copied"
+    try:
+        if tuple(drop_columns(airlock, researcher, {contributor})) == columns:
+            return "dropped"
+    except UnsupportedParquet:
+        pass
+    researcher.unlink(missing_ok=True)
+    copy = (
+        f"COPY (SELECT {', '.join(map(quote_identifier, columns))} "  # noqa: S608
+        f"FROM read_parquet({sql_string(str(airlock))})) "
+        f"TO {sql_string(str(researcher))} (FORMAT parquet)"
+    )
+    _run(con, copy, report, 0.80, 0.98, "writing the researcher's copy")
+    return "rewritten"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _granted_columns(spec: GrantSpec, schema: Mapping[str, str]) -> tuple[str, ...]:

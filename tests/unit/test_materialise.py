@@ -11,6 +11,8 @@ Fixtures:
   8-letter pieces: a value kept out has no piece in the file; a value kept in has most of its
   pieces there.
 - ``cache``: an empty cache directory.
+- ``no_fsync`` (autouse): fsync is a no-op (it is slow on a busy disk and proves nothing
+  here); ``test_files_reach_the_disk`` checks that it is called.
 """
 
 from __future__ import annotations
@@ -110,6 +112,13 @@ def parquet_source(tmp_path_factory):
 @pytest.fixture
 def cache(tmp_path):
     return tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch):
+    synced = []
+    monkeypatch.setattr(materialise, "_fsync", synced.append)
+    return synced
 
 
 def pieces(value: str) -> list[bytes]:
@@ -434,3 +443,39 @@ def test_view_catalog_refuses_bad_input(tmp_path, views, data_dir, fragment):
 def test_view_catalog_checks_grants_are_materialised(tmp_path):
     with pytest.raises(MaterialiseError, match="not materialised"):
         build_view_catalog({"a": KEY}, tmp_path / "c.duckdb", cache_dir=tmp_path)
+
+
+def test_files_reach_the_disk(parquet_source, cache, no_fsync):
+    grant = materialise_grant(parquet_source.spec(), cache)
+    assert set(no_fsync) >= {
+        grant.researcher_path.parent, grant.airlock_path.parent,
+    }  # fmt: skip
+    assert any(p.name == "researcher.parquet" for p in no_fsync)  # before its rename
+    assert any(p.name == "grant.json" for p in no_fsync)
+
+
+@pytest.mark.parametrize(
+    ("columns", "how"),
+    [(GRANTED, "dropped"), (("plant", "lot_id"), "copied"), (None, "copied")],
+)
+def test_how_the_researchers_copy_is_made(parquet_source, cache, columns, how):
+    grant = materialise_grant(parquet_source.spec(columns=columns), cache)
+    assert grant.manifest["researcher_copy"] == how
+
+
+def test_files_drop_columns_cannot_handle_are_rewritten_by_duckdb(
+    parquet_source, cache, monkeypatch
+):
+    from cleanroom.parquet_columns import UnsupportedParquet
+
+    def unsupported(*_args):
+        raise UnsupportedParquet("pretend")
+
+    monkeypatch.setattr(materialise, "drop_columns", unsupported)
+    grant = materialise_grant(parquet_source.spec(), cache)
+    assert grant.manifest["researcher_copy"] == "rewritten"
+    names, rows = _read(grant.researcher_path)
+    assert names == list(GRANTED)
+    assert rows == [tuple(r[c] for c in GRANTED) for r in parquet_source.kept()]
+    data = grant.researcher_path.read_bytes()
+    assert all(absent(c, data) for c in parquet_source.canaries())
