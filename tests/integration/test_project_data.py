@@ -135,8 +135,10 @@ for root, dirs, names in os.walk('/', followlinks=False):
                 decoded += 1
             elif name.endswith('.duckdb'):
                 con = duckdb.connect(path, read_only=True)
-                for (view,) in con.sql("select table_name from information_schema.tables").fetchall():
-                    hit(json.dumps(con.sql(f'select * from "{{view}}"').fetchall(), default=str), path + ':' + view)
+                tables = con.sql("select table_name from information_schema.tables")
+                for (view,) in tables.fetchall():
+                    rows = con.sql(f'select * from "{{view}}"').fetchall()
+                    hit(json.dumps(rows, default=str), path + ':' + view)
                 decoded += 1
         except Exception as error:
             found.setdefault('decode-error', f'{{path}}: {{error}}')
@@ -145,7 +147,11 @@ print(json.dumps({{'found': found, 'files': files, 'decoded': decoded,
 """
 
 # In a fresh process: the kernel's own DuckDB connection must not shape what the search sees.
-RUN_SEARCH = "import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', {code!r}], capture_output=True, text=True, check=True).stdout)"
+RUN_SEARCH = (
+    "import subprocess, sys\n"
+    "print(subprocess.run([sys.executable, '-c', {code!r}], capture_output=True, text=True,"
+    " check=True).stdout)"
+)
 
 
 def test_only_granted_data_is_in_the_container(hub, fab):
