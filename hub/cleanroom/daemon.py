@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import accounts, edge, host
+from . import accounts, demo_setup, edge, host
 from .settings import REPO_DIR, Settings
 
 HUB_CONFIG = REPO_DIR / "hub" / "jupyterhub_config.py"
@@ -100,8 +100,11 @@ def up(settings: Settings) -> None:
     print("hub started" if start_hub(settings) else "hub already running")
     edge.start(settings)
     passwords = accounts.ensure_demo_users(settings)
+    for step in demo_setup.ensure_demo_catalog(settings):
+        print(f"demo: added {step}")
     print(f"\nThe clean room is up: {settings.public_url}")
     print("(the certificate is self-signed unless CLEANROOM_TLS_CERT is set)\n")
+    print(f"Project {demo_setup.PROJECT!r}: researcher works in it, reviewer reviews it.")
     print("Demo accounts (stored in {}):".format(settings.state_path / "secrets"))
     width = max(map(len, passwords))
     for name, password in passwords.items():
