@@ -287,6 +287,26 @@ def _copy(src: int, dst: int, start: int, length: int) -> None:
         remaining -= n
 
 
+class _Copier:
+    """Copies byte ranges in order, merging ranges that follow each other in the source."""
+
+    def __init__(self, src: int, dst: int):
+        self.src, self.dst = src, dst
+        self.start = self.length = 0
+
+    def add(self, start: int, length: int) -> None:
+        if self.length and start == self.start + self.length:
+            self.length += length
+            return
+        self.flush()
+        self.start, self.length = start, length
+
+    def flush(self) -> None:
+        if self.length:
+            _copy(self.src, self.dst, self.start, self.length)
+        self.length = 0
+
+
 def drop_columns(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: Iterable[str]
 ) -> list[str]:
@@ -359,12 +379,13 @@ def drop_columns(
         try:
             os.write(dst_fd, MAGIC)
             position = len(MAGIC)
+            copier = _Copier(src_fd, dst_fd)
             for rg, kept_chunks in plan:
                 first = position
                 uncompressed = compressed = 0
                 for chunk, meta in kept_chunks:
                     start, stop = _chunk_range(meta)
-                    _copy(src_fd, dst_fd, start, stop - start)
+                    copier.add(start, stop - start)
                     delta = position - start
                     for fid in (CM_DATA_PAGE, CM_INDEX_PAGE, CM_DICT_PAGE):
                         value = _get(meta, fid)
@@ -382,9 +403,10 @@ def drop_columns(
                 if _has(rg, RG_TOTAL_COMPRESSED):
                     _set(rg, RG_TOTAL_COMPRESSED, I64, compressed)
             for offset, length, meta in sorted(blooms, key=lambda b: b[0]):
-                _copy(src_fd, dst_fd, offset, length)
+                copier.add(offset, length)
                 _set(meta, CM_BLOOM_OFFSET, I64, position)
                 position += length
+            copier.flush()
             encoded = encode_struct(footer)
             os.write(dst_fd, encoded + struct.pack("<I", len(encoded)) + MAGIC)
         finally:
