@@ -1,0 +1,270 @@
+"""Benchmark: a researcher's views against DuckDB on the source, and materialising a grant
+against a raw DuckDB COPY, side by side in one run (the first two parts of issue 4's benchmark;
+the third, a spawn with three cached grants, belongs to bench/spawn.py).
+
+1. Generates the demo ``wafer_lots`` dataset (10,000,000 rows, 17 columns, by default) into a
+   temporary directory with cleanroom.demo_data.
+
+2. Queries. A whole-dataset grant is materialised (cleanroom.materialise) and a view catalog
+   built over it, exactly as a container gets it, except that the catalog's data directory is
+   the host's copy of the researcher tree instead of /data. Seven typical queries (group-bys,
+   filters, a time window, a top-N, a point lookup) run two ways in alternating order, for
+   ``--rounds`` rounds after a warm-up: through the view, on
+   ``duckdb.connect(catalog, read_only=True)``, and with DuckDB directly on the source Parquet
+   (``read_parquet('<source>')``) on an in-memory connection. Per query the median;
+   ``query_ratio`` = sum of the view medians / sum of the direct medians. Goal: <= 1.05.
+
+3. Materialising. A restricted grant (9 of the 17 columns, the contributor column not among
+   them, a row filter keeping ~80 % of the rows) is materialised into a fresh cache each round
+   by ``materialise_grant``: the filtered rows written once by DuckDB with the contributor
+   column (the airlock's copy), the researcher's copy derived from it without that column,
+   both synced, read-only, a manifest. Against it, a raw DuckDB
+   ``COPY (SELECT <same columns> FROM read_parquet(source) WHERE <same filter>) TO ...
+   (FORMAT parquet)``: the researcher's data, written once, nothing else. Throughput is rows
+   per second; ``materialize_ratio`` = raw median time / materialise median time (the
+   throughput ratio). Goal: >= 0.9. Printed besides, not in RESULT: a raw COPY of the whole
+   source, and materialise_grant forced to write the researcher's copy with DuckDB (the
+   fallback for files drop_columns does not handle).
+
+Usage: .venv/bin/python bench/views.py [--rows 10000000] [--rounds 5] [--data DIR]
+(--data keeps the generated source in DIR and reuses it on the next run.)
+
+Last line: RESULT query_ratio=<x> materialize_ratio=<x>
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+from cleanroom import demo_data, materialise
+from cleanroom.materialise import (
+    GrantSpec,
+    build_view_catalog,
+    describe_source,
+    materialise_grant,
+    quote_identifier,
+)
+from cleanroom.rowfilter import check_row_filter
+
+QUERIES = {
+    "yield by plant": (
+        "SELECT plant, count(*), avg(die_yield_pct) FROM {t} GROUP BY plant ORDER BY plant"
+    ),
+    "step and tool stats": (
+        "SELECT process_step, tool_id, avg(chamber_temp_c), stddev_samp(chamber_pressure_torr), "
+        "avg(defect_density_cm2) FROM {t} GROUP BY ALL ORDER BY ALL"
+    ),
+    "filtered count": "SELECT count(*) FROM {t} WHERE die_yield_pct < 60 AND scrapped",
+    "time window": (
+        "SELECT date_trunc('month', start_time) AS m, product, avg(die_yield_pct) FROM {t} "
+        "WHERE start_time BETWEEN TIMESTAMP '2024-03-01' AND TIMESTAMP '2024-06-30' "
+        "GROUP BY ALL ORDER BY ALL"
+    ),
+    "top 100 defect density": (
+        "SELECT lot_id, die_yield_pct, defect_density_cm2 FROM {t} "
+        "ORDER BY defect_density_cm2 DESC, lot_id LIMIT 100"
+    ),
+    "point lookup": "SELECT * FROM {t} WHERE lot_id = 'MER-HSC1-{lot:08d}'",
+    "one plant, all columns": (
+        "SELECT count(*), sum(hash(lot_id)), avg(rf_power_w), max(start_time) FROM {t} "
+        "WHERE plant = 'HBS-ICN1'"
+    ),
+}
+
+RESTRICTED_COLUMNS = (
+    "lot_id", "product", "process_step", "tool_id", "start_time", "chamber_temp_c",
+    "chamber_pressure_torr", "defect_density_cm2", "die_yield_pct",
+)  # fmt: skip
+RESTRICTED_FILTER = "die_yield_pct >= 70 AND company <> 'Nordwafer'"
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _same(a: list, b: list) -> bool:
+    """Equal results, floats up to summation order (parallel aggregates add in any order)."""
+    if len(a) != len(b):
+        return False
+    for row_a, row_b in zip(a, b, strict=True):
+        for x, y in zip(row_a, row_b, strict=True):
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def source_data(rows: int, data_dir: Path | None, work: Path) -> Path:
+    where = data_dir or work / "source"
+    path = where / "wafer_lots.parquet"
+    marker = where / f".rows-{rows}"
+    if path.exists() and marker.exists():
+        print(f"reusing {path} ({rows:,} rows)")
+        return path
+    elapsed = timed(
+        lambda: demo_data.generate(where, rows, formats=["parquet"], datasets=["wafer_lots"])
+    )
+    marker.touch()
+    print(f"generated {path}: {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB in {elapsed:.1f} s")
+    return path
+
+
+def bench_queries(source: Path, work: Path, rounds: int) -> float:
+    section("queries: through the view catalog vs DuckDB directly on the source Parquet")
+    cache = work / "cache-whole"
+    spec = GrantSpec("wafer_lots@bench", source, "parquet", None, None, "plant")
+    elapsed = timed(lambda: materialise_grant(spec, cache))
+    grant = materialise_grant(spec, cache)
+    print(f"whole-dataset grant materialised in {elapsed:.1f} s ({grant.rows:,} rows)")
+    catalog = build_view_catalog(
+        {"wafer_lots": grant.key}, work / "catalog.duckdb", str(cache / "researcher")
+    )
+    lot = grant.rows // 2
+    view_sql = {n: q.format(t="wafer_lots", lot=lot) for n, q in QUERIES.items()}
+    direct_sql = {n: q.format(t=f"read_parquet('{source}')", lot=lot) for n, q in QUERIES.items()}
+    view_con = duckdb.connect(str(catalog), read_only=True)
+    direct_con = duckdb.connect()
+    times: dict[str, dict[str, list[float]]] = {n: {"view": [], "direct": []} for n in QUERIES}
+    try:
+        for name in QUERIES:  # same answers both ways, and a warm-up
+            a = view_con.execute(view_sql[name]).fetchall()
+            b = direct_con.execute(direct_sql[name]).fetchall()
+            assert _same(a, b), name
+        for r in range(rounds):
+            for name in QUERIES:
+                order = [("view", view_con, view_sql), ("direct", direct_con, direct_sql)]
+                for side, con, sql in order if r % 2 == 0 else order[::-1]:
+                    times[name][side].append(
+                        timed(lambda con=con, sql=sql, name=name: con.execute(sql[name]).fetchall())
+                    )
+    finally:
+        view_con.close()
+        direct_con.close()
+    print(f"{'query':<26}{'view ms':>10}{'direct ms':>11}{'ratio':>8}   (medians of {rounds})")
+    view_total = direct_total = 0.0
+    for name in QUERIES:
+        v = statistics.median(times[name]["view"])
+        d = statistics.median(times[name]["direct"])
+        view_total += v
+        direct_total += d
+        print(f"{name:<26}{v * 1000:>10.1f}{d * 1000:>11.1f}{v / d:>8.3f}")
+    ratio = view_total / direct_total
+    print(f"{'all (sum of medians)':<26}{view_total * 1000:>10.1f}{direct_total * 1000:>11.1f}"
+          f"{ratio:>8.3f}   goal <= 1.05")  # fmt: skip
+    shutil.rmtree(cache, ignore_errors=True)
+    return ratio
+
+
+def bench_materialise(source: Path, work: Path, rounds: int) -> float:
+    section("materialising a restricted grant vs a raw DuckDB COPY of the same data")
+    schema = describe_source(source, "parquet")
+    where = check_row_filter(RESTRICTED_FILTER, schema)
+    select = ", ".join(map(quote_identifier, RESTRICTED_COLUMNS))
+    raw_out = work / "raw.parquet"
+    raw_same_sql = (
+        f"COPY (SELECT {select} FROM read_parquet('{source}') WHERE ({where})) "
+        f"TO '{raw_out}' (FORMAT parquet)"
+    )
+    raw_full_sql = f"COPY (SELECT * FROM read_parquet('{source}')) TO '{raw_out}' (FORMAT parquet)"
+    spec = GrantSpec(
+        "wafer_lots@bench", source, "parquet", RESTRICTED_COLUMNS, RESTRICTED_FILTER, "plant"
+    )
+    con = duckdb.connect()
+
+    def raw(sql: str) -> float:
+        raw_out.unlink(missing_ok=True)
+        return timed(lambda: con.execute(sql).fetchall())
+
+    def grant(force_rewrite: bool = False) -> float:
+        cache = work / "cache-restricted"
+        shutil.rmtree(cache, ignore_errors=True)
+        saved = materialise.drop_columns
+        if force_rewrite:
+
+            def unsupported(*_args):
+                raise materialise.UnsupportedParquet("benchmark: forced DuckDB rewrite")
+
+            materialise.drop_columns = unsupported
+        try:
+            return timed(lambda: materialise_grant(spec, cache))
+        finally:
+            materialise.drop_columns = saved
+
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{source}') WHERE ({where})").fetchall()[
+        0
+    ][0]
+    total = con.execute(f"SELECT count(*) FROM read_parquet('{source}')").fetchall()[0][0]
+    raw(raw_same_sql)  # warm-up
+    grant()
+    results: dict[str, list[float]] = {"materialise": [], "raw": [], "raw_full": [], "rewrite": []}
+    for r in range(rounds):
+        steps = [
+            ("materialise", grant),
+            ("raw", lambda: raw(raw_same_sql)),
+            ("raw_full", lambda: raw(raw_full_sql)),
+            ("rewrite", lambda: grant(force_rewrite=True)),
+        ]
+        for name, step in steps if r % 2 == 0 else steps[::-1]:
+            results[name].append(step())
+    con.close()
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(
+        f"restricted grant: {len(RESTRICTED_COLUMNS)} of {len(schema)} columns, "
+        f"{rows:,} of {total:,} rows ({RESTRICTED_FILTER})"
+    )
+    print(f"{'':<44}{'median s':>9}{'rows/s':>14}   (medians of {rounds})")
+    lines = [
+        ("materialise_grant (airlock + researcher copy)", "materialise", rows),
+        ("raw COPY of the same data", "raw", rows),
+        ("raw COPY of the whole source", "raw_full", total),
+        ("materialise_grant, researcher copy by DuckDB", "rewrite", rows),
+    ]
+    for label, key, n in lines:
+        print(f"{label:<44}{med[key]:>9.2f}{n / med[key]:>14,.0f}")
+    ratio = med["raw"] / med["materialise"]
+    print(f"throughput ratio vs the raw COPY of the same data: {ratio:.3f}   goal >= 0.9")
+    print(
+        f"(source rows per second vs a raw COPY of the whole source: "
+        f"{med['raw_full'] / med['materialise']:.3f}; with the DuckDB fallback: "
+        f"{med['raw'] / med['rewrite']:.3f} of the raw COPY of the same data)"
+    )
+    raw_out.unlink(missing_ok=True)
+    shutil.rmtree(work / "cache-restricted", ignore_errors=True)
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data", type=Path, help="keep (and reuse) the generated source here")
+    args = parser.parse_args()
+    start = time.monotonic()
+    print(f"DuckDB {duckdb.__version__}, {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="cleanroom-bench-views-") as tmp:
+        work = Path(tmp)
+        source = source_data(args.rows, args.data, work)
+        query_ratio = bench_queries(source, work, args.rounds)
+        materialize_ratio = bench_materialise(source, work, max(3, args.rounds // 2 + 1))
+    print(f"\ntotal {time.monotonic() - start:.0f} s")
+    print(f"RESULT query_ratio={query_ratio:.3f} materialize_ratio={materialize_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
