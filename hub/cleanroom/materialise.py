@@ -22,8 +22,15 @@ the researcher's copies and nothing else)::
 
 The key (:func:`grant_cache_key`) is a SHA-256 of the dataset version, the source's content
 hash and the grant's definition (columns, row filter, contributor column), so the same grant
-is materialised once and a changed grant gets a new directory. Files are written to ``tmp/``
-and renamed into place (a failure leaves nothing under a final name) and made read-only.
+is materialised once and a changed grant gets a new directory. Files are written to ``tmp/``,
+synced, made read-only and renamed into place (a failure leaves nothing under a final name).
+
+One pass over the source: DuckDB writes the airlock's copy (granted columns, then the
+contributor column when it is not granted, granted rows only); the researcher's copy is that
+file minus the contributor column's bytes (:func:`cleanroom.parquet_columns.drop_columns`,
+a byte copy of the other columns and a new footer), or the same bytes when the contributor
+column is granted. DuckDB rewrites it instead if the file has a shape ``drop_columns`` does
+not handle. Either way the copy is checked (columns, row count) before it is published.
 
 The DuckDB connection that does the work is sandboxed: it may read the source file and write
 in ``tmp/`` and nothing else (``allowed_paths``, ``allowed_directories``,
