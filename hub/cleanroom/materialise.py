@@ -191,6 +191,18 @@ def _check_key(key: str) -> str:
     return key
 
 
+_GLOB = set("*?[]{}")
+
+
+def _check_no_glob(path: str | os.PathLike[str], what: str) -> None:
+    text = os.fspath(path)
+    if _GLOB & set(text):
+        raise MaterialiseError(
+            f"{what} {text} contains one of * ? [ ] {{ }}, which DuckDB reads as a file "
+            "pattern: use a path without them"
+        )
+
+
 def sql_string(text: str) -> str:
     """A SQL string literal of ``text`` (for paths: DuckDB cannot take COPY targets as
     parameters)."""
@@ -205,6 +217,7 @@ def quote_identifier(name: str) -> str:
 
 def source_relation(path: str | os.PathLike[str], source_format: str) -> str:
     """The DuckDB table function reading a source file, with the path quoted."""
+    _check_no_glob(path, "the source path")
     literal = sql_string(os.fspath(path))
     if source_format == "parquet":
         return f"read_parquet({literal})"
@@ -371,6 +384,7 @@ def materialise_grant(
     """
     report = progress or _no_progress
     cache = Path(cache_dir).absolute()
+    _check_no_glob(cache, "the cache directory")
     key = grant_cache_key(spec)
     paths = _Paths.of(cache, key)
     found = _load_cached(key, paths)
@@ -416,6 +430,7 @@ def _materialise(
 ) -> MaterialisedGrant:
     """Write both copies in ``work``, then rename them into place and the manifest last."""
     source = Path(spec.source_path).absolute()
+    _check_no_glob(source, "the source path")
     if not source.is_file():
         raise MaterialiseError(
             f"the source {source} of dataset version {spec.dataset_version_id} is missing or "
@@ -582,9 +597,10 @@ def _check_view_name(name: str) -> str:
 
 def _check_container_dir(data_dir: str) -> PurePosixPath:
     path = PurePosixPath(data_dir)
-    if not path.is_absolute() or ".." in path.parts or "'" in data_dir or '"' in data_dir:
+    if not path.is_absolute() or ".." in path.parts or (set("'\"") | _GLOB) & set(data_dir):
         raise MaterialiseError(
-            f"data_dir_in_container {data_dir!r} must be an absolute path without '..' or quotes"
+            f"data_dir_in_container {data_dir!r} must be an absolute path without '..', quotes "
+            "or * ? [ ] { }"
         )
     sql_string(data_dir)  # no control characters
     return path

@@ -317,6 +317,7 @@ def test_runs_in_threads_once_per_key(parquet_source, cache):
         ({"row_filter": "secret = 1"}, RowFilterError, "not a column"),
         ({"source_format": "xlsx"}, MaterialiseError, "not supported"),
         ({"source_path": "/nonexistent/x.parquet"}, MaterialiseError, "missing or not a file"),
+        ({"source_path": "/srv/*.parquet"}, MaterialiseError, "file pattern"),
     ],
 )
 def test_bad_grants_are_refused_with_a_reason(parquet_source, cache, changes, error, fragment):
@@ -431,6 +432,7 @@ KEY = "0" * 64
         ({"a": KEY}, "data", "absolute path"),
         ({"a": KEY}, "/data/../etc", "absolute path"),
         ({"a": KEY}, "/da'ta", "absolute path"),
+        ({"a": KEY}, "/data[1]", "absolute path"),
     ],
 )
 def test_view_catalog_refuses_bad_input(tmp_path, views, data_dir, fragment):
