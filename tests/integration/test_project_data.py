@@ -29,6 +29,8 @@ TAG = uuid.uuid4().hex[:12]
 CANARY_COLUMN = f"CANARYCOL{TAG}"
 CANARY_ROW = f"CANARYROW{TAG}"
 CANARY_OTHER = f"CANARYOTHER{TAG}"
+# The contributor column is not granted either: its values must not be inside.
+PLANT = f"plant{TAG}"
 GRANTED = f"GRANTEDVALUE{TAG}"
 ADMIN = "adam"
 STARTED = time.time()
@@ -61,14 +63,14 @@ def fab(hub, catalog, tmp_path_factory):
     catalog.add_organisation("uni", "A university", kind="other", actor=ADMIN)
     rows = []
     for i in range(60):
-        plant = ("acme-p1", "acme-p2", "globex-p1")[i % 3]
+        plant = (f"{PLANT}-acme1", f"{PLANT}-acme2", "globex-p1")[i % 3]
         note = CANARY_ROW if plant == "globex-p1" else f"{GRANTED}-{i}"
         rows.append((plant, f"LOT{i:04d}", 300.0 + i, f"{CANARY_COLUMN}-{i}", note))
     write_parquet(data / "wafers.parquet", rows,
                   "plant VARCHAR, lot VARCHAR, temperature DOUBLE, recipe VARCHAR, note VARCHAR")
     catalog.register_dataset(
         "wafers", data / "wafers.parquet", contributor_column="plant", actor=ADMIN,
-        mapping={"acme-p1": "acme", "acme-p2": "acme", "globex-p1": "globex"},
+        mapping={f"{PLANT}-acme1": "acme", f"{PLANT}-acme2": "acme", "globex-p1": "globex"},
     )
     write_parquet(data / "welds.parquet", [("initech", f"{CANARY_OTHER}-{i}") for i in range(20)],
                   "yard VARCHAR, weld VARCHAR")
@@ -181,7 +183,7 @@ def test_only_granted_data_is_in_the_container(hub, fab):
         )
         assert "writable" not in out and out.count("refused") == 2, out
         # Every byte readable inside: no canary, and the granted values are found.
-        needles = [CANARY_COLUMN, CANARY_ROW, CANARY_OTHER, GRANTED]
+        needles = [CANARY_COLUMN, CANARY_ROW, CANARY_OTHER, PLANT, GRANTED]
         search = SEARCH.format(needles=needles, since=STARTED)
         result = json.loads(kernel.run(RUN_SEARCH.format(code=search), timeout=600))
     finally:
@@ -191,7 +193,7 @@ def test_only_granted_data_is_in_the_container(hub, fab):
     assert GRANTED in found, f"the search must find the granted values: {result}"
     assert result["decoded"] >= 2, result
     assert "decode-error" not in found, found
-    for canary in (CANARY_COLUMN, CANARY_ROW, CANARY_OTHER):
+    for canary in (CANARY_COLUMN, CANARY_ROW, CANARY_OTHER, PLANT):
         assert canary not in found, f"{canary} found at {found[canary]}"
 
 
