@@ -69,6 +69,16 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
             "command": [sys.executable, "-m", "cleanroom.watcher"],
             "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
         },
+        {
+            # The admin pages (cleanroom.web), at /services/catalog/ through the proxy. Its
+            # OAuth tokens carry the administer scope when the user holds it; it checks it.
+            "name": "catalog",
+            "url": f"http://127.0.0.1:{settings.catalog_web_port}",
+            "command": [sys.executable, "-m", "cleanroom.web"],
+            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+            "oauth_client_allowed_scopes": ["custom:cleanroom:administer"],
+            "oauth_no_confirm": True,
+        },
     ]
     if not settings.opa_url:
         # The hub starts OPA with itself, on loopback only, and restarts it if it exits.

@@ -36,7 +36,9 @@ GROUP_SCOPES: dict[str, list[str]] = {
     ],
     "reviewer": ["custom:cleanroom:review"],
     "data-owner": ["custom:cleanroom:owner-approve"],
-    "admin": ["custom:cleanroom:administer"],
+    # The admin pages (the catalog service) are for admins only; the service checks the
+    # custom scope again on every request.
+    "admin": ["custom:cleanroom:administer", "access:services!service=catalog"],
 }
 
 GROUPS = tuple(GROUP_SCOPES)

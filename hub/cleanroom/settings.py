@@ -146,6 +146,12 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
                     "empty, or a database URL such as postgresql://user@host/cleanroom",
                     "The catalog (datasets, projects, grants); empty means "
                     "sqlite:///<state_dir>/catalog.sqlite."),
+    "catalog_web_port": (_port, "8083", "a port number 1-65535",
+                         "The admin pages (cleanroom.web), on 127.0.0.1 only; the hub's "
+                         "proxy serves them at /services/catalog/."),
+    "import_dir": (_optional_path, "", "empty, or an absolute path",
+                   "Where the admin pages register dataset files from (only files under it); "
+                   "empty means <state_dir>/import."),
 }
 
 
@@ -175,6 +181,8 @@ class Settings:
     policies_dir: str
     opa_url: str
     catalog_url: str
+    catalog_web_port: int
+    import_dir: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -224,6 +232,11 @@ class Settings:
     def catalog_database_url(self) -> str:
         """The catalog's SQLAlchemy URL: catalog_url, else the SQLite file in state_dir."""
         return self.catalog_url or f"sqlite:///{self.state_path / 'catalog.sqlite'}"
+
+    @property
+    def import_path(self) -> Path:
+        """Where the admin pages take dataset files from: import_dir, else <state_dir>/import."""
+        return Path(self.import_dir) if self.import_dir else self.state_path / "import"
 
 
 def describe(settings: Settings) -> str:

@@ -1,0 +1,128 @@
+"""The admin pages' application, and ``python -m cleanroom.web`` (run by the hub).
+
+The hub gives the service its place (``JUPYTERHUB_SERVICE_URL``, where to listen, and
+``JUPYTERHUB_SERVICE_PREFIX``, the path the proxy forwards, ``/services/catalog/``) and its
+OAuth client; the deployment's settings come as ``CLEANROOM_*`` like everywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import jinja2
+from jupyterhub.services.auth import HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado.httpserver import HTTPServer
+from tornado.web import Application, StaticFileHandler
+
+from . import datasets, jobs, organisations, projects
+from .base import check_route_table, log
+
+HERE = Path(__file__).resolve().parent
+MODULES = (organisations, datasets, projects, jobs)
+
+
+def templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+    env.filters["size"] = _size
+    return env
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def routes(prefix: str) -> list[tuple]:
+    """Every module's route table under ``prefix``, the OAuth callback and the stylesheet
+    (which is the only thing served without the admin check)."""
+    handlers: list[tuple] = []
+    for module in MODULES:
+        check_route_table(module.default_handlers)
+        for pattern, handler, *rest in module.default_handlers:
+            handlers.append((url_path_join(prefix, pattern) if pattern else prefix, handler, *rest))
+    handlers += [
+        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+        (url_path_join(prefix, r"static/(.*)"), StaticFileHandler, {"path": str(HERE / "static")}),
+    ]
+    return handlers
+
+
+def make_app(catalog, *, prefix: str, state_dir: str, import_dir: str,
+             cookie_secret: bytes | None = None, workers: int = 2,
+             hub_auth=None) -> Application:
+    """The application over ``catalog`` (a CatalogService) at ``prefix`` (ends with /)."""
+    if not prefix.endswith("/"):
+        prefix += "/"
+    return Application(
+        routes(prefix),
+        catalog=catalog,
+        jobs=jobs.JobRunner(workers),
+        templates=templates(),
+        prefix=prefix,
+        state_dir=state_dir,
+        import_dir=import_dir,
+        hub_auth=hub_auth,
+        cookie_secret=cookie_secret or secrets.token_bytes(32),
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+    )
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve())
+    return 0
+
+
+async def serve() -> None:
+    from ..audit import AuditLog
+    from ..catalog.service import CatalogService
+    from ..settings import Settings
+
+    settings = Settings.from_env()
+    import_dir = settings.import_path
+    import_dir.mkdir(parents=True, exist_ok=True)
+    catalog = CatalogService.open(
+        settings.catalog_database_url, AuditLog.from_state_dir(settings.state_dir)
+    )
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/catalog/")
+    service_url = urlparse(
+        os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{settings.catalog_web_port}")
+    )
+    app = make_app(
+        catalog, prefix=prefix, state_dir=settings.state_dir, import_dir=str(import_dir)
+    )
+    server = HTTPServer(app)
+    # Loopback only: the hub's proxy is the way in.
+    server.listen(service_url.port or settings.catalog_web_port, "127.0.0.1")
+    log.info("catalog pages at %s (prefix %s), files from %s", service_url.geturl(), prefix,
+             import_dir)  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+    app.settings["jobs"].shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
