@@ -261,7 +261,7 @@ def main() -> None:
         work = Path(tmp)
         source = source_data(args.rows, args.data, work)
         query_ratio = bench_queries(source, work, args.rounds)
-        materialize_ratio = bench_materialise(source, work, max(3, args.rounds // 2 + 1))
+        materialize_ratio = bench_materialise(source, work, args.rounds)
     print(f"\ntotal {time.monotonic() - start:.0f} s")
     print(f"RESULT query_ratio={query_ratio:.3f} materialize_ratio={materialize_ratio:.3f}")
 
