@@ -244,7 +244,8 @@ def test_a_form_without_its_xsrf_token_is_refused(web):
         ("projects/yield/grants", {"dataset": "wafers", "scope": "some", "reason": "r"},
          "allow-list is empty", ""),
         ("projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "r",
-                                   "row_filter": "yield_pct > (SELECT 1)"}, "", "SELECT 1"),
+                                   "row_filter": "yield_pct > (SELECT 1)"}, "Row filter refused",
+         "SELECT 1"),
         ("projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "",
                                    "expires": "2030-01-01"}, "give the reason", "2030-01-01"),
         ("projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "r",
@@ -298,6 +299,35 @@ def test_register_a_dataset_then_grant_some_columns(web):
     events = [r.event for r in web.catalog.audit.records()][-4:]
     assert events == ["catalog.dataset.register", "catalog.grant.create",
                       "catalog.grant.extend", "catalog.grant.revoke"]  # fmt: skip
+
+
+def test_slow_work_runs_as_a_job_whose_page_shows_progress(web, monkeypatch):
+    from cleanroom.web import jobs
+
+    monkeypatch.setattr(jobs, "QUICK_ANSWER_S", 0.05)
+    release = threading.Event()
+    register = web.catalog.register_dataset
+
+    def slow_register(*args, progress, **kwargs):
+        progress(0.4, "hashing welds.csv")
+        assert release.wait(30)
+        return register(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(web.catalog, "register_dataset", slow_register)
+    session = web.session("adam")
+    response = web.post(session, "datasets/new-dataset", {
+        "name": "welds", "file": "welds.csv", "contributor_column": "yard",
+        "values_are_orgs": "1",
+    })  # fmt: skip
+    assert "/jobs/" in response.url
+    assert '<meta http-equiv="refresh" content="1">' in response.text
+    assert "Working: hashing welds.csv (40%)" in response.text
+    assert '<progress max="100" value="40">' in response.text
+    # The loop is free meanwhile: other pages answer at once.
+    assert session.get(web.url + "projects", timeout=2).status_code == 200
+    release.set()
+    done = web.wait_job(session, response)
+    assert "Registered welds v1" in done.text and "refresh" not in done.text
 
 
 def test_add_a_version_with_a_mapping(web):

@@ -117,13 +117,15 @@ class JobRunner:
         self.futures[job.id] = asyncio.ensure_future(loop.run_in_executor(self.pool, run))
         return job
 
-    async def settle(self, job: Job, timeout: float = QUICK_ANSWER_S) -> None:
-        """Wait up to ``timeout`` for a job (never longer; it goes on running)."""
+    async def settle(self, job: Job, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` (default QUICK_ANSWER_S) for a job; it goes on running."""
         future = self.futures.get(job.id)
         if future is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            await asyncio.wait_for(
+                asyncio.shield(future), QUICK_ANSWER_S if timeout is None else timeout
+            )
         except TimeoutError:
             pass
 
