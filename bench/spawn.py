@@ -33,14 +33,16 @@ BURST = 20
 IMAGE = "cleanroom/notebook:latest"
 
 
-def timed_spawn(api: HubAPI, name: str, timeout: float = 300) -> float:
+def timed_spawn(
+    api: HubAPI, name: str, timeout: float = 300, options: dict | None = None
+) -> float:
     """Seconds from the start request until the hub reports the server ready."""
     try:
         api.call("POST", f"/users/{name}")
     except Exception:  # noqa: BLE001 - the user may exist already
         pass
     start = time.monotonic()
-    api.call("POST", f"/users/{name}/server")
+    api.call("POST", f"/users/{name}/server", options)
     while time.monotonic() - start < timeout:
         server = api.call("GET", f"/users/{name}")["servers"].get("")
         if server and server.get("ready"):

@@ -1,6 +1,5 @@
 """Benchmark: a researcher's views against DuckDB on the source, and materialising a grant
-against a raw DuckDB COPY, side by side in one run (the first two parts of issue 4's benchmark;
-the third, a spawn with three cached grants, belongs to bench/spawn.py).
+against a raw DuckDB COPY, side by side in one run (issue 4's benchmark).
 
 1. Generates the demo ``wafer_lots`` dataset (10,000,000 rows, 17 columns, by default) into a
    temporary directory with cleanroom.demo_data.
@@ -26,10 +25,16 @@ the third, a spawn with three cached grants, belongs to bench/spawn.py).
    source, and materialise_grant forced to write the researcher's copy with DuckDB (the
    fallback for files drop_columns does not handle).
 
+4. Spawning. A real clean-room hub (the test suite's, on free ports) with a project granted
+   three datasets, materialised beforehand: a researcher of that project and a researcher with
+   no project start their servers alternately, ``--rounds`` times each (fresh users, so
+   both also create a home). ``spawn_added_s`` = median with three grants - median without.
+   Goal: < 0.5 s. Needs root, the Docker engine and the built image.
+
 Usage: .venv/bin/python bench/views.py [--rows 10000000] [--rounds 5] [--data DIR]
 (--data keeps the generated source in DIR and reuses it on the next run.)
 
-Last line: RESULT query_ratio=<x> materialize_ratio=<x>
+Last line: RESULT query_ratio=<x> materialize_ratio=<x> spawn_added_s=<x>
 """
 
 from __future__ import annotations
@@ -249,6 +254,62 @@ def bench_materialise(source: Path, work: Path, rounds: int) -> float:
     return ratio
 
 
+def bench_spawn_added(work: Path, rounds: int) -> float:
+    """Median start time of a server with three cached grants minus one with none."""
+    import statistics
+    import sys
+
+    import docker
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo / "tests"))
+    from cleanroom import demo_data
+    from cleanroom.audit import AuditLog
+    from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
+    from cleanroom.catalog.service import CatalogService
+    from spawn import stop_all, timed_spawn
+    from support.testhub import start_test_hub, stop_test_hub
+
+    section("spawn: three cached grants against none")
+    hub = start_test_hub(docker.from_env())
+    try:
+        state = hub.settings.state_dir
+        catalog = CatalogService.open(
+            hub.settings.catalog_database_url, AuditLog.from_state_dir(state),
+            materialiser=grant_materialiser(grants_dir(state)),
+        )
+        data = demo_data.generate(work / "spawn-data", 20_000, formats=("parquet",))
+        catalog.add_organisation("bench-uni", "Bench University", "other", actor="bench")
+        companies = {c for d in data.datasets.values() for c in d.contributors.values()}
+        ids = {c: f"org{i}" for i, c in enumerate(sorted(companies))}
+        for company, ident in ids.items():
+            catalog.add_organisation(ident, company, actor="bench")
+        catalog.create_project("bench", actor="bench")
+        sources = [("wafer_lots", "wafer_lots"), ("weld_inspections", "weld_inspections"),
+                   ("wafer_lots_b", "wafer_lots")]
+        for name, base in sources:
+            d = data.datasets[base]
+            catalog.register_dataset(
+                name, d.paths["parquet"], contributor_column=d.contributor_column,
+                mapping={v: ids[c] for v, c in d.contributors.items()}, actor="bench")
+            catalog.grant("bench", name, reason="benchmark", actor="bench")
+        with_grants, without = [], []
+        for i in range(rounds):
+            for name, project, times in ((f"g{i}", "bench", with_grants),
+                                         (f"n{i}", None, without)):
+                hub.api.ensure_user(name, ("researcher",))
+                catalog.set_user_organisation(name, "bench-uni", actor="bench")
+                if project:
+                    catalog.add_member(project, name, "researcher", actor="bench")
+                times.append(timed_spawn(hub.api, name, options={"project": project}))
+                stop_all(hub.api, [name])
+            print(f"round {i}: three grants {with_grants[-1]:.2f} s, none {without[-1]:.2f} s",
+                  flush=True)
+        return statistics.median(with_grants) - statistics.median(without)
+    finally:
+        stop_test_hub(hub)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -262,8 +323,12 @@ def main() -> None:
         source = source_data(args.rows, args.data, work)
         query_ratio = bench_queries(source, work, args.rounds)
         materialize_ratio = bench_materialise(source, work, args.rounds)
+        spawn_added = bench_spawn_added(work, args.rounds)
     print(f"\ntotal {time.monotonic() - start:.0f} s")
-    print(f"RESULT query_ratio={query_ratio:.3f} materialize_ratio={materialize_ratio:.3f}")
+    print(
+        f"RESULT query_ratio={query_ratio:.3f} materialize_ratio={materialize_ratio:.3f} "
+        f"spawn_added_s={spawn_added:.3f}"
+    )
 
 
 if __name__ == "__main__":
