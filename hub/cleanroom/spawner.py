@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import html
+import time
 from pathlib import Path
 
 import docker
@@ -310,18 +311,30 @@ class CleanRoomSpawner(DockerSpawner):
     async def start(self):
         self.user_options.pop("image", None)  # the image is the admin's choice, never the user's
         self._progress_events: list[dict] = []
+        clock = time.monotonic()
+        timings = {}
+
+        def lap(step: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            timings[step] = round(now - clock, 3)
+            clock = now
+
         try:
             self._report(10, "Checking your access")
             facts, grant_ids = await self.check_access()
+            lap("access")
             self._report(30, "Preparing your isolated network and home")
             home = await asyncio.wait_for(
                 asyncio.to_thread(self.prepare_walls), timeout=self.startup_check_timeout
             )
+            lap("walls")
             self._report(40, "Preparing your project's read-only data")
             data_volumes, data_env = await asyncio.to_thread(
                 projectdata.prepare_mounts, facts, grant_ids, Path(self.grant_cache_dir),
                 self.session_dir,
             )
+            lap("data")
         except Exception as error:
             await self._audit("spawn.refused", project=self.project, reason=str(error))
             raise
@@ -330,6 +343,7 @@ class CleanRoomSpawner(DockerSpawner):
         self._report(50, "Starting your server")
         try:
             result = await super().start()
+            lap("container")
         except Exception as error:
             # Leave nothing half-created: a container that was made but did not start goes.
             await self._remove_leftover_container()
@@ -339,6 +353,8 @@ class CleanRoomSpawner(DockerSpawner):
             "spawn.started", container=self.container_name, image=self.image,
             project=self.project, grants=grant_ids,
         )
+        lap("audit")
+        self.log.info("Start of %s took %s (seconds per step)", self._log_name, timings)
         return result
 
     async def _remove_leftover_container(self) -> None:
