@@ -120,7 +120,11 @@ def test_container_is_hardened_by_docker(hub, docker_client, running_alice):
     assert host["Memory"] == 2 * 1024**3
     assert host["AutoRemove"] is True
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    assert set(mounts) == {"/home/researcher"}, "only the home is mounted (no docker socket)"
+    # The home, and the (here empty: no project) read-only view catalog; no Docker socket.
+    assert set(mounts) == {"/home/researcher", "/data/catalog.duckdb"}, mounts
+    assert mounts["/home/researcher"]["RW"] is True
+    assert mounts["/data/catalog.duckdb"]["RW"] is False
+    assert not any("docker.sock" in m["Source"] for m in attrs["Mounts"])
     assert list(attrs["NetworkSettings"]["Networks"]) == [hub.settings.network]
 
 
