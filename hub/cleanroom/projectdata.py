@@ -23,6 +23,7 @@ from .policy import GrantFacts, ProjectFacts, UserFacts
 
 CATALOG_ENV = "CLEANROOM_CATALOG"
 MOUNTED_FILE = "mounted.json"
+STOPPED_FILE = "stopped.json"
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,21 @@ def mounted_grant_ids(session_dir: Path) -> list[str]:
         return json.loads((session_dir / MOUNTED_FILE).read_text())
     except (OSError, ValueError):
         return []
+
+
+def record_stop(session_dir: Path, reasons: list[str]) -> None:
+    """Keep why a running server was stopped, for the researcher's next visit."""
+    session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    notice = {"at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "reasons": reasons}
+    (session_dir / STOPPED_FILE).write_text(json.dumps(notice))
+
+
+def stop_notice(session_dir: Path) -> dict | None:
+    try:
+        return json.loads((session_dir / STOPPED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def clear_stop_notice(session_dir: Path) -> None:
+    (session_dir / STOPPED_FILE).unlink(missing_ok=True)

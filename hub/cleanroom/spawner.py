@@ -279,15 +279,27 @@ class CleanRoomSpawner(DockerSpawner):
         return self.project_form
 
     async def project_form(self, spawner) -> str:
-        """A project picker listing only the researcher's own projects (none: no form)."""
+        """A project picker listing only the researcher's own projects, below why their last
+        server was stopped, if it was (nothing at all: no form)."""
         projects = await asyncio.to_thread(self.catalog.projects_of, self.user.name)
         mine = [p for p in projects if p.role == "researcher"]
+        notices = []
+        for project in [None, *(p.name for p in mine)]:
+            key = homes.home_key(self.user.name, project)
+            notice = projectdata.stop_notice(Path(self.sessions_dir) / key)
+            if notice:
+                where = f"for project {project}" if project else "without a project"
+                reasons = "; ".join(notice["reasons"])
+                notices.append(
+                    f'<div class="alert alert-warning" role="alert">Your server {where} was '
+                    f"stopped at {html.escape(notice['at'])}: {html.escape(reasons)}</div>"
+                )
         if not mine:
-            return ""
+            return "".join(notices)
         options = "".join(
             f'<option value="{html.escape(p.name)}">{html.escape(p.name)}</option>' for p in mine
         )
-        return (
+        return "".join(notices) + (
             '<label for="project">Project</label>'
             f'<select class="form-control" name="project" id="project">{options}</select>'
         )
@@ -353,6 +365,7 @@ class CleanRoomSpawner(DockerSpawner):
             "spawn.started", container=self.container_name, image=self.image,
             project=self.project, grants=grant_ids,
         )
+        projectdata.clear_stop_notice(self.session_dir)
         lap("audit")
         self.log.info("Start of %s took %s (seconds per step)", self._log_name, timings)
         return result

@@ -76,6 +76,7 @@ class GrantWatcher:
         if decision_allowed and mounted <= still:
             return False
         log.info("stopping %s's server: %s", name, "; ".join(reasons))
+        projectdata.record_stop(session_dir, reasons)
         self.api.call("DELETE", f"/users/{name}/server")
         self.audit.append(
             "grant.withdrawn", name, project=project, grants=sorted(mounted - still),

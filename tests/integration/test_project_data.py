@@ -235,3 +235,7 @@ def test_revoking_a_grant_reaches_the_running_server(hub, catalog, fab):
     events = AuditLog.from_state_dir(hub.settings.state_dir, create_key=False).records()
     withdrawn = [r for r in events if r.event == "grant.withdrawn" and r.actor == "petra"]
     assert withdrawn and str(fab.id) in withdrawn[-1].details["grants"], withdrawn
+    # The researcher is told why, where they go to start again.
+    page = hub.login("petra").get(f"{hub.url}/hub/spawn", timeout=60)
+    assert "Your server for project fab was stopped" in page.text, page.text
+    assert f"grant {fab.id}: revoked" in page.text
