@@ -1,0 +1,113 @@
+"""What a spawn mounts, and what the grant watcher does, over a real catalog and real
+materialised grants; OPA and the hub's REST API are small fakes here (the real ones are
+exercised in tests/integration/test_project_data.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from cleanroom import materialise, projectdata
+from cleanroom.catalog.materialiser import grant_materialiser
+from cleanroom.errors import SpawnRefused
+from cleanroom.policy import UNAVAILABLE, Decision
+from cleanroom.watcher import GrantWatcher
+
+pytest_plugins = ["catalog_fixtures"]
+
+
+@pytest.fixture
+def granted(seeded, tmp_path):
+    seeded.materialiser = grant_materialiser(tmp_path / "grants")
+    grant = seeded.grant("yield", "wafers", reason="study", actor="adam",
+                         columns=["lot", "yield_pct"])
+    return seeded, grant, tmp_path / "grants"
+
+
+def test_view_names_are_datasets_and_versions_only_when_needed(granted):
+    _catalog, grant, _cache = granted
+    assert list(projectdata.view_names([grant])) == ["wafers"]
+    second = replace(grant, id=grant.id + 1, version=2)
+    assert sorted(projectdata.view_names([grant, second])) == ["wafers_v1", "wafers_v2"]
+
+
+def test_only_the_allowed_grants_are_mounted_read_only(granted, tmp_path):
+    catalog, grant, cache = granted
+    facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
+    assert facts.project.role == "researcher"
+    volumes, env = projectdata.prepare_mounts(facts, [str(grant.id)], cache, tmp_path / "s")
+    assert env == {"CLEANROOM_CATALOG": "/data/catalog.duckdb"}
+    assert all(v["mode"] == "ro" for v in volumes.values())
+    binds = {v["bind"] for v in volumes.values()}
+    assert binds == {"/data/catalog.duckdb", f"/data/{grant.materialisation_key}"}
+    assert not any("airlock" in host for host in volumes), "the airlock's copy is never mounted"
+    assert projectdata.mounted_grant_ids(tmp_path / "s") == [str(grant.id)]
+    # Not allowed by the policy: not mounted.
+    volumes, _ = projectdata.prepare_mounts(facts, [], cache, tmp_path / "t")
+    assert [v["bind"] for v in volumes.values()] == ["/data/catalog.duckdb"]
+
+
+def test_data_that_is_not_ready_refuses_the_start(granted, tmp_path):
+    catalog, grant, cache = granted
+    facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
+    data = materialise.researcher_dir(cache, grant.materialisation_key) / materialise.DATA_FILE
+    data.chmod(0o644)
+    data.unlink()
+    with pytest.raises(SpawnRefused, match="not ready on this host"):
+        projectdata.prepare_mounts(facts, [str(grant.id)], cache, tmp_path / "s")
+
+
+class FakeHub:
+    def __init__(self, users):
+        self.users = users
+        self.deleted = []
+
+    def call(self, method, path, body=None):
+        if method == "GET":
+            return self.users
+        self.deleted.append(path)
+
+
+class FakePolicy:
+    def __init__(self, decision):
+        self.decision = decision
+
+    def access(self, user, project, grants):
+        return self.decision
+
+
+def running(name, project):
+    return {"name": name, "groups": ["researcher"],
+            "servers": {"": {"ready": True, "user_options": {"project": project}}}}
+
+
+@pytest.mark.parametrize(
+    ("decision", "stopped"),
+    [
+        (Decision(True, (), {"grants": ["GRANT"]}, "r", "d"), False),
+        (Decision(True, (), {"grants": [], "excluded_grants": [
+            {"id": "GRANT", "reason": "revoked"}]}, "r", "d"), True),
+        (Decision(False, ("alice is not a member of project yield",), {}, "r", "d"), True),
+        (Decision(False, (UNAVAILABLE,), {}, "", "d"), False),  # an outage stops nobody
+    ],
+)
+def test_watcher_stops_exactly_the_servers_whose_grants_are_gone(granted, tmp_path, audit,
+                                                                 decision, stopped):
+    catalog, grant, cache = granted
+    sessions = tmp_path / "sessions"
+    facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
+    projectdata.prepare_mounts(facts, [str(grant.id)], cache, sessions / "alice--yield")
+    result = dict(decision.result)
+    result["grants"] = [str(grant.id) if g == "GRANT" else g for g in result.get("grants", [])]
+    result["excluded_grants"] = [
+        {**e, "id": str(grant.id)} for e in result.get("excluded_grants", [])
+    ]
+    hub = FakeHub([running("alice", "yield")])
+    watcher = GrantWatcher(hub, catalog, FakePolicy(replace(decision, result=result)), audit,
+                           sessions)
+    assert watcher.check_once() == (["alice"] if stopped else [])
+    assert hub.deleted == (["/users/alice/server"] if stopped else [])
+    notice = projectdata.stop_notice(sessions / "alice--yield")
+    assert (notice is not None) == stopped
+    if stopped and decision.allowed:
+        assert notice["reasons"] == [f"grant {grant.id}: revoked"]
