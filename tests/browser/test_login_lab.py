@@ -18,6 +18,9 @@ def test_researcher_logs_in_and_gets_jupyterlab(hub, page):
     page.wait_for_url(f"{hub.url}/user/carla/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     assert page.url.startswith("https://"), "JupyterLab is served through the TLS entry point"
+    # A room with no network does not ask about news from the outside.
+    page.wait_for_timeout(3000)
+    expect(page.get_by_text("official Jupyter news")).to_have_count(0)
     hub.stop_server("carla")
 
 
