@@ -4,7 +4,11 @@
 (b) 20 researchers starting at once under CleanRoomSpawner: failures, p50 and p95.
 
 Needs root, a running Docker engine and the built image (make deps images). Starts both hubs
-itself on free ports and stops them at the end. Usage: .venv/bin/python bench/spawn.py
+itself on free ports and stops them at the end.
+
+Usage: .venv/bin/python bench/spawn.py [--cpu-limit N]
+(--cpu-limit sets CLEANROOM_CPU_LIMIT for the clean-room hub; the default is the product's
+default of 1 CPU per server, while the vanilla spawner sets no CPU limit at all.)
 """
 
 from __future__ import annotations
@@ -104,10 +108,16 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpu-limit", help="CPU limit of each clean-room server")
+    args = parser.parse_args()
+    overrides = {"CLEANROOM_CPU_LIMIT": args.cpu_limit} if args.cpu_limit else {}
     client = docker.from_env()
     client.images.get(IMAGE)
     vanilla_proc, vanilla_api, vanilla_state = start_vanilla_hub(client)
-    clean = start_test_hub(client)
+    clean = start_test_hub(client, **overrides)
     try:
         clean_api = clean.api
         # Interleave the two so that machine noise hits both alike; fresh users every time,
