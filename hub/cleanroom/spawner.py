@@ -258,9 +258,11 @@ class CleanRoomSpawner(DockerSpawner):
         """Gather the facts, ask the access policy; return the facts and the grant ids that
         apply. Raise SpawnRefused with the policy's reasons unless it allows."""
         try:
+            # In the thread: the first use opens (and may migrate) the catalog.
             facts = await asyncio.to_thread(
-                projectdata.gather_facts, self.catalog, self.user.name, self._roles(),
-                self.project,
+                lambda: projectdata.gather_facts(
+                    self.catalog, self.user.name, self._roles(), self.project
+                )
             )
         except CleanRoomError as error:
             raise SpawnRefused(f"Your server was not started: {error}") from error
@@ -281,7 +283,7 @@ class CleanRoomSpawner(DockerSpawner):
     async def project_form(self, spawner) -> str:
         """A project picker listing only the researcher's own projects, below why their last
         server was stopped, if it was (nothing at all: no form)."""
-        projects = await asyncio.to_thread(self.catalog.projects_of, self.user.name)
+        projects = await asyncio.to_thread(lambda: self.catalog.projects_of(self.user.name))
         mine = [p for p in projects if p.role == "researcher"]
         notices = []
         for project in [None, *(p.name for p in mine)]:
