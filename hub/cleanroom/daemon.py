@@ -48,6 +48,7 @@ def start_hub(settings: Settings, timeout: float = 90) -> bool:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,  # the hub's database, secrets and logs are root's alone
             env={**os.environ, **settings.to_env(), "PYTHONPATH": str(REPO_DIR / "hub")},
         )
     # Up means: the hub answers, and so does the policy service it started.

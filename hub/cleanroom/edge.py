@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from string import Template
 from .settings import REPO_DIR, Settings
 
 TEMPLATE = REPO_DIR / "hub" / "nginx" / "nginx.conf.template"
+WORKER_USER = "www-data"  # Debian's nginx user
+TEMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def tls_paths(settings: Settings) -> tuple[Path, Path]:
@@ -59,6 +62,7 @@ def render(settings: Settings) -> str:
         proxy_port=settings.proxy_port,
         tls_cert=str(cert),
         tls_key=str(key),
+        worker_user=WORKER_USER,
     )
 
 
@@ -79,11 +83,23 @@ def running_pid(settings: Settings) -> int | None:
         return None
 
 
+def prepare_temp_dirs(nginx_dir: Path) -> None:
+    """nginx/tmp/* belong to the worker user; the directories above it only let it pass."""
+    worker = pwd.getpwnam(WORKER_USER)
+    nginx_dir.mkdir(parents=True, exist_ok=True)
+    nginx_dir.chmod(0o711)
+    for name in ("tmp", *(f"tmp/{d}" for d in TEMP_DIRS)):
+        path = nginx_dir / name
+        path.mkdir(exist_ok=True)
+        os.chown(path, worker.pw_uid, worker.pw_gid)
+        path.chmod(0o700)
+
+
 def start(settings: Settings) -> None:
     """Write the configuration and start nginx, or reload it when it already runs."""
     ensure_self_signed(settings)
     nginx_dir = settings.state_path / "nginx"
-    (nginx_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    prepare_temp_dirs(nginx_dir)
     config_path(settings).write_text(render(settings))
     base = ["nginx", "-p", str(nginx_dir), "-c", str(config_path(settings))]
     subprocess.run([*base, "-t", "-q"], check=True)

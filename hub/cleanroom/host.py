@@ -18,6 +18,8 @@ STATE_SUBDIRS = ("secrets", "run", "logs", "homes", "tls", "nginx")
 
 def prepare_state_dir(settings: Settings) -> None:
     settings.state_path.mkdir(parents=True, exist_ok=True, mode=0o711)
+    # Others may pass through (nginx's workers reach their temp directory) but not list it.
+    settings.state_path.chmod(0o711)
     for name in STATE_SUBDIRS:
         (settings.state_path / name).mkdir(exist_ok=True, mode=0o700)
 

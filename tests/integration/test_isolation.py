@@ -284,3 +284,16 @@ def test_home_survives_a_restart(hub, docker_client):
     assert kernel.run("print(open('/home/researcher/note.txt').read())").strip() == "kept"
     kernel.close()
     hub.stop_server("hana")
+
+
+def test_large_files_save_through_the_entry_point(hub, running_alice):
+    """Saving a notebook or file sends its whole body through nginx (buffered to disk)."""
+    session = hub.login("alice")
+    session.get(f"{hub.url}/user/alice/lab", timeout=60).raise_for_status()
+    xsrf = session.cookies.get("_xsrf", path="/user/alice/") or ""
+    body = {"type": "file", "format": "text", "content": "x" * 2_000_000}
+    saved = session.put(f"{hub.url}/user/alice/api/contents/big.txt", json=body,
+                        headers={"X-XSRFToken": xsrf}, timeout=60)
+    assert saved.status_code in (200, 201), saved.text[:300]
+    read = session.get(f"{hub.url}/user/alice/api/contents/big.txt?content=0", timeout=60)
+    assert read.json()["size"] == 2_000_000
