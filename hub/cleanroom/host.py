@@ -22,6 +22,8 @@ def prepare_state_dir(settings: Settings) -> None:
     settings.state_path.chmod(0o711)
     for name in STATE_SUBDIRS:
         (settings.state_path / name).mkdir(exist_ok=True, mode=0o700)
+    for database in settings.state_path.glob("*.sqlite*"):
+        database.chmod(0o600)  # password hashes, tokens, the catalog: root's alone
 
 
 def bridge_rules(settings: Settings) -> firewall.BridgeRules:
