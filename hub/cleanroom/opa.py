@@ -23,6 +23,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -144,7 +145,9 @@ def opa_service(
 ) -> dict:
     """A JupyterHub managed-service entry for ``c.JupyterHub.services`` that runs OPA.
 
-    JupyterHub starts the command with the hub and restarts it if it exits. The entry has no
+    JupyterHub starts the command with the hub. OPA runs under :mod:`cleanroom.supervise`,
+    which restarts it within a second if it exits (JupyterHub itself would notice only at its
+    next 30 s poll; it still restarts the supervisor if that dies). The entry has no
     ``url`` on purpose: a service with a url gets a route on the public proxy, and OPA must
     not be reachable from there. The hub and the airlock reach it at ``http://<addr>``.
     """
@@ -152,7 +155,13 @@ def opa_service(
     policies = policies_dir if policies_dir is not None else POLICIES_DIR
     service: dict = {
         "name": name,
-        "command": opa_command(binary, policies, addr, log_level=log_level),
+        "command": [
+            sys.executable,
+            "-m",
+            "cleanroom.supervise",
+            "--",
+            *opa_command(binary, policies, addr, log_level=log_level),
+        ],
         "cwd": os.fspath(Path(policies).resolve()),
     }
     if environment:

@@ -18,9 +18,10 @@ from opa_fixtures import DENY_ALL
 pytestmark = pytest.mark.docker
 
 def opa_pid(hub) -> int:
-    """The OPA process this test hub started (found by its own port)."""
+    """The OPA process this test hub started (found by its own port; the supervisor's command
+    line holds OPA's too, but starts with python)."""
     out = subprocess.run(
-        ["pgrep", "-f", f"opa run .*127.0.0.1:{hub.settings.opa_port}"],
+        ["pgrep", "-f", f"^[^ ]*/opa run .*127.0.0.1:{hub.settings.opa_port}"],
         capture_output=True, text=True,
     )
     pids = [int(p) for p in out.stdout.split()]

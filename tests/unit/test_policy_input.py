@@ -267,7 +267,10 @@ def test_loopback_addresses_are_accepted():
 def test_the_managed_service_has_no_url_so_the_proxy_never_routes_to_it():
     service = opa_service("/x/opa", POLICIES, "127.0.0.1:9999")
     assert service["name"] == "opa" and "url" not in service
-    assert service["command"][0] == "/x/opa" and "--addr=127.0.0.1:9999" in service["command"]
+    command = service["command"]
+    # OPA runs under the supervisor, which restarts it within a second if it dies.
+    assert command[1:4] == ["-m", "cleanroom.supervise", "--"]
+    assert command[4] == "/x/opa" and "--addr=127.0.0.1:9999" in command
 
 
 def test_find_opa_binary_prefers_the_environment(tmp_path, monkeypatch):
