@@ -1,0 +1,433 @@
+"""What a researcher-made file really is, decided from its bytes, never from its name alone.
+
+::
+
+    detect_media_type(Path("/store/ab/cd..."), "yield_by_plant.csv")  # -> "text/csv"
+
+The release policy (``file_types`` in policies/release.rego) allows each file type only some
+media types, so the type must come from the content: a file named ``.png`` that is not a PNG is
+not ``image/png``. Binary formats are recognised by their structure (magic bytes at the start
+*and* the end, so a truncated file is not mistaken for a whole one); text is text when it is
+valid UTF-8 without control characters, and only then does the name choose between the text
+types (``.py`` code, ``.csv`` a table that parses as one, ...). Anything not recognised,
+pickles (torch ``.pt``/``.pkl``) included, is ``application/octet-stream``: never parsed.
+
+Work is bounded: a prefix and a tail are read; a text file is checked whole only up to
+:data:`TEXT_SCAN_MAX_BYTES`; structures (Parquet footer, safetensors header, ONNX top-level
+fields) are walked by seeking, never by loading the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import errno
+import io
+import json
+import os
+import re
+import stat
+import struct
+from pathlib import Path, PurePosixPath
+
+# The media types this module returns (those the release policy knows).
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+PNG = "image/png"
+SVG = "image/svg+xml"
+JPEG = "image/jpeg"
+PDF = "application/pdf"
+OCTET_STREAM = "application/octet-stream"
+ONNX = "application/onnx"
+SAFETENSORS = "application/x-safetensors"
+NOTEBOOK = "application/x-ipynb+json"
+TEXT = "text/plain"
+MARKDOWN = "text/markdown"
+PYTHON = "text/x-python"
+R = "text/x-r"
+SQL = "text/x-sql"
+
+# Between text types, and only there, the name decides (lower-cased suffix).
+TEXT_TYPES_BY_SUFFIX = {
+    ".csv": CSV,
+    ".md": MARKDOWN,
+    ".markdown": MARKDOWN,
+    ".py": PYTHON,
+    ".r": R,
+    ".sql": SQL,
+    ".txt": TEXT,
+}
+
+# How much is read to recognise a file.
+PREFIX_BYTES = 64 * 1024
+TAIL_BYTES = 1024
+# Text files up to this size are checked to be text from the first byte to the last (the
+# largest text-like file the policy releases is 10 MiB); longer ones by their prefix only.
+TEXT_SCAN_MAX_BYTES = 16 * 1024 * 1024
+# A notebook is recognised by parsing it whole; larger JSON is not taken for a notebook.
+NOTEBOOK_MAX_BYTES = 16 * 1024 * 1024
+# Largest safetensors header (JSON) read; the format's own limit is 100 MB.
+SAFETENSORS_MAX_HEADER = 16 * 1024 * 1024
+# Largest Parquet footer read (its metadata: schema, row groups).
+PARQUET_MAX_FOOTER = 16 * 1024 * 1024
+# Most top-level protobuf fields walked to recognise an ONNX model.
+ONNX_MAX_FIELDS = 4096
+# Rows parsed to decide that a ``.csv`` is a table.
+CSV_CHECK_ROWS = 200
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+JPEG_SOI = b"\xff\xd8\xff"
+JPEG_EOI = b"\xff\xd9"
+PARQUET_MAGIC = b"PAR1"
+
+# ONNX ModelProto top-level fields: number -> protobuf wire type (0 varint, 2 length-delimited).
+_ONNX_MODEL_FIELDS = {
+    1: 0,  # ir_version
+    2: 2,  # producer_name
+    3: 2,  # producer_version
+    4: 2,  # domain
+    5: 0,  # model_version
+    6: 2,  # doc_string
+    7: 2,  # graph
+    8: 2,  # opset_import
+    14: 2,  # metadata_props
+    20: 2,  # training_info
+    25: 2,  # functions
+    26: 2,  # configuration
+}
+_ONNX_REQUIRED_FIELDS = {1, 7, 8}
+
+_SAFETENSORS_DTYPES = {
+    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
+    "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64", "C64",
+}  # fmt: skip
+
+# C0 controls other than tab, line feed, vertical tab, form feed and carriage return, and DEL:
+# a file holding them is not text (this also keeps NULs and terminal escapes out of "text").
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+# An SVG document: optional BOM, XML declaration, comments, processing instructions and a
+# doctype (no internal subset: entity tricks are not an SVG we recognise), then <svg.
+_SVG_START = re.compile(
+    r"\A\ufeff?\s*(?:<\?xml[^>]{0,512}\?>\s*)?"
+    r"(?:(?:<!--.{0,8192}?-->|<\?[^>]{0,512}\?>|<!DOCTYPE\s+svg[^>\[]{0,1024}>)\s*){0,64}"
+    r"<svg[\s/>]",
+    re.DOTALL,
+)
+
+
+def detect_media_type(path: Path, name: str) -> str:
+    """The media type of the file at ``path`` from its content; ``name`` only picks a text type.
+
+    Raises ``ValueError`` when ``path`` is not a regular file (a directory, a FIFO, a device,
+    a symbolic link): the airlock only ever stores regular files.
+    """
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(PREFIX_BYTES)
+        tail = read_tail(f, size, TAIL_BYTES)
+        binary = _binary_type(f, size, prefix, tail)
+        if binary is not None:
+            return binary
+        text = _decoded_text(f, size, prefix)
+    if text is None:
+        return OCTET_STREAM
+    if looks_like_svg(text):
+        return SVG
+    if text.lstrip("\ufeff \t\r\n").startswith("{") and size <= NOTEBOOK_MAX_BYTES:
+        if load_notebook(path) is not None:
+            return NOTEBOOK
+    suffix = PurePosixPath(name).suffix.lower()
+    media_type = TEXT_TYPES_BY_SUFFIX.get(suffix, TEXT)
+    if media_type == CSV and not looks_like_csv(text, truncated=size > len(prefix)):
+        return TEXT
+    return media_type
+
+
+def open_regular(path: Path) -> io.BufferedReader:
+    """Open ``path`` for reading only if it is a regular file (not a link, FIFO or device).
+
+    Raises ``ValueError`` otherwise: the airlock only ever stores regular files, and opening
+    a FIFO or a device could block or never end.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # the last component is a symbolic link
+            raise ValueError(f"{path} is a symbolic link, not a regular file") from e
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_tail(f: io.BufferedReader, size: int, length: int) -> bytes:
+    """The last ``length`` bytes of an open file (fewer when it is shorter)."""
+    f.seek(max(0, size - length))
+    tail = f.read(length)
+    f.seek(0)
+    return tail
+
+
+def _binary_type(f: io.BufferedReader, size: int, prefix: bytes, tail: bytes) -> str | None:
+    if is_png(prefix, tail):
+        return PNG
+    if is_jpeg(prefix, tail):
+        return JPEG
+    if is_pdf(prefix, tail):
+        return PDF
+    if is_parquet(f, size, prefix, tail):
+        return PARQUET
+    if read_safetensors_header(f, size) is not None:
+        return SAFETENSORS
+    if is_onnx(f, size, prefix):
+        return ONNX
+    if prefix.startswith((b"%PDF-", PARQUET_MAGIC)):
+        return OCTET_STREAM  # a broken PDF or Parquet file, even if its bytes happen to be text
+    return None
+
+
+# --- images and documents ------------------------------------------------------------------
+
+
+def is_png(prefix: bytes, tail: bytes) -> bool:
+    """A whole PNG: signature, a first IHDR chunk with a non-zero size, and IEND at the end."""
+    if not prefix.startswith(PNG_SIGNATURE) or len(prefix) < 33:
+        return False
+    length, kind, width, height = struct.unpack(">I4sII", prefix[8:24])
+    return length == 13 and kind == b"IHDR" and width > 0 and height > 0 and tail.endswith(PNG_IEND)
+
+
+def png_size(prefix: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (the caller checked :func:`is_png`)."""
+    return struct.unpack(">II", prefix[16:24])
+
+
+def is_jpeg(prefix: bytes, tail: bytes) -> bool:
+    """A whole JPEG: start-of-image and a marker, and end-of-image at the end."""
+    if not prefix.startswith(JPEG_SOI) or len(prefix) < 4 or prefix[3] < 0xC0:
+        return False
+    return tail.rstrip(b"\x00\r\n").endswith(JPEG_EOI)
+
+
+def jpeg_size(f: io.BufferedReader, max_segments: int = 256) -> tuple[int, int] | None:
+    """Width and height from the first start-of-frame segment, walking segment headers only."""
+    f.seek(2)
+    for _ in range(max_segments):
+        marker = f.read(2)
+        while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:  # fill bytes
+            marker = marker[1:] + f.read(1)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        kind = marker[1]
+        if kind in (0xD8, 0x01) or 0xD0 <= kind <= 0xD7:  # markers without a length
+            continue
+        header = f.read(2)
+        if len(header) < 2:
+            return None
+        (length,) = struct.unpack(">H", header)
+        if length < 2:
+            return None
+        if kind in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            frame = f.read(5)
+            if len(frame) < 5:
+                return None
+            height, width = struct.unpack(">HH", frame[1:5])
+            return (width, height)
+        f.seek(length - 2, os.SEEK_CUR)
+    return None
+
+
+def is_pdf(prefix: bytes, tail: bytes) -> bool:
+    """A whole PDF: ``%PDF-<digit>`` first and ``%%EOF`` near the end."""
+    return re.match(rb"%PDF-\d", prefix) is not None and b"%%EOF" in tail
+
+
+# --- Parquet, safetensors, ONNX -------------------------------------------------------------
+
+
+def is_parquet(f: io.BufferedReader, size: int, prefix: bytes, tail: bytes) -> bool:
+    """``PAR1`` at both ends and a footer length that fits inside the file."""
+    if size < 12 or not prefix.startswith(PARQUET_MAGIC) or not tail.endswith(PARQUET_MAGIC):
+        return False
+    (footer,) = struct.unpack("<I", tail[-8:-4])
+    return 0 < footer <= min(size - 12, PARQUET_MAX_FOOTER)
+
+
+def read_safetensors_header(f: io.BufferedReader, size: int) -> dict | None:
+    """The JSON header of a well-formed safetensors file, or None.
+
+    Well-formed: an 8-byte little-endian header length, a JSON object header of that length
+    whose tensors have a known dtype, a non-negative shape and in-order data offsets, and data
+    that ends exactly at the end of the file.
+    """
+    if size < 10:
+        return None
+    f.seek(0)
+    (length,) = struct.unpack("<Q", f.read(8))
+    if not 2 <= length <= min(size - 8, SAFETENSORS_MAX_HEADER):
+        f.seek(0)
+        return None
+    raw = f.read(length)
+    f.seek(0)
+    if not raw.startswith(b"{"):
+        return None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(header, dict):
+        return None
+    data_size = size - 8 - length
+    end_max = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                return None
+            continue
+        if not isinstance(entry, dict) or entry.get("dtype") not in _SAFETENSORS_DTYPES:
+            return None
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(shape, list) or not all(_natural(d) for d in shape):
+            return None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_natural, offsets))):
+            return None
+        if offsets[0] > offsets[1]:
+            return None
+        end_max = max(end_max, offsets[1])
+    return header if end_max == data_size else None
+
+
+def _natural(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _varint(f: io.BufferedReader) -> int | None:
+    value = 0
+    for shift in range(0, 70, 7):
+        byte = f.read(1)
+        if not byte:
+            return None
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value
+    return None
+
+
+def read_onnx_fields(f: io.BufferedReader, size: int) -> dict[int, list[int | tuple[int, int]]]:
+    """The top-level fields of a file read as an ONNX ``ModelProto``: for each field number,
+    its varint values or (offset, length) of its bytes. Empty when the file is not one.
+
+    Walked by seeking past each length-delimited field: only tags and lengths are read. The
+    walk must end exactly at the end of the file, on known fields with their right wire types.
+    """
+    fields: dict[int, list[int | tuple[int, int]]] = {}
+    f.seek(0)
+    try:
+        for _ in range(ONNX_MAX_FIELDS):
+            offset = f.tell()
+            if offset == size:
+                return fields
+            tag = _varint(f)
+            if tag is None:
+                return {}
+            number, wire = tag >> 3, tag & 7
+            if _ONNX_MODEL_FIELDS.get(number) != wire:
+                return {}
+            value = _varint(f)
+            if value is None:
+                return {}
+            if wire == 2:
+                start = f.tell()
+                if start + value > size:
+                    return {}
+                fields.setdefault(number, []).append((start, value))
+                f.seek(start + value)
+            else:
+                fields.setdefault(number, []).append(value)
+        return {}
+    finally:
+        f.seek(0)
+
+
+def is_onnx(f: io.BufferedReader, size: int, prefix: bytes) -> bool:
+    """An ONNX model: a ModelProto starting with ir_version, with a graph and an opset."""
+    if size < 8 or not prefix.startswith(b"\x08"):
+        return False
+    fields = read_onnx_fields(f, size)
+    if not _ONNX_REQUIRED_FIELDS <= fields.keys():
+        return False
+    ir_version = fields[1][0]
+    return isinstance(ir_version, int) and 1 <= ir_version <= 64
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+def _decoded_text(f: io.BufferedReader, size: int, prefix: bytes) -> str | None:
+    """The prefix as text when the file is text (whole file up to TEXT_SCAN_MAX_BYTES)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        text = decoder.decode(prefix, final=size <= len(prefix))
+    except UnicodeDecodeError:
+        return None
+    if _NOT_TEXT.search(text):
+        return None
+    if len(prefix) < size <= TEXT_SCAN_MAX_BYTES:
+        f.seek(len(prefix))
+        try:
+            while chunk := f.read(1024 * 1024):
+                if _NOT_TEXT.search(decoder.decode(chunk)):
+                    return None
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None
+    return text
+
+
+def looks_like_svg(text: str) -> bool:
+    """Text whose root element is ``<svg`` (optionally after a declaration and comments)."""
+    return _SVG_START.match(text[:PREFIX_BYTES]) is not None
+
+
+def looks_like_csv(text: str, truncated: bool) -> bool:
+    """Comma-separated rows with the header's number of fields (the first CSV_CHECK_ROWS)."""
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    if truncated and lines:
+        lines = lines[:-1]  # the last line may be cut at the prefix's end
+    rows = []
+    try:
+        for row in csv.reader(lines[: CSV_CHECK_ROWS * 4], strict=True):
+            if row:
+                rows.append(row)
+            if len(rows) >= CSV_CHECK_ROWS:
+                break
+    except csv.Error:
+        return False
+    return bool(rows) and all(len(row) == len(rows[0]) for row in rows)
+
+
+def load_notebook(path: Path) -> dict | None:
+    """The parsed notebook at ``path`` (nbformat 4 JSON: cells and metadata), or None.
+
+    Reads at most NOTEBOOK_MAX_BYTES; anything larger, not JSON, too deeply nested or not
+    shaped like a notebook gives None.
+    """
+    with open_regular(path) as f:
+        raw = f.read(NOTEBOOK_MAX_BYTES + 1)
+    if len(raw) > NOTEBOOK_MAX_BYTES:
+        return None
+    try:
+        nb = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(nb, dict) or type(nb.get("nbformat")) is not int or nb["nbformat"] < 4:
+        return None
+    cells = nb.get("cells")
+    if not isinstance(cells, list) or not isinstance(nb.get("metadata"), dict):
+        return None
+    if not all(isinstance(c, dict) and isinstance(c.get("cell_type"), str) for c in cells):
+        return None
+    return nb
