@@ -50,18 +50,19 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import CleanRoomError
-from .parquet_columns import UnsupportedParquet, drop_columns
 from .rowfilter import check_row_filter
 
 Progress = Callable[[float, str], None]
@@ -84,12 +85,32 @@ CSV_OPTIONS = (
     "strict_mode = true, null_padding = false, ignore_errors = false"
 )
 
+# How every copy is written: DuckDB's defaults, spelled out (bench/views.py's raw COPY, the
+# baseline materialising is measured against, uses the same).
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880"
+
+# materialise_grant(airlock=...): return when both copies are complete, or when the
+# researcher's is (the airlock's is finished by a thread).
+WAIT, BACKGROUND = "wait", "background"
+AIRLOCK_MODES = (WAIT, BACKGROUND)
+
+# A grant's materialisation_state(): nothing usable; the researcher's copy in place and the
+# airlock's not finished; both in place.
+MISSING, PENDING, COMPLETE = "missing", "pending", "complete"
+
 _KEY = re.compile(r"[0-9a-f]{64}")
 _POLL_SECONDS = 0.25
+_LOCK_POLL_SECONDS = 0.05
+
+log = logging.getLogger(__name__)
 
 
 class MaterialiseError(CleanRoomError):
     """A grant could not be materialised; nothing was left under a final name."""
+
+
+class AirlockCopyPending(MaterialiseError):
+    """The airlock's copy of a grant is not complete (yet)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,11 @@ class MaterialisedGrant:
     columns: tuple[str, ...] = ()  # the researcher copy's columns, in order
     cached: bool = False  # True when this call found it already materialised
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    airlock_ready: bool = True  # False while the airlock's copy is being finished
+
+    def wait_for_airlock(self, timeout: float | None = None) -> Path:
+        """The airlock's copy once it is complete (see :func:`airlock_copy`)."""
+        return airlock_copy(self.airlock_path.parents[2], self.key, timeout=timeout)
 
 
 # --- keys and paths ----------------------------------------------------------------------------
@@ -330,15 +356,39 @@ def _describe(con, path: Path, source_format: str) -> dict[str, str]:
 # --- materialising -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+class _KeyLock:
+    """One builder of a key at a time, across threads and processes (``flock`` on a file per
+    key). The holder may hand it to another thread: whoever calls :meth:`release` ends it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            while True:
+                try:
+                    wait = blocking and deadline is None
+                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                    break
+                except BlockingIOError:
+                    if not blocking or time.monotonic() >= deadline:
+                        os.close(fd)
+                        return False
+                    time.sleep(_LOCK_POLL_SECONDS)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor of the lock releases it
 
 
 def _make_dir(path: Path, mode: int) -> None:
@@ -346,22 +396,87 @@ def _make_dir(path: Path, mode: int) -> None:
     os.chmod(path, mode)
 
 
-def _load_cached(key: str, paths: _Paths) -> MaterialisedGrant | None:
+def _read_manifest(key: str, paths: _Paths) -> dict[str, Any] | None:
+    """The manifest, if it is this key's and the researcher's copy is the one it describes."""
     try:
         manifest = json.loads(paths.manifest.read_text())
         if (
-            manifest.get("key") == key
+            isinstance(manifest, dict)
+            and manifest.get("key") == key
+            and manifest.get("airlock", COMPLETE) in (PENDING, COMPLETE)
             and paths.researcher.stat().st_size == manifest["researcher_bytes"]
-            and paths.airlock.stat().st_size == manifest["airlock_bytes"]
         ):
-            columns = tuple(manifest["researcher_columns"])
-            rows = int(manifest["rows"])
-            return MaterialisedGrant(
-                key, paths.researcher, paths.airlock, rows, columns, True, manifest
-            )
+            return manifest
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
+
+
+def _airlock_complete(manifest: Mapping[str, Any], paths: _Paths) -> bool:
+    # Manifests written before the airlock state existed described both copies complete.
+    if manifest.get("airlock", COMPLETE) != COMPLETE:
+        return False
+    try:
+        return paths.airlock.stat().st_size == manifest["airlock_bytes"]
+    except (OSError, KeyError, TypeError):
+        return False
+
+
+def _load_cached(key: str, paths: _Paths) -> MaterialisedGrant | None:
+    """The grant as the cache has it, when its researcher's copy is in place (the airlock's
+    may still be pending: see ``airlock_ready``)."""
+    manifest = _read_manifest(key, paths)
+    if manifest is None:
+        return None
+    try:
+        columns = tuple(manifest["researcher_columns"])
+        rows = int(manifest["rows"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    ready = _airlock_complete(manifest, paths)
+    return MaterialisedGrant(
+        key, paths.researcher, paths.airlock, rows, columns, True, manifest, ready
+    )
+
+
+def materialisation_state(cache_dir: str | os.PathLike[str], key: str) -> str:
+    """``"missing"``, ``"pending"`` (the researcher's copy is in place and durable, the
+    airlock's is not finished) or ``"complete"`` (both)."""
+    paths = _Paths.of(Path(cache_dir).absolute(), key)
+    manifest = _read_manifest(key, paths)
+    if manifest is None:
+        return MISSING
+    return COMPLETE if _airlock_complete(manifest, paths) else PENDING
+
+
+def airlock_copy(cache_dir: str | os.PathLike[str], key: str, *, timeout: float | None = None):
+    """The airlock's copy of grant ``key`` (a :class:`~pathlib.Path`), complete and synced.
+
+    This is how the airlock reads it. While the copy is being finished (the builder holds the
+    key's lock), wait for it, up to ``timeout`` seconds (None: as long as it takes). Raises
+    :class:`AirlockCopyPending` when it is not complete and nobody is finishing it (or the
+    wait timed out): ``materialise_grant`` with the grant's spec finishes it.
+    """
+    cache = Path(cache_dir).absolute()
+    paths = _Paths.of(cache, key)
+    if materialisation_state(cache, key) == COMPLETE:
+        return paths.airlock
+    lock = _KeyLock(cache / "locks" / f"{key}.lock")
+    if not lock.acquire(timeout=timeout):
+        raise AirlockCopyPending(
+            f"the airlock's copy of grant {key} is still being written (waited {timeout} s): "
+            "try again later"
+        )
+    try:
+        state = materialisation_state(cache, key)
+    finally:
+        lock.release()
+    if state == COMPLETE:
+        return paths.airlock
+    raise AirlockCopyPending(
+        f"the airlock's copy of grant {key} is {state} and nobody is writing it: "
+        "materialise the grant again (materialise_grant finishes it)"
+    )
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -375,37 +490,58 @@ def materialise_grant(
     *,
     threads: int | None = None,
     memory_limit: str | None = None,
+    airlock: str = WAIT,
 ) -> MaterialisedGrant:
     """Materialise ``spec`` under ``cache_dir`` (or find it there) and return where it is.
 
+    ``airlock``: ``"wait"`` returns when both copies are complete (all or nothing: a failure
+    leaves no file under a final name). ``"background"`` returns as soon as the researcher's
+    copy is complete, synced and in place (the grant is usable): the airlock's copy is then
+    finished by a (non-daemon) thread of this process, and the manifest says ``pending`` until
+    it is; the airlock reads it through :func:`airlock_copy`, which waits for it.
+
     ``progress(fraction, message)`` is called from this thread with fractions from 0 to 1.
     Raises :class:`MaterialiseError` (or :class:`~cleanroom.rowfilter.RowFilterError`) with a
-    message that says what to fix; a failure leaves no file under a final name.
+    message that says what to fix.
     """
+    if airlock not in AIRLOCK_MODES:
+        raise MaterialiseError(f"airlock={airlock!r}: use one of {', '.join(AIRLOCK_MODES)}")
     report = progress or _no_progress
     cache = Path(cache_dir).absolute()
     _check_no_glob(cache, "the cache directory")
     key = grant_cache_key(spec)
     paths = _Paths.of(cache, key)
+    settings = {"threads": threads, "memory_limit": memory_limit}
     found = _load_cached(key, paths)
-    if found is not None:
+    if found is not None and (found.airlock_ready or airlock == BACKGROUND):
+        if not found.airlock_ready:
+            _resume_in_background(spec, key, paths, cache, settings)
         report(1.0, "already materialised")
         return found
 
     for sub, mode in ((RESEARCHER, 0o755), (AIRLOCK, 0o700), ("tmp", 0o700), ("locks", 0o700)):
         _make_dir(cache / sub, mode)
-    with _locked(cache / "locks" / f"{key}.lock"):
+    lock = _KeyLock(cache / "locks" / f"{key}.lock")
+    lock.acquire()
+    handed_over = False
+    try:
         found = _load_cached(key, paths)
-        if found is not None:  # another thread or process finished it while we waited
-            report(1.0, "already materialised")
+        if found is not None and (found.airlock_ready or airlock == BACKGROUND):
+            if not found.airlock_ready:  # pending, and we hold the lock: nobody is writing it
+                handed_over = _finish_in_background(spec, found, paths, cache, lock, settings)
+            report(1.0, "already materialised")  # another thread or process finished it
             return found
-        work = cache / "tmp" / f"{key}.{secrets.token_hex(6)}"
-        _make_dir(work, 0o700)
-        try:
-            settings = {"threads": threads, "memory_limit": memory_limit}
-            return _materialise(spec, key, paths, work, report, settings)
-        finally:
-            _remove_tree(work)
+        if found is not None:  # the researcher's copy is there, the airlock's is not
+            return _finish_airlock(spec, found, paths, cache, report, settings, (0.02, 0.98))
+        if airlock == WAIT:
+            return _materialise_both(spec, key, paths, cache, report, settings)
+        grant = _publish_researcher_copy(spec, key, paths, cache, report, settings)
+        handed_over = _finish_in_background(spec, grant, paths, cache, lock, settings)
+        report(1.0, f"materialised {grant.rows} rows (the airlock's copy follows)")
+        return grant
+    finally:
+        if not handed_over:
+            lock.release()
 
 
 @dataclass(frozen=True)
@@ -420,15 +556,24 @@ class _Paths:
         return cls(researcher_dir(cache, key) / DATA_FILE, airlock, airlock.with_name(MANIFEST))
 
 
-def _materialise(
-    spec: GrantSpec,
-    key: str,
-    paths: _Paths,
-    work: Path,
-    report: Progress,
-    settings: dict[str, Any],
-) -> MaterialisedGrant:
-    """Write both copies in ``work``, then rename them into place and the manifest last."""
+@dataclass(frozen=True)
+class _Plan:
+    source: Path
+    identity: list[int]  # the source file's device, inode, size and mtime when it was read
+    columns: tuple[str, ...]  # the researcher's copy
+    airlock_columns: tuple[str, ...]  # the same, then the contributor column if not granted
+    where: str  # "" or " WHERE (<the checked row filter>)"
+
+    def copy_sql(self, spec: GrantSpec, columns: tuple[str, ...], target: Path) -> str:
+        # Every piece is quoted here or rebuilt by the row filter's checker: no user text.
+        return (
+            f"COPY (SELECT {', '.join(map(quote_identifier, columns))} "  # noqa: S608
+            f"FROM {source_relation(self.source, spec.source_format)}{self.where}) "
+            f"TO {sql_string(str(target))} ({PARQUET_OPTIONS})"
+        )
+
+
+def _source_file(spec: GrantSpec) -> Path:
     source = Path(spec.source_path).absolute()
     _check_no_glob(source, "the source path")
     if not source.is_file():
@@ -436,115 +581,262 @@ def _materialise(
             f"the source {source} of dataset version {spec.dataset_version_id} is missing or "
             "not a file: restore it, or register the dataset again"
         )
-    source = source.resolve()
-    tmp_airlock = work / "airlock.parquet"
-    tmp_researcher = work / "researcher.parquet"
+    return source.resolve()
+
+
+def _identity(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _plan(con, spec: GrantSpec, source: Path) -> _Plan:
+    identity = _identity(source)
+    schema = _describe(con, source, spec.source_format)
+    columns = _granted_columns(spec, schema)
+    if spec.contributor_column not in schema:
+        raise MaterialiseError(
+            f"the contributor column {spec.contributor_column!r} is not in the source; "
+            f"its columns are: {', '.join(schema)}"
+        )
+    where = ""
+    if spec.row_filter is not None:
+        where = f" WHERE ({check_row_filter(spec.row_filter, schema)})"
+    airlock_columns = columns + (
+        () if spec.contributor_column in columns else (spec.contributor_column,)
+    )
+    return _Plan(source, identity, columns, airlock_columns, where)
+
+
+def _work_dir(cache: Path, key: str) -> Path:
+    work = cache / "tmp" / f"{key}.{secrets.token_hex(6)}"
+    _make_dir(work, 0o700)
+    return work
+
+
+def _write_copy(
+    con,
+    spec: GrantSpec,
+    plan: _Plan,
+    columns: tuple[str, ...],
+    target: Path,
+    report: Progress,
+    span: tuple[float, float],
+    message: str,
+) -> int:
+    """One DuckDB pass from the source into ``target``: checked (columns, row count, the
+    source unchanged meanwhile), synced, read-only. Returns the number of rows."""
+    try:
+        rows = _run(con, plan.copy_sql(spec, columns, target), report, *span, message)
+        written = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(target)]).fetchall()
+        again = con.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchall()
+    except Exception as error:
+        raise MaterialiseError(
+            f"materialising the grant of dataset version {spec.dataset_version_id} failed "
+            f"({_first_line(error)}); nothing was kept. Check the source file and the row "
+            "filter, then grant again"
+        ) from None
+    if rows != again[0][0] or tuple(r[0] for r in written) != columns:  # pragma: no cover
+        raise MaterialiseError(
+            "a materialised copy does not match the grant (rows or columns differ); nothing "
+            "was kept: report this"
+        )
+    _check_unchanged(spec, plan)
+    _fsync(target)  # DuckDB's COPY does not sync what it writes
+    os.chmod(target, 0o444)
+    return rows
+
+
+def _check_unchanged(spec: GrantSpec, plan: _Plan) -> None:
+    try:
+        same = _identity(plan.source) == list(plan.identity)
+    except OSError:
+        same = False
+    if not same:
+        raise MaterialiseError(
+            f"the source {plan.source} of dataset version {spec.dataset_version_id} changed "
+            "while it was being materialised; nothing was kept: restore the registered file, "
+            "then grant again"
+        )
+
+
+def _write_researcher_copy(spec, work, report, settings, span) -> tuple[_Plan, Path, int]:
+    source = _source_file(spec)
     report(0.0, "reading the source's schema")
     con = _connect([source], work, **settings)
     try:
-        schema = _describe(con, source, spec.source_format)
-        columns = _granted_columns(spec, schema)
-        if spec.contributor_column not in schema:
-            raise MaterialiseError(
-                f"the contributor column {spec.contributor_column!r} is not in the source; "
-                f"its columns are: {', '.join(schema)}"
-            )
-        where = ""
-        if spec.row_filter is not None:
-            where = f" WHERE ({check_row_filter(spec.row_filter, schema)})"
-        airlock_columns = columns + (
-            () if spec.contributor_column in columns else (spec.contributor_column,)
+        plan = _plan(con, spec, source)
+        target = work / "researcher.parquet"
+        rows = _write_copy(
+            con, spec, plan, plan.columns, target, report, span, "copying the granted rows"
         )
-        # Every piece is quoted here or rebuilt by the row filter's checker: no user text.
-        copy_airlock = (
-            f"COPY (SELECT {', '.join(map(quote_identifier, airlock_columns))} "  # noqa: S608
-            f"FROM {source_relation(source, spec.source_format)}{where}) "
-            f"TO {sql_string(str(tmp_airlock))} (FORMAT parquet)"
-        )
-        try:
-            rows = _run(con, copy_airlock, report, 0.02, 0.80, "copying the granted rows")
-            report(0.80, "writing the researcher's copy")
-            how = _researcher_copy(
-                con, tmp_airlock, tmp_researcher, columns, spec.contributor_column, report
-            )
-            target = [str(tmp_researcher)]
-            written = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", target).fetchall()
-            again = con.execute("SELECT count(*) FROM read_parquet(?)", target).fetchall()[0][0]
-        except Exception as error:
-            raise MaterialiseError(
-                f"materialising the grant of dataset version {spec.dataset_version_id} failed "
-                f"({_first_line(error)}); nothing was kept. Check the source file and the row "
-                "filter, then grant again"
-            ) from None
-        if rows != again or tuple(r[0] for r in written) != columns:  # pragma: no cover
-            raise MaterialiseError(
-                "the researcher's copy does not match the grant (rows or columns differ); "
-                "nothing was kept: report this"
-            )
     finally:
         con.close()
+    return plan, target, rows
 
-    _fsync(tmp_researcher)  # DuckDB syncs what it writes (the airlock copy); this is ours
-    for path in (tmp_airlock, tmp_researcher):
-        os.chmod(path, 0o444)
-    _make_dir(paths.researcher.parent, 0o755)
-    _make_dir(paths.airlock.parent, 0o700)
-    os.replace(tmp_airlock, paths.airlock)
-    os.replace(tmp_researcher, paths.researcher)
+
+def _write_airlock_copy(spec, plan, researcher, rows, work, report, settings, span) -> tuple:
+    """The airlock's copy in ``work``: the researcher's file itself (a second link to it) when
+    the contributor column is granted, else its columns and the contributor's by DuckDB."""
+    target = work / "airlock.parquet"
+    if plan.airlock_columns == plan.columns:
+        try:
+            os.link(researcher, target)  # same bytes, already synced and read-only
+            return target, "linked"
+        except OSError:
+            shutil.copyfile(researcher, target)
+            _fsync(target)
+            os.chmod(target, 0o444)
+            return target, "copied"
+    con = _connect([plan.source], work, **settings)
+    try:
+        again = _write_copy(
+            con, spec, plan, plan.airlock_columns, target, report, span,
+            "copying the granted rows with their contributors for the airlock",
+        )  # fmt: skip
+    finally:
+        con.close()
+    if again != rows:  # pragma: no cover - the same query over the same (unchanged) file
+        raise MaterialiseError(
+            "the airlock's copy does not have the researcher's rows; nothing was kept: report this"
+        )
+    return target, "written"
+
+
+def _manifest(spec, key, plan, rows, paths, airlock_state, airlock_how=None) -> dict[str, Any]:
     manifest = {
         "key": key,
         "definition": grant_definition(spec),
         "rows": rows,
-        "researcher_copy": how,
-        "researcher_columns": list(columns),
-        "airlock_columns": list(airlock_columns),
+        "researcher_copy": "written",
+        "researcher_columns": list(plan.columns),
+        "airlock_columns": list(plan.airlock_columns),
         "researcher_bytes": paths.researcher.stat().st_size,
-        "airlock_bytes": paths.airlock.stat().st_size,
+        "source_identity": list(plan.identity),
+        "airlock": airlock_state,
     }
-    tmp_manifest = work / MANIFEST
-    tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp_manifest, 0o444)
-    _fsync(tmp_manifest)
-    for directory in (paths.researcher.parent, paths.airlock.parent):
-        _fsync(directory)
-    os.replace(tmp_manifest, paths.manifest)  # last: its presence means "complete"
+    if airlock_state == COMPLETE:
+        manifest["airlock_copy"] = airlock_how
+        manifest["airlock_bytes"] = paths.airlock.stat().st_size
+    return manifest
+
+
+def _write_manifest(manifest: dict[str, Any], paths: _Paths, work: Path) -> None:
+    tmp = work / MANIFEST
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.chmod(tmp, 0o444)
+    _fsync(tmp)
+    os.replace(tmp, paths.manifest)
     _fsync(paths.manifest.parent)
-    report(1.0, f"materialised {rows} rows")
-    return MaterialisedGrant(key, paths.researcher, paths.airlock, rows, columns, False, manifest)
 
 
-def _researcher_copy(
-    con,
-    airlock: Path,
-    researcher: Path,
-    columns: tuple[str, ...],
-    contributor: str,
-    report: Progress,
-) -> str:
-    """Derive the researcher's copy from the airlock's; return how it was made.
+def _publish(tmp: Path, final: Path, mode: int) -> None:
+    _make_dir(final.parent, mode)
+    os.replace(tmp, final)
+    _fsync(final.parent)
 
-    ``copied``: the contributor column is granted, so the two copies are the same bytes.
-    ``dropped``: the airlock's file minus the contributor column's chunks, bloom filters and
-    footer entries (:func:`cleanroom.parquet_columns.drop_columns`: a byte copy, no decoding).
-    ``rewritten``: DuckDB reads the airlock's copy and writes the granted columns (when the
-    file has a shape ``drop_columns`` does not handle).
-    """
-    if contributor in columns:
-        shutil.copyfile(airlock, researcher)
-        return "copied"
+
+def _materialise_both(spec, key, paths, cache, report, settings) -> MaterialisedGrant:
+    """Both copies in a work directory, then renamed into place and the manifest last."""
+    work = _work_dir(cache, key)
     try:
-        if tuple(drop_columns(airlock, researcher, {contributor})) == columns:
-            return "dropped"
-    except UnsupportedParquet:
-        pass
-    researcher.unlink(missing_ok=True)
-    copy = (
-        f"COPY (SELECT {', '.join(map(quote_identifier, columns))} "  # noqa: S608
-        f"FROM read_parquet({sql_string(str(airlock))})) "
-        f"TO {sql_string(str(researcher))} (FORMAT parquet)"
+        plan, researcher, rows = _write_researcher_copy(spec, work, report, settings, (0.02, 0.5))
+        airlock, how = _write_airlock_copy(
+            spec, plan, researcher, rows, work, report, settings, (0.5, 0.95)
+        )
+        report(0.96, "putting the copies in place")
+        _publish(airlock, paths.airlock, 0o700)
+        _publish(researcher, paths.researcher, 0o755)
+        manifest = _manifest(spec, key, plan, rows, paths, COMPLETE, how)
+        _write_manifest(manifest, paths, work)  # last: its presence means "complete"
+    finally:
+        _remove_tree(work)
+    report(1.0, f"materialised {rows} rows")
+    return MaterialisedGrant(
+        key, paths.researcher, paths.airlock, rows, plan.columns, False, manifest, True
     )
-    _run(con, copy, report, 0.80, 0.98, "writing the researcher's copy")
-    return "rewritten"
+
+
+def _publish_researcher_copy(spec, key, paths, cache, report, settings) -> MaterialisedGrant:
+    """The researcher's copy in place (synced) and a manifest saying the airlock's is pending."""
+    work = _work_dir(cache, key)
+    try:
+        plan, researcher, rows = _write_researcher_copy(spec, work, report, settings, (0.02, 0.96))
+        report(0.96, "putting the researcher's copy in place")
+        _publish(researcher, paths.researcher, 0o755)
+        _make_dir(paths.manifest.parent, 0o700)
+        manifest = _manifest(spec, key, plan, rows, paths, PENDING)
+        _write_manifest(manifest, paths, work)
+    finally:
+        _remove_tree(work)
+    return MaterialisedGrant(
+        key, paths.researcher, paths.airlock, rows, plan.columns, False, manifest, False
+    )
+
+
+def _finish_airlock(spec, grant, paths, cache, report, settings, span) -> MaterialisedGrant:
+    """Write the airlock's copy of a grant whose researcher's copy is in place (hold the
+    key's lock). The source must be the file the researcher's copy was made from."""
+    work = _work_dir(cache, grant.key)
+    try:
+        source = _source_file(spec)
+        con = _connect([source], work, **settings)
+        try:
+            plan = _plan(con, spec, source)
+        finally:
+            con.close()
+        # Same key, same source content (the catalog checks its SHA-256 before this) and
+        # definition; the columns and the row count are checked again besides.
+        if plan.columns != grant.columns:  # pragma: no cover - part of the key
+            raise MaterialiseError("the grant's columns changed: report this")
+        airlock, how = _write_airlock_copy(
+            spec, plan, paths.researcher, grant.rows, work, report, settings, span
+        )
+        _publish(airlock, paths.airlock, 0o700)
+        manifest = dict(grant.manifest, airlock=COMPLETE, airlock_copy=how)
+        manifest["airlock_bytes"] = paths.airlock.stat().st_size
+        _write_manifest(manifest, paths, work)
+    finally:
+        _remove_tree(work)
+    report(1.0, f"materialised {grant.rows} rows")
+    return MaterialisedGrant(
+        grant.key, paths.researcher, paths.airlock, grant.rows, grant.columns,
+        grant.cached, manifest, True,
+    )  # fmt: skip
+
+
+def _finish_in_background(spec, grant, paths, cache, lock: _KeyLock, settings) -> bool:
+    """Hand ``lock`` to a thread that finishes the airlock's copy, then releases it.
+
+    Not a daemon: a command-line process waits for it before it exits. If it fails (or the
+    process dies), the manifest stays ``pending`` and the next ``materialise_grant`` of the
+    grant finishes it."""
+
+    def work() -> None:
+        try:
+            _finish_airlock(spec, grant, paths, cache, _no_progress, settings, (0.0, 1.0))
+        except BaseException:  # noqa: BLE001 - a thread's end: logged, the state stays pending
+            log.exception("the airlock's copy of grant %s failed; it stays pending", grant.key)
+        finally:
+            lock.release()
+
+    thread = threading.Thread(target=work, name=f"cleanroom-airlock-{grant.key[:12]}")
+    thread.start()
+    return True
+
+
+def _resume_in_background(spec, key, paths, cache, settings) -> None:
+    """A pending airlock copy that nobody is writing (its builder died): finish it."""
+    lock = _KeyLock(cache / "locks" / f"{key}.lock")
+    if not lock.acquire(blocking=False):
+        return  # someone is writing it
+    handed_over = False
+    try:
+        found = _load_cached(key, paths)
+        if found is not None and not found.airlock_ready:
+            handed_over = _finish_in_background(spec, found, paths, cache, lock, settings)
+    finally:
+        if not handed_over:
+            lock.release()
 
 
 def _fsync(path: Path) -> None:

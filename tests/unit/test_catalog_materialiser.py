@@ -42,8 +42,9 @@ def test_a_grant_is_materialised_when_it_is_made(seeded, cache):
     assert grant.materialisation_status == "ready"
     key = grant.materialisation_key
     researcher = materialise.researcher_dir(cache, key) / materialise.DATA_FILE
-    airlock = materialise.airlock_dir(cache, key) / materialise.DATA_FILE
     assert columns_and_rows(researcher) == (["lot", "yield_pct"], 50)
+    airlock = materialise.airlock_copy(cache, key)  # the airlock's reader waits for it
+    assert airlock == materialise.airlock_dir(cache, key) / materialise.DATA_FILE
     assert columns_and_rows(airlock) == (["lot", "yield_pct", "plant"], 50)
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

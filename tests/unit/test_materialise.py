@@ -255,7 +255,7 @@ def test_cache_key_follows_content_and_definition(parquet_source):
 
 def test_failure_midway_leaves_nothing_under_a_final_name(parquet_source, cache):
     def cancel_in_second_copy(fraction, message):
-        if fraction >= 0.8:  # the airlock copy is written (in tmp), the researcher's is next
+        if fraction >= 0.8:  # both copies are written (in tmp), not yet in place
             raise KeyboardInterrupt("cancelled")
 
     with pytest.raises(KeyboardInterrupt):
@@ -453,31 +453,162 @@ def test_files_reach_the_disk(parquet_source, cache, no_fsync):
         grant.researcher_path.parent, grant.airlock_path.parent,
     }  # fmt: skip
     assert any(p.name == "researcher.parquet" for p in no_fsync)  # before its rename
+    assert any(p.name == "airlock.parquet" for p in no_fsync)  # DuckDB's COPY does not sync
     assert any(p.name == "grant.json" for p in no_fsync)
 
 
 @pytest.mark.parametrize(
     ("columns", "how"),
-    [(GRANTED, "dropped"), (("plant", "lot_id"), "copied"), (None, "copied")],
+    [(GRANTED, "written"), (("plant", "lot_id"), "linked"), (None, "linked")],
 )
-def test_how_the_researchers_copy_is_made(parquet_source, cache, columns, how):
+def test_how_the_copies_are_made(parquet_source, cache, columns, how):
+    # The researcher's copy is always DuckDB's own COPY of the granted columns and rows; the
+    # airlock's is a second one with the contributor column, or, when that column is granted,
+    # the researcher's file itself (a second link: the same bytes, written and synced once).
     grant = materialise_grant(parquet_source.spec(columns=columns), cache)
-    assert grant.manifest["researcher_copy"] == how
+    assert grant.manifest["researcher_copy"] == "written"
+    assert grant.manifest["airlock_copy"] == how
+    assert os.path.samefile(grant.researcher_path, grant.airlock_path) == (how == "linked")
 
 
-def test_files_drop_columns_cannot_handle_are_rewritten_by_duckdb(
+class HeldAirlock:
+    """Holds the airlock's copy back until released (or makes it fail), to see the state
+    between the two copies."""
+
+    def __init__(self, monkeypatch, fail=False):
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.calls = 0
+        self.fail = fail
+        original = materialise._write_airlock_copy
+
+        def held(*args, **kwargs):
+            self.calls += 1
+            self.started.set()
+            assert self.release.wait(30)
+            if self.fail:
+                raise OSError("disk full (pretend)")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(materialise, "_write_airlock_copy", held)
+
+
+def test_in_background_the_grant_is_usable_once_the_researchers_copy_is_durable(
+    parquet_source, cache, no_fsync, monkeypatch
+):
+    held = HeldAirlock(monkeypatch)
+    seen = []
+    spec = parquet_source.spec()
+    grant = materialise_grant(spec, cache, lambda f, m: seen.append(f), airlock="background")
+    try:
+        # returned while the airlock's copy is held back: the researcher's is complete,
+        # synced before its rename (and its directory after), read-only, only granted data
+        assert held.started.wait(30)
+        assert not grant.airlock_ready and seen[-1] == 1.0
+        assert materialise.materialisation_state(cache, grant.key) == "pending"
+        assert grant.manifest["airlock"] == "pending"
+        assert any(p.name == "researcher.parquet" for p in no_fsync)
+        assert grant.researcher_path.parent in no_fsync
+        assert stat.S_IMODE(grant.researcher_path.stat().st_mode) == 0o444
+        names, rows = _read(grant.researcher_path)
+        assert names == list(GRANTED) and len(rows) == 45
+        data = grant.researcher_path.read_bytes()
+        assert all(absent(c, data) for c in parquet_source.canaries())
+        assert not grant.airlock_path.exists()
+        # the airlock's reader waits for it (here: gives up after a short wait)
+        with pytest.raises(materialise.AirlockCopyPending, match="still being written"):
+            materialise.airlock_copy(cache, grant.key, timeout=0.2)
+        # a second background call finds it usable and starts no second writer
+        again = materialise_grant(spec, cache, airlock="background")
+        assert again.cached and not again.airlock_ready
+    finally:
+        held.release.set()
+    assert grant.wait_for_airlock(timeout=30) == grant.airlock_path
+    assert held.calls == 1
+    assert materialise.materialisation_state(cache, grant.key) == "complete"
+    assert _read(grant.airlock_path)[0] == [*GRANTED, "plant"]
+    assert stat.S_IMODE(grant.airlock_path.stat().st_mode) == 0o444
+    assert any(p.name == "airlock.parquet" for p in no_fsync)
+    final = materialise_grant(spec, cache)
+    assert final.cached and final.airlock_ready and final.manifest["airlock"] == "complete"
+    assert final.manifest["airlock_bytes"] == grant.airlock_path.stat().st_size
+    assert list((cache / "tmp").iterdir()) == []
+
+
+def test_waiting_for_both_waits_for_an_airlock_copy_in_progress(parquet_source, cache, monkeypatch):
+    held = HeldAirlock(monkeypatch)
+    spec = parquet_source.spec()
+    first = materialise_grant(spec, cache, airlock="background")
+    assert held.started.wait(30)
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(materialise_grant(spec, cache)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and results == []  # blocked on the writer's lock
+    held.release.set()
+    waiter.join(30)
+    assert results[0].airlock_ready and results[0].key == first.key
+    assert held.calls == 1
+
+
+def test_a_failed_airlock_copy_stays_pending_and_is_finished_later(
     parquet_source, cache, monkeypatch
 ):
-    from cleanroom.parquet_columns import UnsupportedParquet
+    held = HeldAirlock(monkeypatch, fail=True)
+    held.release.set()
+    spec = parquet_source.spec()
+    grant = materialise_grant(spec, cache, airlock="background")
+    # the reader waits for the writer, which fails: pending, and it says what to do
+    with pytest.raises(materialise.AirlockCopyPending, match="nobody is writing it"):
+        materialise.airlock_copy(cache, grant.key, timeout=30)
+    assert materialise.materialisation_state(cache, grant.key) == "pending"
+    assert not grant.airlock_path.exists() and list((cache / "tmp").iterdir()) == []
+    before = grant.researcher_path.stat().st_mtime_ns
+    held.fail = False
+    finished = materialise_grant(spec, cache)  # finishes the airlock's copy only
+    assert finished.airlock_ready and finished.rows == grant.rows
+    assert grant.researcher_path.stat().st_mtime_ns == before
+    names, rows = _read(finished.airlock_path)
+    assert names == [*GRANTED, "plant"]
+    assert rows == [(*(r[c] for c in GRANTED), r["plant"]) for r in parquet_source.kept()]
+    assert materialise.airlock_copy(cache, grant.key) == finished.airlock_path
 
-    def unsupported(*_args):
-        raise UnsupportedParquet("pretend")
 
-    monkeypatch.setattr(materialise, "drop_columns", unsupported)
-    grant = materialise_grant(parquet_source.spec(), cache)
-    assert grant.manifest["researcher_copy"] == "rewritten"
-    names, rows = _read(grant.researcher_path)
-    assert names == list(GRANTED)
-    assert rows == [tuple(r[c] for c in GRANTED) for r in parquet_source.kept()]
-    data = grant.researcher_path.read_bytes()
-    assert all(absent(c, data) for c in parquet_source.canaries())
+def test_a_pending_copy_nobody_writes_is_resumed_in_background(parquet_source, cache, monkeypatch):
+    held = HeldAirlock(monkeypatch, fail=True)
+    held.release.set()
+    spec = parquet_source.spec()
+    grant = materialise_grant(spec, cache, airlock="background")
+    with pytest.raises(materialise.AirlockCopyPending):
+        grant.wait_for_airlock(timeout=30)
+    held.fail = False
+    again = materialise_grant(spec, cache, airlock="background")
+    assert again.cached and not again.airlock_ready
+    assert again.wait_for_airlock(timeout=30) == grant.airlock_path
+    assert held.calls == 2
+
+
+def test_airlock_copy_of_an_unknown_grant_is_pending(cache):
+    with pytest.raises(materialise.AirlockCopyPending, match="missing and nobody"):
+        materialise.airlock_copy(cache, "0" * 64, timeout=1)
+
+
+def test_an_unknown_airlock_mode_is_refused(parquet_source, cache):
+    with pytest.raises(MaterialiseError, match="use one of wait, background"):
+        materialise_grant(parquet_source.spec(), cache, airlock="later")
+    assert not cache.exists()
+
+
+def test_a_source_changed_during_materialising_leaves_nothing(parquet_source, cache, monkeypatch):
+    original = materialise._run
+
+    def touch_source_meanwhile(*args, **kwargs):
+        rows = original(*args, **kwargs)
+        os.utime(parquet_source.path, ns=(5, 5))
+        return rows
+
+    monkeypatch.setattr(materialise, "_run", touch_source_meanwhile)
+    with pytest.raises(MaterialiseError, match="changed while it was being materialised"):
+        materialise_grant(parquet_source.spec(), cache)
+    assert _final_files(cache) == []
+    assert list((cache / "tmp").iterdir()) == []

@@ -4,10 +4,16 @@ behind the catalog's small interface ``materialiser(spec: GrantSpec) -> key``.
     catalog = CatalogService(sessions, audit,
                              materialiser=grant_materialiser(grants_dir(state_dir), progress))
 
-Before a grant's data is first built, the source file is hashed again and compared with the
+Before a grant's data is built, the source file is hashed again and compared with the
 SHA-256 recorded when its version was registered: a source that changed since is refused
-(the version would no longer be what was registered). A grant whose data is already in the
+(the version would no longer be what was registered). A grant whose data is complete in the
 cache is not checked again.
+
+The grant counts as materialised (the materialiser returns its key, the catalog records it
+``ready``) once the researcher's copy is complete, synced and in place; the airlock's copy is
+finished after that by a thread of the same process (``airlock="background"``; a command-line
+process waits for it before it exits), and the airlock reads it through
+:func:`cleanroom.materialise.airlock_copy`, which waits until it is complete.
 """
 
 from __future__ import annotations
@@ -48,9 +54,13 @@ def _no_progress(_fraction: float, _message: str) -> None:
 
 
 def grant_materialiser(
-    cache_dir: str | os.PathLike[str], progress: Progress | None = None
+    cache_dir: str | os.PathLike[str],
+    progress: Progress | None = None,
+    *,
+    airlock: str = "background",
 ) -> Materialiser:
-    """A materialiser writing into ``cache_dir`` (the deployment's ``<state>/grants``)."""
+    """A materialiser writing into ``cache_dir`` (the deployment's ``<state>/grants``);
+    ``airlock`` as :func:`cleanroom.materialise.materialise_grant` takes it."""
     report = progress or _no_progress
 
     def materialiser(spec: GrantSpec) -> str:
@@ -58,7 +68,7 @@ def grant_materialiser(
 
         data = data_spec(spec)
         key = materialise.grant_cache_key(data)
-        cached = (materialise.airlock_dir(cache_dir, key) / materialise.MANIFEST).is_file()
+        cached = materialise.materialisation_state(cache_dir, key) == materialise.COMPLETE
         if not cached:
             source = Path(spec.source_path)
             if not source.is_file():
@@ -76,6 +86,6 @@ def grant_materialiser(
         def rest(fraction: float, message: str) -> None:
             report(0.3 + 0.7 * fraction if not cached else fraction, message)
 
-        return materialise.materialise_grant(data, cache_dir, rest).key
+        return materialise.materialise_grant(data, cache_dir, rest, airlock=airlock).key
 
     return materialiser
