@@ -55,6 +55,14 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
             "services": ["cleanroom-admin"],
         },
         {
+            # The airlock reads who a caller is (groups) and the project of their running
+            # server (user_options) from the hub: facts it never takes from a request body.
+            "name": "cleanroom-airlock",
+            "description": "Reads users, their groups and their servers' options.",
+            "scopes": ["read:users", "read:servers", "list:users"],
+            "services": ["airlock"],
+        },
+        {
             "name": "cleanroom-grant-watcher",
             "description": "Sees running servers and stops those whose grants are gone.",
             "scopes": ["admin:servers", "list:users", "read:users"],
@@ -77,6 +85,22 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
             "command": [sys.executable, "-m", "cleanroom.web"],
             "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
             "oauth_client_allowed_scopes": ["custom:cleanroom:administer"],
+            "oauth_no_confirm": True,
+        },
+        {
+            # The airlock (cleanroom.airlock): release requests. It listens on the researchers'
+            # gateway at the airlock port, which containers may reach; the proxy serves it to
+            # browsers at /services/airlock/. Browser tokens carry at most these scopes.
+            "name": "airlock",
+            "url": f"http://{settings.gateway}:{settings.airlock_port}",
+            "command": [sys.executable, "-m", "cleanroom.airlock"],
+            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+            "oauth_client_allowed_scopes": [
+                "custom:cleanroom:submit",
+                "custom:cleanroom:review",
+                "custom:cleanroom:owner-approve",
+                "custom:cleanroom:administer",
+            ],
             "oauth_no_confirm": True,
         },
     ]
@@ -105,6 +129,16 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     c.CleanRoomSpawner.grant_cache_dir = str(state / "grants")
     c.CleanRoomSpawner.sessions_dir = str(state / "sessions")
     c.CleanRoomSpawner.audit_state_dir = str(state)
+    c.CleanRoomSpawner.airlock_url = (
+        f"http://{settings.gateway}:{settings.airlock_port}/services/airlock/"
+    )
+    # The server's own token: report activity, be reached, and ask the airlock for releases
+    # (a researcher's token gets the submit scope only when its owner holds it).
+    c.Spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        "custom:cleanroom:submit",
+    ]
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 180

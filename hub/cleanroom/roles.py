@@ -33,12 +33,18 @@ GROUP_SCOPES: dict[str, list[str]] = {
         "access:servers!user",
         "read:servers!user",
         "custom:cleanroom:submit",
+        "access:services!service=airlock",
     ],
-    "reviewer": ["custom:cleanroom:review"],
-    "data-owner": ["custom:cleanroom:owner-approve"],
+    # The airlock's pages: reviewers' queue, data owners' co-approval, admins' overview.
+    "reviewer": ["custom:cleanroom:review", "access:services!service=airlock"],
+    "data-owner": ["custom:cleanroom:owner-approve", "access:services!service=airlock"],
     # The admin pages (the catalog service) are for admins only; the service checks the
     # custom scope again on every request.
-    "admin": ["custom:cleanroom:administer", "access:services!service=catalog"],
+    "admin": [
+        "custom:cleanroom:administer",
+        "access:services!service=catalog",
+        "access:services!service=airlock",
+    ],
 }
 
 GROUPS = tuple(GROUP_SCOPES)

@@ -45,6 +45,13 @@ def _size(value: str) -> str:
     return value
 
 
+def _bytes(value: str) -> int:
+    match = re.fullmatch(r"([1-9][0-9]*)([KMGT]?)", value)
+    if not match:
+        raise ValueError
+    return int(match.group(1)) * 1024 ** "_KMGT".index(match.group(2) or "_")
+
+
 def _subnet(value: str) -> str:
     net = ipaddress.IPv4Network(value, strict=True)
     if net.prefixlen > 28 or not net.is_private:
@@ -152,6 +159,16 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
     "import_dir": (_optional_path, "", "empty, or an absolute path",
                    "Where the admin pages register dataset files from (only files under it); "
                    "empty means <state_dir>/import."),
+    "airlock_dir": (_optional_path, "", "empty, or an absolute path outside the homes",
+                    "Where the airlock keeps release requests: their files by content hash "
+                    "and its database. Empty means <state_dir>/airlock; never under homes."),
+    "airlock_max_file_bytes": (_bytes, "2G", "a size such as 500M or 2G",
+                               "The largest single file the airlock accepts (413 above it); the "
+                               "release policy may allow less per file type."),
+    "airlock_max_files": (_positive_int, "50", "a positive integer",
+                          "Most files one release request may hold (413 above it)."),
+    "airlock_max_request_bytes": (_bytes, "4G", "a size such as 1G or 4G",
+                                  "Most bytes all files of one request may add up to (413)."),
 }
 
 
@@ -183,6 +200,10 @@ class Settings:
     catalog_url: str
     catalog_web_port: int
     import_dir: str
+    airlock_dir: str
+    airlock_max_file_bytes: int
+    airlock_max_files: int
+    airlock_max_request_bytes: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -204,7 +225,15 @@ class Settings:
                 "CLEANROOM_TLS_CERT and CLEANROOM_TLS_KEY go together: set both, or neither "
                 "for a generated self-signed certificate."
             )
-        return cls(**values)
+        settings = cls(**values)
+        homes = (settings.state_path / "homes").resolve()
+        if settings.airlock_path.resolve().is_relative_to(homes):
+            raise SettingsError(
+                f"CLEANROOM_AIRLOCK_DIR={settings.airlock_dir!r} is inside the researchers' "
+                f"homes ({homes}): put the airlock's files elsewhere, or unset it for "
+                "<state_dir>/airlock."
+            )
+        return settings
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes a child process (the hub) read these same settings."""
@@ -237,6 +266,12 @@ class Settings:
     def import_path(self) -> Path:
         """Where the admin pages take dataset files from: import_dir, else <state_dir>/import."""
         return Path(self.import_dir) if self.import_dir else self.state_path / "import"
+
+
+    @property
+    def airlock_path(self) -> Path:
+        """The airlock's state: airlock_dir, else <state_dir>/airlock."""
+        return Path(self.airlock_dir) if self.airlock_dir else self.state_path / "airlock"
 
 
 def describe(settings: Settings) -> str:

@@ -117,6 +117,13 @@ class CleanRoomSpawner(DockerSpawner):
         help="Host directory for each server's generated read-only DuckDB view catalog.",
     ).tag(config=True)
 
+    airlock_url = Unicode(
+        "",
+        help="""The airlock's URL as a researcher's container reaches it (the researchers'
+        gateway, the airlock port, /services/airlock/); given to the server as
+        CLEANROOM_AIRLOCK_URL for the "Request release" extension. Empty: not set.""",
+    ).tag(config=True)
+
     startup_check_timeout = Float(
         30.0,
         help="Seconds the checks before a start (Docker, image, network, firewall) may take.",
@@ -354,6 +361,8 @@ class CleanRoomSpawner(DockerSpawner):
             raise
         self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}, **data_volumes}
         self.environment = {**self.environment, **data_env}
+        if self.airlock_url:
+            self.environment["CLEANROOM_AIRLOCK_URL"] = self.airlock_url
         self._report(50, "Starting your server")
         try:
             result = await super().start()

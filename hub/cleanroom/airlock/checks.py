@@ -1,0 +1,73 @@
+"""Automatic checks the airlock runs itself, outside every container, on the stored bytes.
+
+Anything computed inside the researcher's container (counts, metadata, check results) is
+never taken: checks read the blob the airlock stored. Each check is a function
+``(CheckSubject) -> CheckOutcome`` in :data:`CHECKS`; disclosure checks (minimum companies,
+dominance) are added to that list by their own modules. The release policy requires every file
+to have been looked at by at least one check, and decides what a warn or a fail means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store import CHUNK
+
+STATUSES = ("pass", "warn", "fail", "error", "pending")
+
+
+@dataclass(frozen=True)
+class CheckSubject:
+    path: Path
+    name: str
+    type: str
+    media_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    check: str
+    status: str
+    message: str
+
+
+def check_integrity(subject: CheckSubject) -> CheckOutcome:
+    """The stored bytes still hash to what the request points at."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(subject.path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    if digest.hexdigest() == subject.sha256 and size == subject.size:
+        return CheckOutcome("integrity", "pass", f"{size} bytes, SHA-256 {subject.sha256}")
+    return CheckOutcome("integrity", "error", "the stored bytes do not match their hash")
+
+
+def check_media_type(subject: CheckSubject) -> CheckOutcome:
+    """Reports the media type the airlock found in the content (the release policy decides
+    which types a file of each kind may have)."""
+    return CheckOutcome(
+        "media-type", "pass", f"the content is {subject.media_type} (found by the airlock)"
+    )
+
+
+CHECKS: list[Callable[[CheckSubject], CheckOutcome]] = [check_integrity, check_media_type]
+
+
+def run_checks(subject: CheckSubject) -> list[CheckOutcome]:
+    """Every check on one file; a check that raises is an ``error`` (never a pass)."""
+    outcomes = []
+    for check in CHECKS:
+        name = check.__name__.removeprefix("check_").replace("_", "-")
+        try:
+            outcome = check(subject)
+        except Exception as error:  # noqa: BLE001 - a crashing check must not pass
+            outcome = CheckOutcome(name, "error", f"the check could not run: {error}")
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,108 @@
+"""Facts about people and projects, from the places the airlock trusts: the hub (who is
+calling, their groups, the project of their running server) and the catalog (organisations,
+project roles, the organisations whose data a project was granted).
+
+Nothing a caller sends in a body is a fact: a request's project is the project of the
+requester's running server as the hub records it (its ``user_options["project"]``), read with
+the airlock's own service token.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from ..catalog.errors import NotFound as CatalogNotFound
+from .errors import Unavailable
+
+
+class Catalog(Protocol):  # what the airlock uses of cleanroom.catalog.service.CatalogService
+    def user_organisation(self, user: str) -> str | None: ...
+    def member_role(self, project: str, user: str) -> str | None: ...
+    def grants_for(self, project: str): ...
+    def get_version(self, dataset: str, version=None): ...
+
+
+class CatalogFacts:
+    """The catalog's answers, with "unknown" (None, []) for what it does not know."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def organisation(self, user: str) -> str | None:
+        return self.catalog.user_organisation(user)
+
+    def project_role(self, project: str, user: str) -> str | None:
+        try:
+            return self.catalog.member_role(project, user)
+        except CatalogNotFound:
+            return None
+
+    def contributing_organisations(self, project: str) -> list[str]:
+        """The organisations whose rows are in any dataset version ever granted to
+        ``project`` (revoked and expired grants too: their data may be in an output)."""
+        try:
+            grants = self.catalog.grants_for(project)
+        except CatalogNotFound:
+            return []
+        organisations: set[str] = set()
+        for grant in grants:
+            version = self.catalog.get_version(grant.dataset, grant.version)
+            organisations.update(version.organisations)
+        return sorted(organisations)
+
+
+@dataclass(frozen=True)
+class HubUser:
+    name: str
+    groups: tuple[str, ...]
+    # The project of the running (ready) default server, None without one.
+    server_project: str | None
+    server_running: bool
+
+
+class HubClient:
+    """The hub API with the airlock's own token (scopes: read:users, read:servers)."""
+
+    def __init__(self, api_url: str, token: str, timeout: float = 10.0):
+        self.api_url = api_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    async def user(self, name: str) -> HubUser:
+        request = HTTPRequest(
+            f"{self.api_url}/users/{quote(name, safe='')}",
+            headers={"Authorization": f"token {self.token}"},
+            request_timeout=self.timeout,
+            connect_timeout=self.timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as error:
+            if error.code == 404:
+                return HubUser(name, (), None, False)
+            raise Unavailable(f"the hub did not answer about {name} ({error.code})") from None
+        except OSError as error:
+            raise Unavailable(f"the hub cannot be reached ({error})") from None
+        return parse_user(json.loads(response.body))
+
+
+def parse_user(model: dict) -> HubUser:
+    """A hub user model (``GET /hub/api/users/{name}``) as the facts the airlock uses."""
+    server = (model.get("servers") or {}).get("")
+    project = None
+    running = bool(server and server.get("ready") and not server.get("stopped"))
+    if running:
+        options = server.get("user_options") or {}
+        value = options.get("project")
+        project = value if isinstance(value, str) and value else None
+    return HubUser(
+        name=model["name"],
+        groups=tuple(model.get("groups") or ()),
+        server_project=project,
+        server_running=running,
+    )

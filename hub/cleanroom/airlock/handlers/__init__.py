@@ -1,0 +1,1 @@
+"""HTTP handlers: ``api`` (the REST API) and ``pages`` (server-rendered pages)."""

@@ -1,0 +1,265 @@
+"""The REST API (docs: ``api/openapi.json``, kept in the repo as airlock/openapi.json).
+
+Uploads stream: ``PUT api/requests/{id}/files/{name}`` writes each chunk to a temporary file in
+the blob store as it arrives (hashing as it goes), never holding the whole file in memory; a
+body over the limit is cut off with 413, and nothing of an upload that did not finish stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tornado.web import stream_request_body
+
+from ..errors import InvalidInput, NotFound, TooLarge
+from ..service import VoteInput, request_model
+from ..states import State
+from ..store import BlobWriter
+from .base import AirlockHandler, authenticated
+
+HERE = Path(__file__).resolve().parents[1]
+OPENAPI_PATH = HERE / "openapi.json"
+
+
+def detect_media_type(path: Path, name: str) -> str:
+    """The media type from the content (cleanroom.airlock.mediatypes); when that module is
+    not installed, ``application/octet-stream``: unknown, never a guess from the name."""
+    try:
+        from ..mediatypes import detect_media_type as detect
+    except ImportError:
+        return "application/octet-stream"
+    return detect(path, name)
+
+
+class ApiHandler(AirlockHandler):
+    api = True
+
+
+class RequestsHandler(ApiHandler):
+    @authenticated
+    async def get(self):
+        queue = self.get_query_argument("queue", "")
+        if queue == "review":
+            rows = await self.call(self.airlock.review_queue, self.caller)
+        elif queue == "all":
+            state = self.get_query_argument("state", "") or None
+            if state is not None and state not in {s.value for s in State}:
+                raise InvalidInput(f"{state!r} is not a state")
+            rows = await self.call(self.airlock.list_all, self.caller, state)
+        elif queue in ("", "mine"):
+            rows = await self.call(self.airlock.list_mine, self.caller)
+        else:
+            raise InvalidInput(f"queue={queue!r} is not known: use mine, review or all")
+        self.write_json({"requests": [request_model(r, self.caller) for r in rows]})
+
+    @authenticated
+    async def post(self):
+        body = self.json_body()
+        # Only these fields are read; a "project" or "requester" in the body is ignored:
+        # the project is the one of the caller's running server, as the hub records it.
+        request = await self.call(
+            self.airlock.create,
+            self.caller,
+            project=self.server_project,
+            justification=body.get("justification"),
+            title=body.get("title", ""),
+        )
+        self.write_json(request_model(request, self.caller), 201)
+
+
+class RequestHandler(ApiHandler):
+    @authenticated
+    async def get(self, request_id: str):
+        request = await self.call(self.airlock.get, self.caller, request_id)
+        self.write_json(request_model(request, self.caller))
+
+
+class SubmitHandler(ApiHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        body = self.json_body()
+        request = await self.call(
+            self.airlock.submit, self.caller, request_id, body.get("justification")
+        )
+        self.write_json(request_model(request, self.caller))
+
+
+class WithdrawHandler(ApiHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        request = await self.call(self.airlock.withdraw, self.caller, request_id)
+        self.write_json(request_model(request, self.caller))
+
+
+class RevokeHandler(ApiHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        body = self.json_body()
+        request = await self.call(self.airlock.revoke, self.caller, request_id, body.get("reason"))
+        self.write_json(request_model(request, self.caller))
+
+
+def parse_votes(body: dict) -> list[VoteInput]:
+    votes = body.get("votes")
+    if not isinstance(votes, list) or not votes:
+        raise InvalidInput('give "votes": [{"file": ..., "decision": ..., "comment": ...}]')
+    parsed = []
+    for vote in votes:
+        if not isinstance(vote, dict) or not isinstance(vote.get("file"), str):
+            raise InvalidInput('each vote is an object with "file", "decision" and "comment"')
+        comment = vote.get("comment", "")
+        if not isinstance(comment, str) or not isinstance(vote.get("decision"), str):
+            raise InvalidInput('"decision" and "comment" are text')
+        visible = vote.get("visible_to_requester", False)
+        if not isinstance(visible, bool):
+            raise InvalidInput('"visible_to_requester" is true or false')
+        parsed.append(VoteInput(vote["file"], vote["decision"], comment, visible))
+    return parsed
+
+
+class VotesHandler(ApiHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        votes = parse_votes(self.json_body())
+        request = await self.call(self.airlock.vote, self.caller, request_id, votes)
+        self.write_json(request_model(request, self.caller))
+
+
+class CommentsHandler(ApiHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        body = self.json_body()
+        file = body.get("file")
+        visible = body.get("visible_to_requester", True)
+        if file is not None and not isinstance(file, str) or not isinstance(visible, bool):
+            raise InvalidInput('"file" is a file name or null, "visible_to_requester" a boolean')
+        await self.call(
+            self.airlock.comment, self.caller, request_id, body.get("text"), file, visible
+        )
+        request = await self.call(self.airlock.get, self.caller, request_id)
+        self.write_json(request_model(request, self.caller), 201)
+
+
+@stream_request_body
+class FileHandler(ApiHandler):
+    """PUT streams a file in; DELETE removes it (draft or returned only)."""
+
+    writer: BlobWriter | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method != "PUT":
+            return
+        if self.caller is None:
+            return  # @authenticated answers 401 (the body is not read)
+        request_id, name = self.path_kwargs["request_id"], self.path_kwargs["name"]
+        type_ = self.get_query_argument("type", None)
+        limit = await self.call(
+            self.airlock.check_may_put, self.caller, request_id, name, type_, self.server_project
+        )
+        length = self.request.headers.get("Content-Length")
+        if length is not None:
+            if not length.isdigit():
+                raise InvalidInput("Content-Length is not a number")
+            if int(length) > limit:
+                raise TooLarge(
+                    f"the file is {length} bytes; the airlock accepts at most {limit} bytes for "
+                    "it (per file, and per request all files together); nothing was stored"
+                )
+        self.request.connection.set_max_body_size(limit + 1)
+        self.writer = await asyncio.to_thread(self.airlock.store.writer, limit, f"file {name}")
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.write, chunk)
+
+    def on_connection_close(self) -> None:
+        # Cut off half-way: nothing of it stays.
+        if self.writer is not None:
+            self.writer.abort()
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()  # a no-op once committed
+
+    @authenticated
+    async def put(self, request_id: str, name: str):
+        if self.writer is None:
+            raise InvalidInput("no upload was started")
+        blob = await asyncio.to_thread(self.writer.commit)
+        path = self.airlock.store.blob_path(blob.sha256)
+        media_type = await asyncio.to_thread(detect_media_type, path, name)
+        type_ = self.get_query_argument("type", None)
+        row = await self.call(
+            self.airlock.put_file, self.caller, request_id, name, type_, blob, media_type,
+            project=self.server_project,
+        )  # fmt: skip
+        self.write_json(
+            {"name": row.name, "type": row.type, "size": row.size, "sha256": row.sha256,
+             "media_type": row.media_type, "version": row.version, "votes": []},
+            201,
+        )  # fmt: skip
+
+    @authenticated
+    async def delete(self, request_id: str, name: str):
+        await self.call(self.airlock.delete_file, self.caller, request_id, name)
+        self.set_status(204)
+        self.finish()
+
+
+class DownloadHandler(ApiHandler):
+    """The approved bytes, for the requester, from outside the clean room only."""
+
+    @authenticated
+    async def get(self, request_id: str, name: str):
+        row, path = await self.call(
+            self.airlock.download, self.caller, request_id, name,
+            peer_in_clean_room=self.peer_in_clean_room(),
+        )  # fmt: skip
+        self.set_header("Content-Type", "application/octet-stream")
+        ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)
+        self.set_header("Content-Disposition", f'attachment; filename="{ascii_name}"')
+        self.set_header("X-Content-SHA256", row.sha256)
+        self.set_header("Content-Length", str(row.size))
+        for chunk in self.airlock.store.read_verified(row.sha256):
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
+class OpenAPIHandler(ApiHandler):
+    """The API's description; public (it holds no data)."""
+
+    async def prepare(self) -> None:
+        pass
+
+    def get(self):
+        document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+        document["servers"] = [{"url": self.prefix}]
+        self.write_json(document)
+
+    get.authenticated = True  # type: ignore[attr-defined] - deliberately public
+
+
+class NotFoundHandler(ApiHandler):
+    async def prepare(self) -> None:
+        raise NotFound(f"there is no API endpoint {self.request.path}")
+
+
+RID = r"(?P<request_id>[^/]+)"
+NAME = r"(?P<name>[^/]+)"
+default_handlers = [
+    (r"api/requests", RequestsHandler),
+    (rf"api/requests/{RID}", RequestHandler),
+    (rf"api/requests/{RID}/submit", SubmitHandler),
+    (rf"api/requests/{RID}/withdraw", WithdrawHandler),
+    (rf"api/requests/{RID}/revoke", RevokeHandler),
+    (rf"api/requests/{RID}/votes", VotesHandler),
+    (rf"api/requests/{RID}/comments", CommentsHandler),
+    (rf"api/requests/{RID}/files/{NAME}", FileHandler),
+    (rf"api/requests/{RID}/files/{NAME}/download", DownloadHandler),
+    (r"api/openapi.json", OpenAPIHandler),
+]

@@ -1,0 +1,255 @@
+"""Server-rendered pages: the reviewer's queue, a request (files, sizes, hashes, policy reasons,
+checks, previews, diffs between versions, votes), the requester's own requests with the
+download links once approved, and the admin pages (all requests, revoke, the audit log).
+
+No page carries a script (the Content-Security-Policy allows none), so researcher-made content
+shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.previews``;
+without it a page says "no preview" and shows nothing made up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from ..errors import InvalidInput, NotFound
+from ..service import VoteInput, current_files, request_model
+from ..states import DESCRIPTIONS, RELEASABLE_STATES, State
+from .api import DownloadHandler
+from .base import AirlockHandler, authenticated
+
+NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
+
+
+def render_preview(path, media_type: str, name: str) -> Markup:
+    try:
+        from ..previews import render_preview as render
+    except ImportError:
+        return NO_PREVIEW
+    try:
+        return Markup(render(path, media_type, name))  # noqa: S704 - sanitised by previews
+    except Exception as error:  # noqa: BLE001 - a bad file must not break the page
+        return Markup('<p class="error">The preview failed: {}</p>').format(str(error)[:300])
+
+
+def render_diff(old, new, media_type: str, name: str) -> Markup:
+    try:
+        from ..previews import render_diff as render
+    except ImportError:
+        return Markup('<p class="empty">No comparison is available for this file.</p>')
+    try:
+        return Markup(render(old, new, media_type, name))  # noqa: S704 - sanitised by previews
+    except Exception as error:  # noqa: BLE001
+        return Markup('<p class="error">The comparison failed: {}</p>').format(str(error)[:300])
+
+
+class PageHandler(AirlockHandler):
+    def page(self, template: str, *, status: int = 200, **context: Any) -> None:
+        context.update(
+            prefix=self.prefix,
+            user=self.caller,
+            xsrf=self.xsrf_token.decode("ascii"),
+            descriptions=DESCRIPTIONS,
+            notice=self.get_query_argument("notice", None),
+        )
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(self.settings["templates"].get_template(template).render(**context))
+
+    def done(self, url: str, notice: str) -> None:
+        from urllib.parse import urlencode
+
+        self.redirect(f"{url}?{urlencode({'notice': notice[:300]})}", status=303)
+
+    def argument(self, name: str) -> str:
+        return (self.get_body_argument(name, "") or "").strip()
+
+
+class HomePage(PageHandler):
+    @authenticated
+    async def get(self):
+        mine = await self.call(self.airlock.list_mine, self.caller)
+        queue = await self.call(self.airlock.review_queue, self.caller)
+        self.page(
+            "home.html",
+            mine=[request_model(r, self.caller) for r in mine],
+            queue=[request_model(r, self.caller) for r in queue],
+        )
+
+
+class QueuePage(PageHandler):
+    @authenticated
+    async def get(self):
+        waiting = await self.call(self.airlock.review_queue, self.caller)
+        everything = await self.call(self.airlock.review_queue, self.caller, False)
+        waiting_ids = {r.id for r in waiting}
+        self.page(
+            "queue.html",
+            waiting=[request_model(r, self.caller) for r in waiting],
+            voted=[request_model(r, self.caller) for r in everything if r.id not in waiting_ids],
+        )
+
+
+class RequestPage(PageHandler):
+    @authenticated
+    async def get(self, request_id: str):
+        request = await self.call(self.airlock.get, self.caller, request_id)
+        model = request_model(request, self.caller)
+        is_requester = self.caller.name == request.requester
+        may_review = False
+        if not is_requester:
+            may_review = await self.call(self.airlock.may_review, self.caller, request)
+        contents = not is_requester and (may_review or self.caller.is_admin)
+        previews: dict[str, Markup] = {}
+        diffs: dict[str, Markup] = {}
+        if contents:
+            previews, diffs = await self.call(self._contents, request)
+        votable = []
+        if may_review and request.state == State.IN_REVIEW:
+            votable = [
+                f["name"] for f in model["files"]
+                if not any(v["reviewer"] == self.caller.name for v in f["votes"])
+            ]  # fmt: skip
+        self.page(
+            "request.html",
+            request=model,
+            is_requester=is_requester,
+            show_contents=contents,
+            previews=previews,
+            diffs=diffs,
+            votable=votable,
+            downloadable=is_requester and State(request.state) in RELEASABLE_STATES,
+            in_clean_room=self.peer_in_clean_room(),
+            may_revoke=self.caller.is_admin and State(request.state) in RELEASABLE_STATES,
+            editable=is_requester and request.state in (State.DRAFT, State.RETURNED),
+            withdrawable=is_requester
+            and request.state in (State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.RETURNED),
+        )
+
+    def _contents(self, request) -> tuple[dict, dict]:
+        """Previews of the current files and diffs against each one's previous version."""
+        previews, diffs = {}, {}
+        store = self.airlock.store
+        for f in current_files(request):
+            path = store.verified_path(f.sha256)
+            previews[f.name] = render_preview(path, f.media_type, f.name)
+            older = [o for o in request.files if o.name == f.name and o.version < f.version]
+            if older:
+                old = max(older, key=lambda o: o.version)
+                diffs[f.name] = render_diff(
+                    store.verified_path(old.sha256), path, f.media_type, f.name
+                )
+        return previews, diffs
+
+
+class VoteForm(PageHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        votes = []
+        for index in range(100):
+            name = self.get_body_argument(f"file_{index}", None)
+            if name is None:
+                break
+            decision = self.argument(f"decision_{index}")
+            if not decision:
+                continue  # not voted on this file now
+            votes.append(
+                VoteInput(
+                    name, decision, self.argument(f"comment_{index}"),
+                    self.get_body_argument(f"visible_{index}", "") == "on",
+                )
+            )  # fmt: skip
+        if not votes:
+            raise InvalidInput("choose a decision for at least one file")
+        request = await self.call(self.airlock.vote, self.caller, request_id, votes)
+        self.done(
+            f"{self.prefix}requests/{request_id}",
+            f"Your vote is recorded; the request is now {request.state.replace('_', ' ')}.",
+        )
+
+
+class SubmitForm(PageHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        request = await self.call(self.airlock.submit, self.caller, request_id)
+        self.done(f"{self.prefix}requests/{request_id}", f"Submitted: {request.state}.")
+
+
+class WithdrawForm(PageHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        await self.call(self.airlock.withdraw, self.caller, request_id)
+        self.done(f"{self.prefix}requests/{request_id}", "The request is withdrawn.")
+
+
+class RevokeForm(PageHandler):
+    @authenticated
+    async def post(self, request_id: str):
+        await self.call(self.airlock.revoke, self.caller, request_id, self.argument("reason"))
+        self.done(f"{self.prefix}requests/{request_id}", "The release is revoked.")
+
+
+class DownloadPage(DownloadHandler):
+    api = False
+
+
+class AdminPage(PageHandler):
+    @authenticated
+    async def get(self):
+        state = self.get_query_argument("state", "") or None
+        if state is not None and state not in {s.value for s in State}:
+            raise InvalidInput(f"{state!r} is not a state")
+        rows = await self.call(self.airlock.list_all, self.caller, state)
+        counts: dict[str, int] = {}
+        for r in await self.call(self.airlock.list_all, self.caller, None):
+            counts[r.state] = counts.get(r.state, 0) + 1
+        self.page(
+            "admin.html",
+            requests=[request_model(r, self.caller) for r in rows],
+            state=state,
+            states=[s.value for s in State],
+            counts=counts,
+        )
+
+
+class AuditPage(PageHandler):
+    @authenticated
+    async def get(self):
+        from ..permissions import check_user_can_administer
+
+        check_user_can_administer(self.caller)
+        audit = self.airlock.audit
+        result = await self.call(audit.verify)
+        records = await self.call(audit.tail, 200)
+        airlock_only = self.get_query_argument("all", "") != "1"
+        if airlock_only:
+            records = [
+                r for r in records
+                if r.event.startswith("airlock.")
+                or (r.event == "policy.decision" and r.details.get("area") in ("release", "review"))
+            ]  # fmt: skip
+        self.page("audit.html", result=result, records=list(reversed(records)),
+                  airlock_only=airlock_only)  # fmt: skip
+
+
+class NotFoundPage(PageHandler):
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise NotFound(f"there is no page {self.request.path}")
+
+
+RID = r"(?P<request_id>[^/]+)"
+NAME = r"(?P<name>[^/]+)"
+default_handlers = [
+    ("", HomePage),
+    (r"review", QueuePage),
+    (rf"requests/{RID}", RequestPage),
+    (rf"requests/{RID}/vote", VoteForm),
+    (rf"requests/{RID}/submit", SubmitForm),
+    (rf"requests/{RID}/withdraw", WithdrawForm),
+    (rf"requests/{RID}/revoke", RevokeForm),
+    (rf"requests/{RID}/files/{NAME}/download", DownloadPage),
+    (r"admin", AdminPage),
+    (r"admin/audit", AuditPage),
+]

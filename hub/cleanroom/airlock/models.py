@@ -1,0 +1,137 @@
+"""The airlock's database: requests, file versions, check results, votes and comments.
+
+One SQLite file of its own in the airlock's state directory (WAL). Rows are only added or
+marked, never rewritten in a way that loses history: a changed file is a new ``FileVersion``,
+a vote that no longer counts is marked ``superseded``. Every write transaction takes SQLite's
+write lock first (``BEGIN IMMEDIATE``, see db.py), so two racing votes are decided one after
+the other; a unique index allows one counting vote per reviewer and file version besides.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Request(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    project: Mapped[str] = mapped_column(String(255), index=True)
+    requester: Mapped[str] = mapped_column(String(255), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    justification: Mapped[str] = mapped_column(Text, default="")
+    # How many times the request went to review; files added since carry round + 1.
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    # The release policy's last answer.
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    notes: Mapped[list] = mapped_column(JSON, default=list)
+    reviewers_required: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data_owner_approval: Mapped[list] = mapped_column(JSON, default=list)
+    contributing_organisations: Mapped[list] = mapped_column(JSON, default=list)
+    policy_revision: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    files: Mapped[list[FileVersion]] = relationship(
+        back_populates="request", order_by="FileVersion.id", cascade="all, delete-orphan"
+    )
+    comments: Mapped[list[Comment]] = relationship(order_by="Comment.id")
+    checks: Mapped[list[CheckRecord]] = relationship(order_by="CheckRecord.id")
+
+
+class FileVersion(Base):
+    """One version of one named file of a request. The current files are the newest version
+    of each name that is not removed."""
+
+    __tablename__ = "file_versions"
+    __table_args__ = (UniqueConstraint("request_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(100))
+    # The review round this version is (or was) reviewed in: request.round + 1 when added.
+    round: Mapped[int] = mapped_column(Integer)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+
+    request: Mapped[Request] = relationship(back_populates="files")
+    votes: Mapped[list[Vote]] = relationship(order_by="Vote.id")
+
+
+class CheckRecord(Base):
+    """One automatic check's result on a file version (or the request, file_id None)."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("file_versions.id"), nullable=True)
+    check: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text, default="")
+    round: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (
+        # One vote that counts per reviewer and file version: a second one is refused.
+        Index(
+            "one_counting_vote",
+            "file_id",
+            "reviewer",
+            unique=True,
+            sqlite_where=text("superseded = 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("file_versions.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(255))
+    decision: Mapped[str] = mapped_column(String(10))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    visible_to_requester: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The review policy's answer when the vote was cast.
+    capacities: Mapped[list] = mapped_column(JSON, default=list)
+    organisations: Mapped[list] = mapped_column(JSON, default=list)
+    round: Mapped[int] = mapped_column(Integer)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    by: Mapped[str] = mapped_column(String(255))
+    file: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    visible_to_requester: Mapped[bool] = mapped_column(Boolean, default=True)
+    at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,770 @@
+"""The one business layer: every change to a release request goes through :class:`AirlockService`.
+
+    service = AirlockService(sessions, store, policy, audit, catalog_facts, limits)
+    request = service.create(caller, project="demo", justification="for the paper")
+    service.put_file(caller, request.id, "t.csv", "table", blob, "text/csv", project="demo")
+    service.submit(caller, request.id)                # checks, then the release policy
+    service.vote(reviewer, request.id, [VoteInput("t.csv", "approve", "fine")])
+    path = service.download(caller, request.id, "t.csv", peer_in_clean_room=False)
+
+Each method checks permissions (``permissions``), moves state only through :meth:`_move`
+(which checks the transition table and writes the audit record), asks OPA for release and
+review decisions (Python only enforces their answer), and runs in one database transaction
+that holds SQLite's write lock from its start. Methods are synchronous: the HTTP layer runs
+them in worker threads.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..audit import AuditLog
+from ..policy import (
+    CheckResult,
+    FileFacts,
+    PersonFacts,
+    PolicyClient,
+    ProjectFacts,
+    RequestFacts,
+    user_facts_from_groups,
+)
+from . import permissions as perm
+from .checks import CheckSubject, run_checks
+from .errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PolicyRefused,
+    TooLarge,
+    Unavailable,
+)
+from .facts import CatalogFacts
+from .models import CheckRecord, Comment, FileVersion, Request, Vote
+from .names import check_file_name, check_file_type
+from .states import FINAL_STATES, State, check_transition
+from .store import Blob, BlobStore
+
+DECISIONS = ("approve", "changes", "reject")
+MAX_JUSTIFICATION = 10_000
+MAX_TITLE = 200
+MAX_COMMENT = 10_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 2 * 1024**3
+    max_files: int = 50
+    max_request_bytes: int = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class VoteInput:
+    file: str
+    decision: str
+    comment: str = ""
+    visible_to_requester: bool = False
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def ref(request: Request) -> perm.RequestRef:
+    return perm.RequestRef(request.id, request.requester, State(request.state))
+
+
+def current_files(request: Request) -> list[FileVersion]:
+    """The newest version of each name, unless removed; in name order."""
+    latest: dict[str, FileVersion] = {}
+    for f in request.files:
+        if f.name not in latest or f.version > latest[f.name].version:
+            latest[f.name] = f
+    return sorted((f for f in latest.values() if not f.removed), key=lambda f: f.name)
+
+
+def counting_votes(file: FileVersion) -> list[Vote]:
+    return [v for v in file.votes if not v.superseded]
+
+
+def _text(value: object, what: str, limit: int, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{what} is required: say what the output is and why it must leave")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is at most {limit} characters long")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} may not contain NUL characters")
+    return value
+
+
+class AirlockService:
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        store: BlobStore,
+        policy: PolicyClient,
+        audit: AuditLog,
+        catalog: CatalogFacts,
+        limits: Limits | None = None,
+        view_policy: PolicyClient | None = None,
+    ):
+        self.sessions = sessions
+        self.store = store
+        self.policy = policy
+        # Read-only questions (may this person see this request?) are not audited decisions.
+        self.view_policy = view_policy or policy
+        self.audit = audit
+        self.catalog = catalog
+        self.limits = limits or Limits()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """One transaction holding the write lock; commit on success, roll back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def _get(self, s: Session, request_id: str) -> Request:
+        request = s.get(Request, request_id) if isinstance(request_id, str) else None
+        if request is None:
+            raise NotFound(f"there is no release request {request_id!r}")
+        return request
+
+    def _move(self, request: Request, target: State, actor: str, **details) -> None:
+        """The only place a request changes state: table check, then the audit record."""
+        source = State(request.state)
+        check_transition(source, target)
+        request.state = target.value
+        request.updated_at = now()
+        self.audit.append(
+            "airlock.request.state",
+            actor,
+            request=request.id,
+            project=request.project,
+            source=source.value,
+            target=target.value,
+            **details,
+        )
+
+    def _user_facts(self, caller: perm.Caller):
+        return user_facts_from_groups(
+            caller.name, caller.groups, self.catalog.organisation(caller.name)
+        )
+
+    def _request_facts(self, request: Request, checks: Sequence[CheckRecord]) -> RequestFacts:
+        files = current_files(request)
+        by_id = {f.id: f for f in files}
+        return RequestFacts(
+            id=request.id,
+            project=request.project,
+            requester=PersonFacts(request.requester, self.catalog.organisation(request.requester)),
+            files=[FileFacts(f.name, f.type, f.media_type, f.size, f.sha256) for f in files],
+            checks=[
+                CheckResult(c.check, by_id[c.file_id].name, c.status, c.message or None)
+                for c in checks
+                if c.file_id in by_id
+            ],
+            contributing_organisations=list(request.contributing_organisations or ()),
+            state=request.state,
+        )
+
+    # -- creating and editing ------------------------------------------------------------------
+
+    def create(
+        self, caller: perm.Caller, *, project: str | None, justification: object, title: object = ""
+    ) -> Request:
+        """A new draft for the project of the caller's running server (``project``, which the
+        HTTP layer took from the hub, never from the body)."""
+        perm.check_user_can_create_request(caller)
+        if not project:
+            raise Conflict(
+                "start your server for a project first: a release request belongs to the "
+                "project your running server was started for"
+            )
+        justification = _text(justification, "the justification", MAX_JUSTIFICATION, True)
+        title = _text(title, "the title", MAX_TITLE, False)
+        moment = now()
+        with self._tx() as s:
+            request = Request(
+                id="r-" + secrets.token_hex(8),
+                title=title,
+                project=project,
+                requester=caller.name,
+                state=State.DRAFT.value,
+                justification=justification,
+                round=0,
+                reasons=[],
+                notes=[],
+                data_owner_approval=[],
+                contributing_organisations=[],
+                created_at=moment,
+                updated_at=moment,
+            )
+            s.add(request)
+            s.flush()
+            self.audit.append(
+                "airlock.request.created", caller.name, request=request.id, project=project
+            )
+        return self.get(caller, request.id)
+
+    def check_may_put(
+        self,
+        caller: perm.Caller,
+        request_id: str,
+        name: str,
+        type_: str | None,
+        project: str | None,
+    ) -> int:
+        """Before an upload starts: may the caller put ``name`` into the request; returns the
+        most bytes the file may have."""
+        check_file_name(name)
+        check_file_type(type_)
+        with self.sessions() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_edit_request(caller, ref(request))
+            self._check_project(request, project)
+            files = current_files(request)
+            if name not in {f.name for f in files} and len(files) >= self.limits.max_files:
+                raise TooLarge(
+                    f"request {request_id} already has {len(files)} files, the most one "
+                    "request may hold; remove one first"
+                )
+            others = sum(f.size for f in files if f.name != name)
+            return max(0, min(self.limits.max_file_bytes, self.limits.max_request_bytes - others))
+
+    @staticmethod
+    def _check_project(request: Request, project: str | None) -> None:
+        if project != request.project:
+            raise PermissionDenied(
+                f"request {request.id} belongs to project {request.project}, but your running "
+                f"server is for {project or 'no project'}: files can only come from a server "
+                "of the request's project"
+            )
+
+    def put_file(
+        self,
+        caller: perm.Caller,
+        request_id: str,
+        name: str,
+        type_: str | None,
+        blob: Blob,
+        media_type: str,
+        *,
+        project: str | None,
+    ) -> FileVersion:
+        """Add or replace ``name`` with the stored ``blob``. In a draft, and for a version not
+        yet reviewed, the file is replaced; after a review, changed bytes (or type) make a new
+        version, identical ones change nothing."""
+        check_file_name(name)
+        check_file_type(type_)
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_edit_request(caller, ref(request))
+            self._check_project(request, project)
+            files = current_files(request)
+            if name not in {f.name for f in files} and len(files) >= self.limits.max_files:
+                raise TooLarge(f"request {request_id} already holds {len(files)} files")
+            total = sum(f.size for f in files if f.name != name) + blob.size
+            if total > self.limits.max_request_bytes:
+                raise TooLarge(
+                    f"the files of request {request_id} would add up to {total} bytes; at most "
+                    f"{self.limits.max_request_bytes} are accepted"
+                )
+            versions = [f for f in request.files if f.name == name]
+            latest = max(versions, key=lambda f: f.version) if versions else None
+            pending_round = request.round + 1
+            if (
+                latest is not None
+                and not latest.removed
+                and latest.sha256 == blob.sha256
+                and latest.type == type_
+            ):
+                return latest  # the same bytes: nothing changes, votes stay
+            if latest is not None and latest.round == pending_round:
+                # Not reviewed yet: replace it in place (its checks go with it).
+                for check in [c for c in request.checks if c.file_id == latest.id]:
+                    s.delete(check)
+                latest.sha256, latest.size, latest.type = blob.sha256, blob.size, type_
+                latest.media_type, latest.removed, latest.added_at = media_type, False, now()
+                row = latest
+            else:
+                row = FileVersion(
+                    request=request,
+                    name=name,
+                    version=(latest.version + 1) if latest else 1,
+                    type=type_,
+                    sha256=blob.sha256,
+                    size=blob.size,
+                    media_type=media_type,
+                    round=pending_round,
+                    removed=False,
+                    added_at=now(),
+                )
+                s.add(row)
+            request.updated_at = now()
+            s.flush()
+            self.audit.append(
+                "airlock.file.put",
+                caller.name,
+                request=request.id,
+                project=request.project,
+                file=name,
+                version=row.version,
+                type=type_,
+                sha256=blob.sha256,
+                size=blob.size,
+                media_type=media_type,
+            )
+            return row
+
+    def delete_file(self, caller: perm.Caller, request_id: str, name: str) -> None:
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_edit_request(caller, ref(request))
+            current = {f.name: f for f in current_files(request)}
+            if name not in current:
+                raise NotFound(f"request {request_id} has no file {name!r}")
+            row = current[name]
+            if row.round == request.round + 1:
+                for check in [c for c in request.checks if c.file_id == row.id]:
+                    s.delete(check)
+                s.delete(row)
+                s.flush()
+                s.expire(request, ["files"])
+                remaining = [f for f in request.files if f.name == name]
+                if remaining:  # an earlier, reviewed version: removed, but kept for history
+                    max(remaining, key=lambda f: f.version).removed = True
+            else:
+                row.removed = True
+            request.updated_at = now()
+            self.audit.append(
+                "airlock.file.removed", caller.name, request=request.id, file=name,
+                project=request.project,
+            )  # fmt: skip
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    def submit(self, caller: perm.Caller, request_id: str, justification: object = None) -> Request:
+        """Checks, then the release policy: in review, or back (409) with the reasons."""
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_submit_request(caller, ref(request))
+            if justification is not None:
+                request.justification = _text(
+                    justification, "the justification", MAX_JUSTIFICATION, True
+                )
+            back = State.DRAFT if request.round == 0 else State.RETURNED
+            self._move(request, State.SUBMITTED, caller.name)
+        try:
+            decision = self._decide_release(caller, request_id)
+        except Exception as error:
+            with self._tx() as s:
+                request = self._get(s, request_id)
+                if request.state == State.SUBMITTED:
+                    self._move(request, back, caller.name, reason=str(error))
+            if isinstance(error, Unavailable | PolicyRefused):
+                raise
+            raise Unavailable(f"the request could not be decided: {error}") from error
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            if request.state != State.SUBMITTED:  # withdrawn meanwhile
+                raise Conflict(f"request {request_id} became {request.state} meanwhile")
+            request.reasons = list(decision.reasons)
+            request.notes = list(decision.result.get("notes") or [])
+            request.policy_revision = decision.policy_revision
+            if not decision.allowed:
+                self._move(request, back, caller.name, reasons=list(decision.reasons))
+            else:
+                request.reviewers_required = int(decision.result.get("reviewers_required") or 1)
+                request.data_owner_approval = list(decision.result.get("data_owner_approval") or [])
+                request.round += 1
+                for f in current_files(request):
+                    if f.round < request.round:  # unchanged: approvals stand, the rest not
+                        for v in counting_votes(f):
+                            if v.decision != "approve":
+                                v.superseded = True
+                self._move(
+                    request,
+                    State.IN_REVIEW,
+                    caller.name,
+                    round=request.round,
+                    reviewers_required=request.reviewers_required,
+                    data_owner_approval=request.data_owner_approval,
+                    policy_revision=decision.policy_revision,
+                )
+                s.flush()
+                self._settle(s, request, caller.name)
+        if not decision.allowed:
+            raise PolicyRefused(
+                "the release policy does not allow this request as it is: "
+                + "; ".join(decision.reasons),
+                decision.reasons,
+            )
+        return self.get(caller, request_id)
+
+    def _decide_release(self, caller: perm.Caller, request_id: str):
+        """Run the checks on files that have none yet, then ask the release policy."""
+        with self.sessions() as s:
+            request = self._get(s, request_id)
+            files = current_files(request)
+            done = {c.file_id for c in request.checks}
+            todo = [
+                (f.id, CheckSubject(self.store.blob_path(f.sha256), f.name, f.type,
+                                    f.media_type, f.size, f.sha256))
+                for f in files
+                if f.id not in done
+            ]  # fmt: skip
+            project = request.project
+        results = []
+        for file_id, subject in todo:  # outside the transaction: checks read whole files
+            results.append((file_id, run_checks(subject)))
+        organisations = self.catalog.contributing_organisations(project)
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            request.contributing_organisations = organisations
+            for file_id, outcomes in results:
+                for o in outcomes:
+                    s.add(
+                        CheckRecord(
+                            request_id=request.id, file_id=file_id, check=o.check,
+                            status=o.status, message=o.message, round=request.round + 1,
+                            at=now(),
+                        )
+                    )  # fmt: skip
+            if results:
+                self.audit.append(
+                    "airlock.checks", caller.name, request=request.id,
+                    results=[{"file_id": fid, "check": o.check, "status": o.status}
+                             for fid, outs in results for o in outs],
+                )  # fmt: skip
+            s.flush()
+            s.refresh(request)
+            facts = self._request_facts(request, request.checks)
+        user = self._user_facts(caller)
+        role = self.catalog.project_role(project, caller.name)
+        return self.policy.release(user, ProjectFacts(project, role), facts)
+
+    # -- reviewing -----------------------------------------------------------------------------
+
+    def review_decision(self, caller: perm.Caller, request: Request, audited: bool = False):
+        role = self.catalog.project_role(request.project, caller.name)
+        facts = self._request_facts(request, request.checks)
+        client = self.policy if audited else self.view_policy
+        return client.review(self._user_facts(caller), ProjectFacts(request.project, role), facts)
+
+    def may_review(self, caller: perm.Caller, request: Request) -> bool:
+        if not caller.may_review or caller.name == request.requester:
+            return False
+        return self.review_decision(caller, request).allowed
+
+    def vote(self, caller: perm.Caller, request_id: str, votes: Sequence[VoteInput]) -> Request:
+        """Record one or more votes (one per file) at once; all or none. Then the request is
+        approved, returned or rejected as the votes and the policy's numbers say."""
+        if not votes:
+            raise InvalidInput("give at least one vote: a file, a decision and a comment")
+        for v in votes:
+            if v.decision not in DECISIONS:
+                raise InvalidInput(
+                    f"{v.decision!r} is not a decision; one of {', '.join(DECISIONS)}"
+                )
+            _text(v.comment, "the comment", MAX_COMMENT, v.decision != "approve")
+        if len({v.file for v in votes}) != len(votes):
+            raise InvalidInput("one vote per file")
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            if caller.name == request.requester:
+                raise PermissionDenied("nobody may review their own request")
+            perm.check_user_can_vote(caller, ref(request), review_allowed=True)
+            decision = self.review_decision(caller, request, audited=True)
+            perm.check_user_can_vote(caller, ref(request), review_allowed=decision.allowed)
+            files = {f.name: f for f in current_files(request)}
+            for v in votes:
+                f = files.get(v.file)
+                if f is None:
+                    raise NotFound(f"request {request_id} has no file {v.file!r} to vote on")
+                if any(x.reviewer == caller.name for x in counting_votes(f)):
+                    raise Conflict(
+                        f"you already voted on {v.file} (version {f.version}); a vote is final"
+                    )
+                s.add(
+                    Vote(
+                        request_id=request.id, file_id=f.id, reviewer=caller.name,
+                        decision=v.decision, comment=v.comment.strip(),
+                        visible_to_requester=bool(v.visible_to_requester),
+                        capacities=list(decision.result.get("capacities") or []),
+                        organisations=list(decision.result.get("organisations") or []),
+                        round=request.round, superseded=False, at=now(),
+                    )
+                )  # fmt: skip
+                self.audit.append(
+                    "airlock.vote", caller.name, request=request.id, project=request.project,
+                    file=v.file, version=f.version, sha256=f.sha256, decision=v.decision,
+                    capacities=list(decision.result.get("capacities") or []),
+                )  # fmt: skip
+            try:
+                s.flush()
+            except DbIntegrityError:
+                raise Conflict("this vote was already recorded") from None
+            s.expire_all()
+            request = self._get(s, request_id)
+            self._settle(s, request, caller.name)
+        return self.get(caller, request_id)
+
+    def _settle(self, s: Session, request: Request, actor: str) -> None:
+        """Enforce the votes against the policy's numbers: any reject rejects, any request
+        for changes returns, and every file with enough approvals (and every required data
+        owner's) approves."""
+        if request.state != State.IN_REVIEW:
+            return
+        files = current_files(request)
+        decisions = [v.decision for f in files for v in counting_votes(f)]
+        if "reject" in decisions:
+            self._move(request, State.REJECTED, actor)
+            return
+        if "changes" in decisions:
+            self._move(request, State.RETURNED, actor)
+            return
+        need = request.reviewers_required or 1
+        owners = set(request.data_owner_approval or ())
+        for f in files:
+            approvals = [v for v in counting_votes(f) if v.decision == "approve"]
+            reviewers = {v.reviewer for v in approvals if "reviewer" in v.capacities}
+            approved_orgs = {
+                o for v in approvals if "data-owner" in v.capacities for o in v.organisations
+            }
+            if len(reviewers) < need or not owners <= approved_orgs:
+                return
+        if files:
+            self._move(request, State.APPROVED, actor)
+
+    def comment(
+        self, caller: perm.Caller, request_id: str, text: object, file: str | None = None,
+        visible_to_requester: bool = True,
+    ) -> None:  # fmt: skip
+        text = _text(text, "the comment", MAX_COMMENT, True)
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            allowed = caller.name == request.requester or self.may_review(caller, request)
+            perm.check_user_can_view_request(caller, ref(request), allowed)
+            s.add(Comment(request_id=request.id, by=caller.name, file=file, text=text,
+                          visible_to_requester=visible_to_requester, at=now()))  # fmt: skip
+            self.audit.append("airlock.comment", caller.name, request=request.id, file=file)
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def withdraw(self, caller: perm.Caller, request_id: str) -> Request:
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_withdraw_request(caller, ref(request))
+            self._move(request, State.WITHDRAWN, caller.name)
+        return self.get(caller, request_id)
+
+    def revoke(self, caller: perm.Caller, request_id: str, reason: object) -> Request:
+        reason = _text(reason, "the reason", MAX_COMMENT, True)
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_revoke(caller, ref(request))
+            self._move(request, State.REVOKED, caller.name, reason=reason)
+        return self.get(caller, request_id)
+
+    def download(
+        self, caller: perm.Caller, request_id: str, name: str, *, peer_in_clean_room: bool
+    ) -> tuple[FileVersion, Path]:
+        """The approved bytes of ``name`` for its requester: hash checked, audited; the first
+        download moves the request to released."""
+        with self._tx() as s:
+            request = self._get(s, request_id)
+            perm.check_user_can_download(caller, ref(request), peer_in_clean_room)
+            files = {f.name: f for f in current_files(request)}
+            if name not in files:
+                raise NotFound(f"request {request_id} has no file {name!r}")
+            f = files[name]
+            path = self.store.verified_path(f.sha256)
+            self.audit.append(
+                "airlock.release.download", caller.name, request=request.id,
+                project=request.project, file=name, version=f.version, sha256=f.sha256,
+                size=f.size,
+            )  # fmt: skip
+            if request.state == State.APPROVED:
+                self._move(request, State.RELEASED, caller.name, file=name)
+            return f, path
+
+    def file_for_review(self, caller: perm.Caller, request_id: str, name: str, version: int | None):
+        """A file version for previews and diffs (never for the requester)."""
+        with self.sessions() as s:
+            request = self._get(s, request_id)
+            allowed = caller.is_admin or self.may_review(caller, request)
+            perm.check_user_can_see_contents(caller, ref(request), allowed)
+            rows = [f for f in request.files if f.name == name]
+            if version is not None:
+                rows = [f for f in rows if f.version == version]
+            if not rows:
+                raise NotFound(f"request {request_id} has no file {name!r} in that version")
+            f = max(rows, key=lambda f: f.version)
+            return f, self.store.verified_path(f.sha256)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, caller: perm.Caller, request_id: str) -> Request:
+        """The request, if the caller may see it (raises NotFound or PermissionDenied)."""
+        with self.sessions() as s:
+            request = self._get(s, request_id)
+            allowed = False
+            if caller.name != request.requester and not caller.is_admin:
+                allowed = self.may_review(caller, request)
+            perm.check_user_can_view_request(caller, ref(request), allowed)
+            self._load(request)
+            return request
+
+    @staticmethod
+    def _load(request: Request) -> None:
+        for f in request.files:
+            _ = f.votes
+        _ = request.comments, request.checks
+
+    def list_mine(self, caller: perm.Caller) -> list[Request]:
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(Request)
+                .where(Request.requester == caller.name)
+                .order_by(Request.created_at.desc())
+            ).all()
+            for r in rows:
+                self._load(r)
+            return list(rows)
+
+    def review_queue(self, caller: perm.Caller, waiting_only: bool = True) -> list[Request]:
+        """In-review requests the review policy lets the caller vote on (and, by default, on
+        which they have not voted for every file yet)."""
+        if not caller.may_review:
+            return []
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(Request)
+                .where(Request.state == State.IN_REVIEW.value, Request.requester != caller.name)
+                .order_by(Request.updated_at)
+            ).all()
+            mine = []
+            for r in rows:
+                self._load(r)
+                if not self.may_review(caller, r):
+                    continue
+                voted = all(
+                    any(v.reviewer == caller.name for v in counting_votes(f))
+                    for f in current_files(r)
+                )
+                if waiting_only and voted:
+                    continue
+                mine.append(r)
+            return mine
+
+    def list_all(self, caller: perm.Caller, state: str | None = None) -> list[Request]:
+        perm.check_user_can_administer(caller)
+        with self.sessions() as s:
+            query = select(Request).order_by(Request.updated_at.desc())
+            if state:
+                query = query.where(Request.state == State(state).value)
+            rows = s.scalars(query).all()
+            for r in rows:
+                self._load(r)
+            return list(rows)
+
+    def resume_submitted(self) -> int:
+        """After a restart: requests left in ``submitted`` (the airlock stopped while deciding)
+        go back to where they came from; their researcher submits again."""
+        with self._tx() as s:
+            rows = s.scalars(select(Request).where(Request.state == State.SUBMITTED.value)).all()
+            for r in rows:
+                back = State.DRAFT if r.round == 0 else State.RETURNED
+                self._move(r, back, None, reason="the airlock restarted while deciding")
+            return len(rows)
+
+
+def request_model(request: Request, viewer: perm.Caller) -> dict:
+    """The request object of the HTTP contract, as ``viewer`` may see it: the requester sees
+    votes' comments only when marked for them; a reviewer sees other reviewers' votes on a
+    file only after casting their own (or once the review is over)."""
+    is_requester = viewer.name == request.requester
+    review_over = State(request.state) != State.IN_REVIEW
+
+    def votes_of(f: FileVersion) -> list[dict]:
+        votes = counting_votes(f)
+        own = any(v.reviewer == viewer.name for v in votes)
+        shown = []
+        for v in votes:
+            if not (is_requester or viewer.is_admin or own or review_over):
+                continue
+            if is_requester and State(request.state) == State.IN_REVIEW:
+                continue  # the requester learns the outcome, not a running tally
+            comment = v.comment if (not is_requester or v.visible_to_requester) else ""
+            shown.append(
+                {"reviewer": v.reviewer, "decision": v.decision, "comment": comment,
+                 "visible_to_requester": v.visible_to_requester, "at": rfc3339(v.at),
+                 "capacities": list(v.capacities)}
+            )  # fmt: skip
+        return shown
+
+    def file_model(f: FileVersion) -> dict:
+        return {
+            "name": f.name, "type": f.type, "size": f.size, "sha256": f.sha256,
+            "media_type": f.media_type, "version": f.version, "round": f.round,
+            "removed": f.removed, "added_at": rfc3339(f.added_at), "votes": votes_of(f),
+        }  # fmt: skip
+
+    names = {f.id: f.name for f in request.files}
+    return {
+        "id": request.id,
+        "title": request.title,
+        "project": request.project,
+        "requester": request.requester,
+        "state": request.state,
+        "justification": request.justification,
+        "created_at": rfc3339(request.created_at),
+        "updated_at": rfc3339(request.updated_at),
+        "round": request.round,
+        "reasons": list(request.reasons or []),
+        "notes": list(request.notes or []),
+        "reviewers_required": request.reviewers_required,
+        "data_owner_approval": list(request.data_owner_approval or []),
+        "files": [file_model(f) for f in current_files(request)],
+        "history": [
+            file_model(f) for f in sorted(request.files, key=lambda f: (f.name, f.version))
+        ],
+        "checks": [
+            {
+                "check": c.check,
+                "file": names.get(c.file_id),
+                "status": c.status,
+                "message": c.message,
+                "round": c.round,
+            }
+            for c in request.checks
+        ],  # fmt: skip
+        "comments": [
+            {"by": c.by, "file": c.file, "text": c.text, "at": rfc3339(c.at)}
+            for c in request.comments
+            if not is_requester or c.visible_to_requester
+        ],
+        "final": State(request.state) in FINAL_STATES,
+    }

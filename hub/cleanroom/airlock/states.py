@@ -1,0 +1,90 @@
+"""The life cycle of a release request: one enum and ONE table of valid transitions.
+
+Every state change goes through :func:`check_transition` (the service calls it in one place,
+``AirlockService._move``), and every change is written to the audit log there.
+
+    draft -> submitted -> in_review -> approved -> released
+    submitted -> draft | returned        (the release policy denied; back where it came from)
+    in_review -> returned | rejected     (a reviewer asked for changes / rejected)
+    returned -> submitted                (resubmitted)
+    draft | submitted | in_review | returned -> withdrawn   (by the requester)
+    approved | released -> revoked       (by an admin)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .errors import InvalidTransition
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RELEASED = "released"
+    WITHDRAWN = "withdrawn"
+    REVOKED = "revoked"
+
+
+# from -> the states it may move to. Nothing else is a valid change.
+VALID_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.DRAFT: frozenset({State.SUBMITTED, State.WITHDRAWN}),
+    # Submitted: checks run and the release policy decides; a denial goes back to where
+    # the request came from (draft, or returned after a review).
+    State.SUBMITTED: frozenset({State.IN_REVIEW, State.DRAFT, State.RETURNED, State.WITHDRAWN}),
+    State.IN_REVIEW: frozenset({State.APPROVED, State.REJECTED, State.RETURNED, State.WITHDRAWN}),
+    State.RETURNED: frozenset({State.SUBMITTED, State.WITHDRAWN}),
+    State.APPROVED: frozenset({State.RELEASED, State.REVOKED}),
+    State.RELEASED: frozenset({State.REVOKED}),
+    State.REJECTED: frozenset(),
+    State.WITHDRAWN: frozenset(),
+    State.REVOKED: frozenset(),
+}
+
+# The requester may change files only here.
+EDITABLE_STATES = frozenset({State.DRAFT, State.RETURNED})
+# Open: not yet decided; the requester may withdraw.
+OPEN_STATES = frozenset({State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.RETURNED})
+# Approved bytes may be downloaded (by the requester, from outside the container).
+RELEASABLE_STATES = frozenset({State.APPROVED, State.RELEASED})
+FINAL_STATES = frozenset(s for s, targets in VALID_TRANSITIONS.items() if not targets)
+
+DESCRIPTIONS: dict[State, str] = {
+    State.DRAFT: "being prepared by the researcher",
+    State.SUBMITTED: "submitted; automatic checks and the release policy are deciding",
+    State.IN_REVIEW: "waiting for reviewers",
+    State.RETURNED: "returned to the researcher for changes",
+    State.APPROVED: "approved: the researcher may download the files",
+    State.REJECTED: "rejected: nothing is released",
+    State.RELEASED: "released: the researcher has downloaded the files",
+    State.WITHDRAWN: "withdrawn by the researcher",
+    State.REVOKED: "revoked by an admin: no more downloads",
+}
+
+
+def parse_state(value: str) -> State:
+    try:
+        return State(value)
+    except ValueError:
+        raise InvalidTransition(
+            f"{value!r} is not a request state; one of {', '.join(s.value for s in State)}"
+        ) from None
+
+
+def can_transition(current: State | str, target: State | str) -> bool:
+    return State(target) in VALID_TRANSITIONS[State(current)]
+
+
+def check_transition(current: State | str, target: State | str) -> None:
+    """Raise InvalidTransition unless the table allows ``current`` -> ``target``."""
+    current, target = State(current), State(target)
+    if target not in VALID_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in VALID_TRANSITIONS[current])) or "nothing"
+        raise InvalidTransition(
+            f"a request that is {current.value} ({DESCRIPTIONS[current]}) cannot become "
+            f"{target.value}; from {current.value} it can become: {allowed}"
+        )

@@ -1,0 +1,306 @@
+"""The airlock's business layer against a real OPA (the repository's release and review
+policies), a real catalog (SQLite, seeded: alice researcher and rita reviewer of project
+``yield``) and a real audit log: the life cycle, votes, resubmission, races, downloads.
+
+Fixtures: ``airlock`` (an AirlockService over all of that, its blobs in tmp_path), ``put``
+(store bytes and add them to a request), callers ALICE, RITA, ROWAN (a second reviewer, org
+bolt), BOB (another researcher) and ADAM (admin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+pytest.register_assert_rewrite("opa_fixtures", "catalog_fixtures")
+
+from catalog_fixtures import *  # noqa: E402,F403 - the catalog fixtures
+from cleanroom.airlock.db import create_airlock_engine, session_factory  # noqa: E402
+from cleanroom.airlock.errors import (  # noqa: E402
+    Conflict,
+    InvalidInput,
+    PermissionDenied,
+    PolicyRefused,
+)
+from cleanroom.airlock.facts import CatalogFacts  # noqa: E402
+from cleanroom.airlock.permissions import (  # noqa: E402
+    ADMINISTER,
+    REVIEW,
+    SUBMIT,
+    Caller,
+)
+from cleanroom.airlock.service import AirlockService, Limits, VoteInput  # noqa: E402
+from cleanroom.airlock.states import State  # noqa: E402
+from cleanroom.airlock.store import BlobStore  # noqa: E402
+from cleanroom.policy import PolicyClient  # noqa: E402
+
+pytest_plugins = ["opa_fixtures"]
+
+ALICE = Caller("alice", frozenset({SUBMIT}), ("researcher",))
+BOB = Caller("bob", frozenset({SUBMIT}), ("researcher",))
+RITA = Caller("rita", frozenset({REVIEW}), ("reviewer",))
+ROWAN = Caller("rowan", frozenset({REVIEW}), ("reviewer",))
+ADAM = Caller("adam", frozenset({ADMINISTER}), ("admin",))
+CSV = b"plant_count,yield\n5,97.1\n"
+
+
+@pytest.fixture
+def airlock(seeded, opa_server, tmp_path) -> AirlockService:
+    seeded.set_user_organisation("rowan", "bolt", actor="adam")
+    seeded.add_member("yield", "rowan", "reviewer", actor="adam")
+    sessions = session_factory(create_airlock_engine(tmp_path / "airlock" / "airlock.sqlite"))
+    return AirlockService(
+        sessions,
+        BlobStore(tmp_path / "airlock" / "blobs"),
+        PolicyClient(opa_server.url, audit=seeded.audit, revision_ttl=0.0),
+        seeded.audit,
+        CatalogFacts(seeded),
+        Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
+        view_policy=PolicyClient(opa_server.url),
+    )
+
+
+def put(airlock, request_id, name, data, type_="table", media_type="text/csv", caller=ALICE):
+    blob = airlock.store.put_bytes(data)
+    return airlock.put_file(caller, request_id, name, type_, blob, media_type, project="yield")
+
+
+def draft(airlock, *files: tuple[str, bytes]) -> str:
+    request = airlock.create(ALICE, project="yield", justification="for the paper")
+    for name, data in files or (("t.csv", CSV),):
+        put(airlock, request.id, name, data)
+    return request.id
+
+
+def state_of(airlock, request_id) -> State:
+    return State(airlock.get(ADAM, request_id).state)
+
+
+def transitions(airlock, request_id) -> list[tuple[str, str]]:
+    return [
+        (r.details["source"], r.details["target"])
+        for r in airlock.audit.records()
+        if r.event == "airlock.request.state" and r.details.get("request") == request_id
+    ]
+
+
+def test_a_request_goes_from_draft_to_released_with_every_step_audited(airlock):
+    rid = draft(airlock)
+    submitted = airlock.submit(ALICE, rid)
+    assert submitted.state == "in_review" and submitted.reviewers_required == 1
+    assert {c.check for c in submitted.checks} == {"integrity", "media-type"}
+    assert [r.id for r in airlock.review_queue(RITA)] == [rid]
+    assert airlock.review_queue(ALICE) == []
+    after = airlock.vote(RITA, rid, [VoteInput("t.csv", "approve", "fine")])
+    assert after.state == "approved"
+    row, path = airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=False)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == row.sha256 == hashlib.sha256(
+        CSV
+    ).hexdigest()
+    assert state_of(airlock, rid) == State.RELEASED
+    assert transitions(airlock, rid) == [
+        ("draft", "submitted"), ("submitted", "in_review"), ("in_review", "approved"),
+        ("approved", "released"),
+    ]  # fmt: skip
+    events = [r.event for r in airlock.audit.records() if r.details.get("request") == rid]
+    assert "airlock.release.download" in events and "airlock.vote" in events
+    areas = [r.details["area"] for r in airlock.audit.records() if r.event == "policy.decision"
+             and r.details.get("request") == rid]  # fmt: skip
+    assert "release" in areas and "review" in areas
+    assert airlock.audit.verify().ok
+
+
+def test_the_release_policy_denies_with_reasons_and_the_request_stays_a_draft(airlock):
+    rid = airlock.create(ALICE, project="yield", justification="x").id
+    put(airlock, rid, "model.bin", b"\x00weights", type_="other",
+        media_type="application/octet-stream")  # fmt: skip
+    with pytest.raises(PolicyRefused) as refused:
+        airlock.submit(ALICE, rid)
+    assert any('files of type "other" cannot be released' in r for r in refused.value.reasons)
+    request = airlock.get(ALICE, rid)
+    assert request.state == "draft" and request.reasons == refused.value.reasons
+    assert transitions(airlock, rid) == [("draft", "submitted"), ("submitted", "draft")]
+
+
+def test_nobody_votes_on_their_own_request_twice_or_after_the_end(airlock):
+    rid = draft(airlock)
+    airlock.submit(ALICE, rid)
+    with pytest.raises(PermissionDenied, match="own request"):
+        airlock.vote(ALICE, rid, [VoteInput("t.csv", "approve")])
+    with pytest.raises(PermissionDenied):
+        airlock.vote(BOB, rid, [VoteInput("t.csv", "approve")])  # no review scope
+    airlock.vote(RITA, rid, [VoteInput("t.csv", "reject", "identifies a plant")])
+    assert state_of(airlock, rid) == State.REJECTED
+    with pytest.raises(Conflict):
+        airlock.vote(RITA, rid, [VoteInput("t.csv", "approve")])
+    with pytest.raises(Conflict):
+        airlock.vote(ROWAN, rid, [VoteInput("t.csv", "approve")])
+    with pytest.raises(PermissionDenied):
+        airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=False)
+
+
+def test_a_second_vote_by_the_same_reviewer_is_refused(airlock):
+    rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"1,2\n"))
+    airlock.submit(ALICE, rid)
+    airlock.vote(RITA, rid, [VoteInput("a.csv", "approve")])
+    with pytest.raises(Conflict, match="already voted"):
+        airlock.vote(RITA, rid, [VoteInput("a.csv", "approve")])
+    with pytest.raises(InvalidInput):
+        airlock.vote(RITA, rid, [VoteInput("b.csv", "maybe")])
+    with pytest.raises(InvalidInput, match="comment"):
+        airlock.vote(RITA, rid, [VoteInput("b.csv", "changes", "")])
+
+
+def test_returned_then_resubmitted_changed_files_need_fresh_votes_unchanged_keep_theirs(airlock):
+    rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"3,50\n"))
+    airlock.submit(ALICE, rid)
+    returned = airlock.vote(RITA, rid, [VoteInput("a.csv", "approve"),
+                                        VoteInput("b.csv", "changes", "row 2 is one plant")])
+    assert returned.state == "returned"
+    put(airlock, rid, "a.csv", CSV)  # the same bytes: nothing changes
+    new = put(airlock, rid, "b.csv", CSV + b"9,50\n")
+    assert new.version == 2
+    again = airlock.submit(ALICE, rid)
+    assert again.state == "in_review" and again.round == 2
+    files = {f.name: f for f in again.files if not f.removed}
+    versions = {(f.name, f.version) for f in again.files}
+    assert versions == {("a.csv", 1), ("b.csv", 1), ("b.csv", 2)}  # earlier versions stay
+    from cleanroom.airlock.service import counting_votes, current_files
+
+    current = {f.name: f for f in current_files(again)}
+    assert [v.decision for v in counting_votes(current["a.csv"])] == ["approve"]
+    assert counting_votes(current["b.csv"]) == []
+    assert files
+    with pytest.raises(Conflict, match="already voted"):
+        airlock.vote(RITA, rid, [VoteInput("a.csv", "approve")])
+    done = airlock.vote(RITA, rid, [VoteInput("b.csv", "approve")])
+    assert done.state == "approved"
+
+
+def test_two_racing_votes_have_exactly_one_outcome(airlock):
+    for _round in range(3):
+        rid = draft(airlock)
+        airlock.submit(ALICE, rid)
+        results: dict[str, object] = {}
+        barrier = threading.Barrier(2)
+
+        def cast(caller, decision):
+            barrier.wait()
+            try:
+                results[caller.name] = airlock.vote(
+                    caller, rid, [VoteInput("t.csv", decision, "because")]
+                ).state
+            except Conflict as error:
+                results[caller.name] = error
+
+        threads = [threading.Thread(target=cast, args=(RITA, "approve")),
+                   threading.Thread(target=cast, args=(ROWAN, "reject"))]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        refused = [v for v in results.values() if isinstance(v, Conflict)]
+        assert len(refused) == 1, results
+        final = state_of(airlock, rid)
+        assert final in (State.APPROVED, State.REJECTED)
+        outcomes = [t for t in transitions(airlock, rid) if t[0] == "in_review"]
+        assert len(outcomes) == 1
+
+
+def test_a_reviewer_sees_another_reviewers_vote_only_after_casting_their_own(airlock):
+    from cleanroom.airlock.service import request_model
+
+    rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"1,1\n"))
+    airlock.submit(ALICE, rid)
+    airlock.vote(ROWAN, rid, [VoteInput("a.csv", "approve", "ok by rowan")])
+    seen = request_model(airlock.get(RITA, rid), RITA)
+    assert all(f["votes"] == [] for f in seen["files"])
+    alice_sees = request_model(airlock.get(ALICE, rid), ALICE)
+    assert all(f["votes"] == [] for f in alice_sees["files"])
+    airlock.vote(RITA, rid, [VoteInput("a.csv", "approve", "ok by rita")])
+    seen = {f["name"]: f for f in request_model(airlock.get(RITA, rid), RITA)["files"]}
+    assert {v["reviewer"] for v in seen["a.csv"]["votes"]} == {"rita", "rowan"}
+    assert seen["b.csv"]["votes"] == []
+
+
+def test_the_requester_reads_only_comments_marked_for_them(airlock):
+    from cleanroom.airlock.service import request_model
+
+    rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"1,1\n"))
+    airlock.submit(ALICE, rid)
+    airlock.vote(RITA, rid, [
+        VoteInput("a.csv", "changes", "internal: plant 3 dominates", False),
+        VoteInput("b.csv", "changes", "please round to 1 decimal", True),
+    ])  # fmt: skip
+    seen = {f["name"]: f for f in request_model(airlock.get(ALICE, rid), ALICE)["files"]}
+    assert seen["a.csv"]["votes"][0]["comment"] == ""
+    assert seen["b.csv"]["votes"][0]["comment"] == "please round to 1 decimal"
+
+
+def test_downloads_only_for_the_requester_from_outside_and_never_after_revocation(airlock):
+    rid = draft(airlock)
+    with pytest.raises(PermissionDenied):
+        airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=False)  # a draft
+    airlock.submit(ALICE, rid)
+    airlock.vote(RITA, rid, [VoteInput("t.csv", "approve")])
+    with pytest.raises(PermissionDenied, match="inside the clean room"):
+        airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=True)
+    with pytest.raises(PermissionDenied):
+        airlock.download(RITA, rid, "t.csv", peer_in_clean_room=False)
+    with pytest.raises(PermissionDenied):
+        airlock.revoke(RITA, rid, "no")
+    airlock.revoke(ADAM, rid, "the owner objected")
+    with pytest.raises(PermissionDenied):
+        airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=False)
+    downloads = [r for r in airlock.audit.records() if r.event == "airlock.release.download"]
+    assert downloads == []
+
+
+def test_a_tampered_blob_is_never_served(airlock):
+    rid = draft(airlock)
+    airlock.submit(ALICE, rid)
+    airlock.vote(RITA, rid, [VoteInput("t.csv", "approve")])
+    sha = hashlib.sha256(CSV).hexdigest()
+    path = airlock.store.root / sha
+    path.chmod(0o600)
+    path.write_bytes(b"plant_count,yield\n1,99\n")
+    from cleanroom.airlock.errors import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=False)
+    assert state_of(airlock, rid) == State.APPROVED
+
+
+def test_files_come_only_from_a_server_of_the_requests_project_and_within_limits(airlock):
+    rid = draft(airlock)
+    blob = airlock.store.put_bytes(b"x")
+    with pytest.raises(PermissionDenied, match="belongs to project yield"):
+        airlock.put_file(ALICE, rid, "x.csv", "table", blob, "text/csv", project="other")
+    with pytest.raises(PermissionDenied):
+        airlock.put_file(BOB, rid, "x.csv", "table", blob, "text/csv", project="yield")
+    for index in range(4):
+        put(airlock, rid, f"f{index}.csv", CSV)
+    from cleanroom.airlock.errors import TooLarge
+
+    with pytest.raises(TooLarge):
+        airlock.check_may_put(ALICE, rid, "f9.csv", "table", "yield")
+    for bad in ("../x", "a/b", "..", "x\x00y", "x\ny", "/etc/passwd", " x"):
+        with pytest.raises(InvalidInput):
+            airlock.check_may_put(ALICE, rid, bad, "table", "yield")
+
+
+def test_withdrawn_requests_take_no_more_changes(airlock):
+    rid = draft(airlock)
+    airlock.withdraw(ALICE, rid)
+    with pytest.raises(Conflict):
+        put(airlock, rid, "t2.csv", CSV)
+    with pytest.raises(Conflict):
+        airlock.submit(ALICE, rid)
+    with pytest.raises(Conflict):
+        airlock.withdraw(ALICE, rid)
+    assert transitions(airlock, rid) == [("draft", "withdrawn")]
