@@ -99,9 +99,11 @@ def test_a_request_goes_from_draft_to_released_with_every_step_audited(airlock):
     after = airlock.vote(RITA, rid, [VoteInput("t.csv", "approve", "fine")])
     assert after.state == "approved"
     row, path = airlock.download(ALICE, rid, "t.csv", peer_in_clean_room=False)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == row.sha256 == hashlib.sha256(
-        CSV
-    ).hexdigest()
+    assert (
+        hashlib.sha256(path.read_bytes()).hexdigest()
+        == row.sha256
+        == hashlib.sha256(CSV).hexdigest()
+    )
     assert state_of(airlock, rid) == State.RELEASED
     assert transitions(airlock, rid) == [
         ("draft", "submitted"), ("submitted", "in_review"), ("in_review", "approved"),
@@ -159,8 +161,11 @@ def test_a_second_vote_by_the_same_reviewer_is_refused(airlock):
 def test_returned_then_resubmitted_changed_files_need_fresh_votes_unchanged_keep_theirs(airlock):
     rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"3,50\n"))
     airlock.submit(ALICE, rid)
-    returned = airlock.vote(RITA, rid, [VoteInput("a.csv", "approve"),
-                                        VoteInput("b.csv", "changes", "row 2 is one plant")])
+    returned = airlock.vote(
+        RITA,
+        rid,
+        [VoteInput("a.csv", "approve"), VoteInput("b.csv", "changes", "row 2 is one plant")],
+    )
     assert returned.state == "returned"
     put(airlock, rid, "a.csv", CSV)  # the same bytes: nothing changes
     new = put(airlock, rid, "b.csv", CSV + b"9,50\n")
@@ -182,34 +187,32 @@ def test_returned_then_resubmitted_changed_files_need_fresh_votes_unchanged_keep
     assert done.state == "approved"
 
 
-def test_two_racing_votes_have_exactly_one_outcome(airlock):
-    for _round in range(3):
-        rid = draft(airlock)
-        airlock.submit(ALICE, rid)
-        results: dict[str, object] = {}
-        barrier = threading.Barrier(2)
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_racing_votes_have_exactly_one_outcome(airlock, attempt):
+    rid = draft(airlock)
+    airlock.submit(ALICE, rid)
+    results: dict[str, object] = {}
+    barrier = threading.Barrier(2)
 
-        def cast(caller, decision):
-            barrier.wait()
-            try:
-                results[caller.name] = airlock.vote(
-                    caller, rid, [VoteInput("t.csv", decision, "because")]
-                ).state
-            except Conflict as error:
-                results[caller.name] = error
+    def cast(caller, decision):
+        barrier.wait()
+        try:
+            results[caller.name] = airlock.vote(
+                caller, rid, [VoteInput("t.csv", decision, "because")]
+            ).state
+        except Conflict as error:
+            results[caller.name] = error
 
-        threads = [threading.Thread(target=cast, args=(RITA, "approve")),
-                   threading.Thread(target=cast, args=(ROWAN, "reject"))]  # fmt: skip
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        refused = [v for v in results.values() if isinstance(v, Conflict)]
-        assert len(refused) == 1, results
-        final = state_of(airlock, rid)
-        assert final in (State.APPROVED, State.REJECTED)
-        outcomes = [t for t in transitions(airlock, rid) if t[0] == "in_review"]
-        assert len(outcomes) == 1
+    threads = [threading.Thread(target=cast, args=(RITA, "approve")),
+               threading.Thread(target=cast, args=(ROWAN, "reject"))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = [v for v in results.values() if isinstance(v, Conflict)]
+    assert len(refused) == 1, results
+    assert state_of(airlock, rid) in (State.APPROVED, State.REJECTED)
+    assert len([t for t in transitions(airlock, rid) if t[0] == "in_review"]) == 1
 
 
 def test_a_reviewer_sees_another_reviewers_vote_only_after_casting_their_own(airlock):
