@@ -16,21 +16,28 @@ the researcher's copies and nothing else)::
                                     what the container sees, read-only, at /data/<key>
     airlock/<key>/data.parquet      the same rows, plus the contributor column (for the
                                     airlock's disclosure checks); never mounted in a container
-    airlock/<key>/grant.json        the manifest, written last: its presence means "complete"
+    airlock/<key>/grant.json        the manifest: ``"airlock": "pending"`` once the researcher's
+                                    copy is in place, ``"complete"`` once both are
     tmp/                            work files, renamed into place when complete
-    locks/<key>.lock                one materialisation of a key at a time (across processes)
+    locks/<key>.lock                one writer of a key at a time (across processes)
 
 The key (:func:`grant_cache_key`) is a SHA-256 of the dataset version, the source's content
 hash and the grant's definition (columns, row filter, contributor column), so the same grant
-is materialised once and a changed grant gets a new directory. Files are written to ``tmp/``,
-synced, made read-only and renamed into place (a failure leaves nothing under a final name).
+is materialised once and a changed grant gets a new directory. Every file is written to
+``tmp/``, checked (columns, row count, the source unchanged meanwhile), synced (DuckDB's COPY
+does not sync), made read-only and renamed into place, and its directory synced: a failure
+leaves nothing half-written under a final name.
 
-One pass over the source: DuckDB writes the airlock's copy (granted columns, then the
-contributor column when it is not granted, granted rows only); the researcher's copy is that
-file minus the contributor column's bytes (:func:`cleanroom.parquet_columns.drop_columns`,
-a byte copy of the other columns and a new footer), or the same bytes when the contributor
-column is granted. DuckDB rewrites it instead if the file has a shape ``drop_columns`` does
-not handle. Either way the copy is checked (columns, row count) before it is published.
+The researcher's copy is DuckDB's own COPY of the granted columns of the granted rows, the
+same statement as a plain ``COPY (SELECT ...) TO`` and nothing more, so materialising costs
+what copying the data costs. The airlock's copy is a second COPY with the contributor column,
+or, when that column is granted, the researcher's file itself (a second link). With
+``airlock="wait"`` both are written, then put in place, the manifest last. With
+``airlock="background"`` (what the catalog uses) the researcher's copy is put in place with a
+``pending`` manifest and the grant is usable; a thread then writes the airlock's copy and
+marks the manifest ``complete``. The airlock reads its copy through :func:`airlock_copy`,
+which waits while it is being written and refuses a copy that is not complete; a pending copy
+that nobody finishes (the process died) is finished by the next ``materialise_grant``.
 
 The DuckDB connection that does the work is sandboxed: it may read the source file and write
 in ``tmp/`` and nothing else (``allowed_paths``, ``allowed_directories``,
@@ -459,9 +466,12 @@ def airlock_copy(cache_dir: str | os.PathLike[str], key: str, *, timeout: float 
     """
     cache = Path(cache_dir).absolute()
     paths = _Paths.of(cache, key)
-    if materialisation_state(cache, key) == COMPLETE:
+    state = materialisation_state(cache, key)
+    if state == COMPLETE:
         return paths.airlock
     lock = _KeyLock(cache / "locks" / f"{key}.lock")
+    if not lock.path.parent.is_dir():  # nothing was ever materialised here
+        raise AirlockCopyPending(f"grant {key} is not materialised in {cache}")
     if not lock.acquire(timeout=timeout):
         raise AirlockCopyPending(
             f"the airlock's copy of grant {key} is still being written (waited {timeout} s): "

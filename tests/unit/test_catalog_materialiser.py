@@ -78,3 +78,39 @@ def test_a_source_changed_since_registration_is_refused(seeded, cache, sources, 
     assert not (cache / materialise.RESEARCHER).exists() or not any(
         (cache / materialise.RESEARCHER).iterdir()
     )
+
+
+def test_an_airlock_copy_left_pending_is_finished_with_the_source_checked_again(
+    seeded, cache, sources, tmp_path, monkeypatch
+):
+    copy = tmp_path / "wafers_copy.parquet"
+    shutil.copyfile(sources.wafers, copy)
+    seeded.register_dataset("wafers_copy", copy, contributor_column="plant", mapping=PLANTS,
+                            actor="adam")  # fmt: skip
+    original = materialise._write_airlock_copy
+
+    def dies(*_args, **_kwargs):
+        raise OSError("the process ended (pretend)")
+
+    monkeypatch.setattr(materialise, "_write_airlock_copy", dies)
+    seeded.materialiser = grant_materialiser(cache)
+    grant = seeded.grant("yield", "wafers_copy", columns=["lot"], reason="study", actor="adam")
+    key = grant.materialisation_key
+    assert grant.materialisation_status == "ready"  # the researcher's copy is in place
+    with pytest.raises(materialise.AirlockCopyPending, match="nobody is writing it"):
+        materialise.airlock_copy(cache, key)
+    assert materialise.materialisation_state(cache, key) == "pending"
+    monkeypatch.setattr(materialise, "_write_airlock_copy", original)
+    finish = grant_materialiser(cache, airlock="wait")
+    shutil.copyfile(sources.wafers_v2, copy)  # changed since registration: refused
+    with pytest.raises(MaterialisationFailed, match="changed since it was registered"):
+        finish(seeded.grant_spec(grant.id))
+    assert materialise.materialisation_state(cache, key) == "pending"
+    shutil.copyfile(sources.wafers, copy)
+    assert finish(seeded.grant_spec(grant.id)) == key
+    columns, rows = columns_and_rows(materialise.airlock_copy(cache, key))
+    assert (
+        columns == ["lot", "plant"]
+        and rows
+        == columns_and_rows(materialise.researcher_dir(cache, key) / materialise.DATA_FILE)[1]
+    )

@@ -588,9 +588,15 @@ def test_a_pending_copy_nobody_writes_is_resumed_in_background(parquet_source, c
     assert held.calls == 2
 
 
-def test_airlock_copy_of_an_unknown_grant_is_pending(cache):
+def test_airlock_copy_of_an_unknown_grant_is_pending(parquet_source, cache):
+    with pytest.raises(materialise.AirlockCopyPending, match="is not materialised"):
+        materialise.airlock_copy(cache, "0" * 64, timeout=1)
+    assert not cache.exists()
+    materialise_grant(parquet_source.spec(), cache)
     with pytest.raises(materialise.AirlockCopyPending, match="missing and nobody"):
         materialise.airlock_copy(cache, "0" * 64, timeout=1)
+    with pytest.raises(MaterialiseError, match="not a grant key"):
+        materialise.airlock_copy(cache, "../x", timeout=1)
 
 
 def test_an_unknown_airlock_mode_is_refused(parquet_source, cache):

@@ -13,7 +13,9 @@ The grant counts as materialised (the materialiser returns its key, the catalog 
 ``ready``) once the researcher's copy is complete, synced and in place; the airlock's copy is
 finished after that by a thread of the same process (``airlock="background"``; a command-line
 process waits for it before it exits), and the airlock reads it through
-:func:`cleanroom.materialise.airlock_copy`, which waits until it is complete.
+:func:`cleanroom.materialise.airlock_copy`, which waits until it is complete. A copy left
+pending (the process ended before it was written) is finished, with the source checked again,
+by ``grant_materialiser(cache_dir, airlock="wait")(catalog.grant_spec(grant_id))``.
 """
 
 from __future__ import annotations
