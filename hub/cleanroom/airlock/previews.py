@@ -75,6 +75,10 @@ class Limits:
     image_pixels: int = 40_000_000
     text_bytes: int = 256 * 1024
     text_lines: int = 5000
+    # Text longer than this is shown escaped but not highlighted (lexing is the slow part).
+    highlight_chars: int = 128 * 1024
+    # Invisible characters marked as ⟨U+XXXX⟩ in one block; the rest show as U+FFFD.
+    reveal_marks: int = 2000
     # Notebooks: whole-notebook cap, cells, chars of one source or output, all text, images.
     notebook_bytes: int = mt.NOTEBOOK_MAX_BYTES
     notebook_cells: int = 500
@@ -141,10 +145,12 @@ _NOTEBOOK_LEXERS: dict[str, type[Lexer]] = {"python": PythonLexer, "r": SLexer, 
 
 # Characters shown as ⟨U+XXXX⟩: controls, bidirectional overrides and invisible ones, which
 # could make code or numbers read differently from what they are ("trojan source").
-_REVEAL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u2069\u3164\ufeff\ufff9-\ufffb]"
+_INVISIBLE = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\u3164\ufeff\ufff9-\ufffb"
 )
+_REVEAL = re.compile(f"[{_INVISIBLE}]")
+_REVEAL_RUN = re.compile(f"([{_INVISIBLE}])\\1*")
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 # Researcher-made HTML (notebook outputs): the allow-list. No links, no styles, no ids or
@@ -205,13 +211,24 @@ def _esc(text: str) -> str:
 
 def _reveal(text: str) -> str:
     """Escaped text with invisible and control characters made visible."""
-    parts, last = [], 0
-    for m in _REVEAL.finditer(text):
-        parts.append(_esc(text[last : m.start()]))
-        parts.append(f'<span class="cr-reveal">⟨U+{ord(m.group()):04X}⟩</span>')
-        last = m.end()
-    parts.append(_esc(text[last:]))
-    return "".join(parts)
+    return _mark_invisible(_esc(text))
+
+
+def _mark_invisible(escaped: str) -> str:
+    """Mark invisible characters in escaped HTML (escaping leaves them as they are): a run
+    of one character is one marker, and past LIMITS.reveal_marks markers a plain U+FFFD."""
+    count = 0
+
+    def mark(m: re.Match) -> str:
+        nonlocal count
+        count += 1
+        if count > LIMITS.reveal_marks:
+            return "\ufffd"
+        run = len(m.group())
+        times = f" ×{run:,}" if run > 1 else ""
+        return f'<span class="cr-reveal">⟨U+{ord(m.group(1)):04X}{times}⟩</span>'
+
+    return _REVEAL_RUN.sub(mark, escaped)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -262,10 +279,19 @@ def _read_text(f: io.BufferedReader, limit: int) -> tuple[str, bool]:
     return text.removeprefix("\ufeff"), cut
 
 
-def _highlighted(text: str, lexer: type[Lexer]) -> str:
-    """Pygments HTML (it escapes), after invisible characters were replaced by markers."""
-    marked = _REVEAL.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
-    return highlight(marked, lexer(stripnl=False, ensurenl=False), _FORMATTER)
+def _highlighted(text: str, lexer: type[Lexer], budget: _Budget | None = None) -> str:
+    """Pygments HTML (it escapes), with invisible characters then shown as markers.
+
+    Lexing costs up to about 10 µs per character that a lexer cannot place, so only text
+    within ``LIMITS.highlight_chars`` (a notebook: in all) is highlighted; the rest is shown
+    escaped, uncoloured.
+    """
+    allowance = LIMITS.highlight_chars if budget is None else budget.highlight_chars
+    if len(text) > allowance:
+        return f'<div class="cr-hl"><pre><code>{_reveal(text)}</code></pre></div>'
+    if budget is not None:
+        budget.highlight_chars -= len(text)
+    return _mark_invisible(highlight(text, lexer(stripnl=False, ensurenl=False), _FORMATTER))
 
 
 def _reveal_note(text: str) -> str:
@@ -392,6 +418,8 @@ def _text(src: _Source) -> str:
             _note("SVG is shown as its source text and never rendered: it can carry scripts.")
         )
     parts.append(_reveal_note(text))
+    if len(text) > LIMITS.highlight_chars:
+        parts.append(_note("Shown without highlighting: the text is long."))
     parts.append(_highlighted(text, lexer))
     if cut:
         parts.append(_note(f"Showing the first {len(text.encode()):,} bytes of {src.size:,}."))
@@ -550,6 +578,7 @@ class _Budget:
     def __init__(self) -> None:
         self.chars = LIMITS.notebook_total_chars
         self.image_bytes = LIMITS.notebook_image_bytes
+        self.highlight_chars = LIMITS.highlight_chars
 
     def text(self, value: object) -> str:
         text = _as_text(value)
@@ -607,7 +636,7 @@ def _cell(index: int, cell: dict, lexer: type[Lexer], budget: _Budget) -> str:
     source = budget.text(cell.get("source", ""))
     cell_lexer = {"code": lexer, "markdown": MarkdownLexer}.get(kind, TextLexer)
     parts.append(_reveal_note(source))
-    parts.append(_highlighted(source, cell_lexer))
+    parts.append(_highlighted(source, cell_lexer, budget))
     outputs = cell.get("outputs", [])
     if not isinstance(outputs, list):
         outputs = [outputs]
@@ -685,7 +714,7 @@ def _bundle(data: object, budget: _Budget) -> str:
             parts.append(_notebook_image(mime, value, budget))
         elif mime == mt.SVG:
             parts.append(_note("SVG output shown as source text, never rendered."))
-            parts.append(_highlighted(budget.text(value), XmlLexer))
+            parts.append(_highlighted(budget.text(value), XmlLexer, budget))
         elif mime.startswith("application/vnd.jupyter.widget"):
             parts.append(_note("Widget output: never run. Its state, as text:"))
             parts.append(_details("Widget state", budget.text(value)))
