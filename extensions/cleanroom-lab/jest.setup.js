@@ -1,0 +1,3 @@
+// jsdom lacks TextEncoder, which every browser JupyterLab runs in has.
+const { TextEncoder } = require('util');
+globalThis.TextEncoder = TextEncoder;
