@@ -274,6 +274,25 @@ def test_a_deeply_nested_json_notebook_is_refused_not_crashed(tmp_path):
     assert detect_media_type(path, "x.ipynb") == "text/plain"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<!--a-->" * 60 + "<svg/>", "image/svg+xml"),
+        ("<!--a-->" * 60 + "x", "text/plain"),  # a backtracking regex never returns here
+        ("<!--a-->" * 70 + "<svg/>", "text/plain"),  # past SVG_MAX_PROLOG_ITEMS
+        ('<!DOCTYPE svg [<!ENTITY x "y">]><svg>&x;</svg>', "text/plain"),
+        ("<!-- unclosed <svg>", "text/plain"),
+        ("<svgx></svgx>", "text/plain"),
+        (
+            "<?xml version='1.0'?><!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN'>\n<svg>",
+            "image/svg+xml",
+        ),
+    ],
+)
+def test_svg_prolog(tmp_path, text, expected):
+    assert detect_media_type(_write(tmp_path, text), "x.txt") == expected
+
+
 def test_safetensors_with_wrong_dtype_is_not_safetensors(tmp_path):
     raw = json.dumps({"w": {"dtype": "PICKLE", "shape": [1], "data_offsets": [0, 4]}}).encode()
     path = _write(tmp_path, struct.pack("<Q", len(raw)) + raw + bytes(4))

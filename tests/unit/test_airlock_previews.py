@@ -501,6 +501,27 @@ def test_a_text_diff_is_escaped_and_marked(tmp_path):
     assert "+y = &#x27;&lt;script&gt;alert(1)&lt;/script&gt;&#x27;" in fragment
 
 
+def test_deleted_lines_that_look_like_headers_are_still_deletions(tmp_path):
+    old = _write(tmp_path, "select 1;\n-- keep out\n++ x\n", "old")
+    new = _write(tmp_path, "select 1;\n", "new")
+    fragment = render_diff(old, new, "text/x-sql", "q.sql")
+    assert '<span class="cr-diff-del">--- keep out</span>' in fragment
+    assert '<span class="cr-diff-del">-++ x</span>' in fragment
+    assert fragment.count("cr-diff-file") == 2
+
+
+def test_huge_versions_equal_in_the_compared_part_are_not_called_identical(tmp_path):
+    old = sparse_file(tmp_path / "old", b"same\n")
+    new = sparse_file(tmp_path / "new", b"same\n")
+    with open(new, "r+b") as f:
+        f.seek(-1, 2)
+        f.write(b"!")
+    fragment = render_diff(old, new, "text/plain", "big.txt")
+    assert "identical" not in fragment and "hashes not compared here" in fragment
+    given = render_diff(old, new, "text/plain", "big.txt", old_sha256="a" * 64, new_sha256="b" * 64)
+    assert "a" * 64 in given and "bytes differ" in given
+
+
 def test_identical_versions_say_so(tmp_path):
     old, new = _write(tmp_path, "a\n", "old"), _write(tmp_path, "a\n", "new")
     assert "identical" in render_diff(old, new, "text/plain", "a.txt")

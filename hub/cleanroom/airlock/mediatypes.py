@@ -107,14 +107,9 @@ _SAFETENSORS_DTYPES = {
 # a file holding them is not text (this also keeps NULs and terminal escapes out of "text").
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
-# An SVG document: optional BOM, XML declaration, comments, processing instructions and a
-# doctype (no internal subset: entity tricks are not an SVG we recognise), then <svg.
-_SVG_START = re.compile(
-    r"\A\ufeff?\s*(?:<\?xml[^>]{0,512}\?>\s*)?"
-    r"(?:(?:<!--.{0,8192}?-->|<\?[^>]{0,512}\?>|<!DOCTYPE\s+svg[^>\[]{0,1024}>)\s*){0,64}"
-    r"<svg[\s/>]",
-    re.DOTALL,
-)
+# Most XML declarations, comments, processing instructions and doctypes skipped before <svg.
+SVG_MAX_PROLOG_ITEMS = 64
+_SVG_ROOT = re.compile(r"<svg[\s/>]")
 
 
 def detect_media_type(path: Path, name: str) -> str:
@@ -388,8 +383,31 @@ def _decoded_text(f: io.BufferedReader, size: int, prefix: bytes) -> str | None:
 
 
 def looks_like_svg(text: str) -> bool:
-    """Text whose root element is ``<svg`` (optionally after a declaration and comments)."""
-    return _SVG_START.match(text[:PREFIX_BYTES]) is not None
+    """Text whose root element is ``<svg``, after an optional BOM, XML declaration, comments,
+    processing instructions and a doctype without an internal subset (entity tricks are not
+    an SVG we recognise). A plain scan: a regular expression here backtracks exponentially.
+    """
+    text = text[:PREFIX_BYTES].removeprefix("\ufeff")
+    pos = 0
+    for _ in range(SVG_MAX_PROLOG_ITEMS):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if text.startswith("<?", pos):
+            end = text.find("?>", pos + 2)
+            pos = end + 2
+        elif text.startswith("<!--", pos):
+            end = text.find("-->", pos + 4)
+            pos = end + 3
+        elif text[pos : pos + 9].upper() == "<!DOCTYPE":
+            end = text.find(">", pos)
+            if "[" in text[pos:end]:
+                return False
+            pos = end + 1
+        else:
+            return _SVG_ROOT.match(text, pos) is not None
+        if end < 0:
+            return False
+    return False
 
 
 def looks_like_csv(text: str, truncated: bool) -> bool:

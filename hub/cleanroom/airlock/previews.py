@@ -784,7 +784,8 @@ def render_diff(
             body = summary + _note("The two versions are identical (same sha256).")
         elif media_type in TEXT_MEDIA_TYPES or media_type in (mt.SVG, mt.NOTEBOOK):
             try:
-                body = summary + _text_diff(fo, fn, Path(old), Path(new), media_type, name)
+                differ = sizes[0] != sizes[1] or None not in shas
+                body = summary + _text_diff(fo, fn, Path(old), Path(new), media_type, name, differ)
             except Exception as error:  # hostile content gets a note, never a server error
                 log.info("diff of %r failed: %s", name, type(error).__name__)
                 body = summary + _note(
@@ -847,7 +848,13 @@ def _notebook_lines(nb: dict) -> list[str]:
 
 
 def _text_diff(
-    fo: io.BufferedReader, fn: io.BufferedReader, old: Path, new: Path, media_type: str, name: str
+    fo: io.BufferedReader,
+    fn: io.BufferedReader,
+    old: Path,
+    new: Path,
+    media_type: str,
+    name: str,
+    bytes_differ: bool,
 ) -> str:
     old_lines, old_cut = _diff_lines(fo, old, media_type)
     new_lines, new_cut = _diff_lines(fn, new, media_type)
@@ -855,14 +862,14 @@ def _text_diff(
         old_lines, new_lines, f"{name} (old)", f"{name} (new)", lineterm="", n=3
     )
     rendered, count, more = [], 0, 0
-    for line in diff:
+    for index, line in enumerate(diff):
         if count >= LIMITS.diff_output_lines:
             more += 1
             continue
         count += 1
         css = (
             "cr-diff-file"
-            if line.startswith(("+++", "---"))
+            if index < 2  # the "--- old" and "+++ new" header lines
             else {"+": "cr-diff-add", "-": "cr-diff-del", "@": "cr-diff-hunk"}.get(line[:1], "")
         )
         shown = _reveal(_cut(line, LIMITS.line_chars))
@@ -870,13 +877,15 @@ def _text_diff(
     parts = []
     if rendered:
         parts.append(f'<pre class="cr-diff-lines">{chr(10).join(rendered)}</pre>')
-    else:
+    elif bytes_differ:
         parts.append(
             _note(
                 "No difference in the compared text, but the bytes differ "
                 "(line endings, encoding, or past the compared part)."
             )
         )
+    else:
+        parts.append(_note("No difference in the compared part (hashes not compared here)."))
     if more:
         parts.append(_note(f"Diff cut: {more:,} more lines not shown."))
     if old_cut or new_cut:
