@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build every cleanroom image, in order, with no container registry needed:
 #   1. cleanroom/base:bookworm   debootstrap + docker import (images/base/build.sh)
-#   2. cleanroom/notebook:latest the researcher's JupyterLab (images/notebook/Dockerfile)
+#   2. the cleanroom-lab wheel     extensions/cleanroom-lab/build-wheel.sh (Python + Node on the host)
+#   3. cleanroom/notebook:latest the researcher's JupyterLab (images/notebook/Dockerfile)
 #
 # Environment:
 #   BASE_IMAGE=debian:bookworm-slim  use an ordinary base image instead of building one
@@ -62,7 +63,13 @@ else
     fi
 fi
 
-# 2. The researcher's notebook image.
+# 2. The JupyterLab extension's wheel, built on the host (Node stays out of the image); reused
+#    when its sources have not changed.
+start=$SECONDS
+"$HERE/../extensions/cleanroom-lab/build-wheel.sh" "$HERE/notebook/wheels"
+echo "cleanroom-lab wheel ready in $((SECONDS - start)) s"
+
+# 3. The researcher's notebook image.
 start=$SECONDS
 DOCKER_BUILDKIT=1 "$DOCKER" build \
     --progress=plain \
