@@ -546,7 +546,7 @@ def materialise_grant(
         if airlock == WAIT:
             return _materialise_both(spec, key, paths, cache, report, settings)
         grant = _publish_researcher_copy(spec, key, paths, cache, report, settings)
-        handed_over = _finish_in_background(spec, grant, paths, cache, lock, settings)
+        handed_over = _finish_in_background(spec, grant, paths, cache, lock, settings, True)
         report(1.0, f"materialised {grant.rows} rows (the airlock's copy follows)")
         return grant
     finally:
@@ -783,9 +783,13 @@ def _publish_researcher_copy(spec, key, paths, cache, report, settings) -> Mater
     )
 
 
-def _finish_airlock(spec, grant, paths, cache, report, settings, span) -> MaterialisedGrant:
+def _finish_airlock(
+    spec, grant, paths, cache, report, settings, span, same_file=False
+) -> MaterialisedGrant:
     """Write the airlock's copy of a grant whose researcher's copy is in place (hold the
-    key's lock). The source must be the file the researcher's copy was made from."""
+    key's lock). ``same_file``: the source must be the very file (device, inode, size,
+    mtime) the researcher's copy was just made from; otherwise the key (the content's hash,
+    which the catalog checks first) says it is the same content."""
     work = _work_dir(cache, grant.key)
     try:
         source = _source_file(spec)
@@ -794,8 +798,12 @@ def _finish_airlock(spec, grant, paths, cache, report, settings, span) -> Materi
             plan = _plan(con, spec, source)
         finally:
             con.close()
-        # Same key, same source content (the catalog checks its SHA-256 before this) and
-        # definition; the columns and the row count are checked again besides.
+        if same_file and plan.identity != grant.manifest.get("source_identity"):
+            raise MaterialiseError(
+                f"the source {source} of dataset version {spec.dataset_version_id} changed "
+                "after the researcher's copy was made: restore the registered file, then "
+                "materialise the grant again"
+            )
         if plan.columns != grant.columns:  # pragma: no cover - part of the key
             raise MaterialiseError("the grant's columns changed: report this")
         airlock, how = _write_airlock_copy(
@@ -814,7 +822,9 @@ def _finish_airlock(spec, grant, paths, cache, report, settings, span) -> Materi
     )  # fmt: skip
 
 
-def _finish_in_background(spec, grant, paths, cache, lock: _KeyLock, settings) -> bool:
+def _finish_in_background(
+    spec, grant, paths, cache, lock: _KeyLock, settings, same_file=False
+) -> bool:
     """Hand ``lock`` to a thread that finishes the airlock's copy, then releases it.
 
     Not a daemon: a command-line process waits for it before it exits. If it fails (or the
@@ -823,7 +833,9 @@ def _finish_in_background(spec, grant, paths, cache, lock: _KeyLock, settings) -
 
     def work() -> None:
         try:
-            _finish_airlock(spec, grant, paths, cache, _no_progress, settings, (0.0, 1.0))
+            _finish_airlock(
+                spec, grant, paths, cache, _no_progress, settings, (0.0, 1.0), same_file
+            )
         except BaseException:  # noqa: BLE001 - a thread's end: logged, the state stays pending
             log.exception("the airlock's copy of grant %s failed; it stays pending", grant.key)
         finally:

@@ -618,3 +618,19 @@ def test_a_source_changed_during_materialising_leaves_nothing(parquet_source, ca
         materialise_grant(parquet_source.spec(), cache)
     assert _final_files(cache) == []
     assert list((cache / "tmp").iterdir()) == []
+
+
+def test_a_source_changed_before_the_airlock_copy_leaves_it_pending(
+    parquet_source, cache, monkeypatch
+):
+    original = materialise._finish_airlock
+
+    def source_changes_first(*args, **kwargs):
+        os.utime(parquet_source.path, ns=(7, 7))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(materialise, "_finish_airlock", source_changes_first)
+    grant = materialise_grant(parquet_source.spec(), cache, airlock="background")
+    with pytest.raises(materialise.AirlockCopyPending, match="nobody is writing it"):
+        grant.wait_for_airlock(timeout=30)
+    assert not grant.airlock_path.exists() and list((cache / "tmp").iterdir()) == []
