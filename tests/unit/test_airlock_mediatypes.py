@@ -21,23 +21,24 @@ from cleanroom.airlock.mediatypes import detect_media_type
 # --- sample builders (real formats, small) ---------------------------------------------------
 
 
-def png_bytes(width: int = 3, height: int = 2) -> bytes:
-    """A real PNG (8-bit RGB) of the given size."""
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
+def png_bytes(width: int = 3, height: int = 2, extra_chunks: bytes = b"") -> bytes:
+    """A real PNG (8-bit RGB) of the given size, with extra chunks before its pixels."""
     raw = b"".join(b"\x00" + bytes([200, 30, 30]) * width for _ in range(height))
     return (
         mediatypes.PNG_SIGNATURE
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + extra_chunks
+        + png_chunk(b"IDAT", zlib.compress(raw))
+        + png_chunk(b"IEND", b"")
     )
 
 
-def jpeg_bytes(width: int = 4, height: int = 3) -> bytes:
+def jpeg_bytes(width: int = 4, height: int = 3, comment: bytes = b"") -> bytes:
     """A baseline JPEG's segment structure: JFIF, quantisation table, frame, Huffman table,
     scan, end of image (the bytes a detector and a size reader walk)."""
 
@@ -47,6 +48,7 @@ def jpeg_bytes(width: int = 4, height: int = 3) -> bytes:
     return (
         b"\xff\xd8"
         + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + (segment(0xFE, comment) if comment else b"")
         + segment(0xDB, b"\x00" + bytes(range(1, 65)))
         + segment(0xC0, b"\x08" + struct.pack(">HH", height, width) + b"\x01\x01\x11\x00")
         + segment(0xC4, b"\x00" + bytes([0, 1] + [0] * 14) + b"\x00")
@@ -231,6 +233,8 @@ GARBAGE = [
     ("truncated png", _truncated(png_bytes()), "f.png"),
     ("png signature only", mediatypes.PNG_SIGNATURE, "f.png"),
     ("truncated jpeg", _truncated(jpeg_bytes()), "f.jpg"),
+    ("png with a zip appended", png_bytes() + b"PK\x03\x04" + bytes(40), "f.png"),
+    ("jpeg with data appended", jpeg_bytes() + b"secret rows", "f.jpg"),
     ("truncated pdf", _truncated(PDF_BYTES), "r.pdf"),
     ("truncated safetensors", _truncated(safetensors_bytes()), "m.safetensors"),
     ("truncated onnx", _truncated(onnx_bytes()), "m.onnx"),

@@ -33,6 +33,7 @@ from test_airlock_mediatypes import (
     onnx_bytes,
     parquet_file,
     png_bytes,
+    png_chunk,
     safetensors_bytes,
     sparse_file,
 )
@@ -289,6 +290,30 @@ def test_content_that_is_not_the_claimed_image_is_not_shown(tmp_path, data):
     fragment = render_preview(_write(tmp_path, data), "image/png", "x.png")
     assert images(fragment) == []
     assert "not a whole image/png" in fragment
+
+
+def test_data_carried_beside_the_pixels_is_listed(tmp_path):
+    extra = (
+        png_chunk(b"tEXt", b"Software\x00matplotlib <script>")
+        + png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"SECRET-ROWS " * 50))
+        + png_chunk(b"prVt", b"\x00\x01SECRET-PRIVATE")
+        + png_chunk(b"pHYs", bytes(9))
+    )
+    fragment = render_preview(_write(tmp_path, png_bytes(extra_chunks=extra)), mt.PNG, "f.png")
+    assert_inert(fragment)
+    assert len(images(fragment)) == 1
+    assert "3 blocks of data besides its pixels" in fragment
+    assert "Software: matplotlib &lt;script&gt;" in fragment
+    assert "Comment: SECRET-ROWS" in fragment and "SECRET-PRIVATE" in fragment
+    assert "pHYs" not in fragment
+
+    jpeg = render_preview(_write(tmp_path, jpeg_bytes(comment=b"SECRET-COMMENT")), mt.JPEG, "f")
+    assert "COM" in jpeg and "SECRET-COMMENT" in jpeg and "APP0" in jpeg
+
+
+def test_a_plain_image_lists_no_extra_data(tmp_path):
+    fragment = render_preview(_write(tmp_path, png_bytes()), mt.PNG, "f.png")
+    assert "besides its pixels" not in fragment
 
 
 def test_an_image_with_huge_dimensions_is_not_put_in_the_page(tmp_path):

@@ -200,6 +200,45 @@ def png_size(prefix: bytes) -> tuple[int, int]:
     return struct.unpack(">II", prefix[16:24])
 
 
+def png_chunks(data: bytes, max_chunks: int = 100_000) -> list[tuple[str, int, int]] | None:
+    """Each chunk of a whole PNG in memory as (type, offset of its data, length), up to IEND;
+    None when a chunk runs past the end or there are more than ``max_chunks``."""
+    chunks, pos = [], len(PNG_SIGNATURE)
+    while len(chunks) < max_chunks and pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if pos + 12 + length > len(data):
+            return None
+        chunks.append((kind.decode("latin-1"), pos + 8, length))
+        pos += 12 + length
+        if kind == b"IEND":
+            return chunks
+    return None
+
+
+def jpeg_segments(data: bytes, max_segments: int = 10_000) -> list[tuple[int, int, int]] | None:
+    """The marker segments of a JPEG in memory before its first scan, as (marker, offset of
+    the segment's data, length); None when one runs past the end."""
+    segments, pos = [], 2
+    while len(segments) < max_segments and pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if length < 2 or pos + 2 + length > len(data):
+            return None
+        segments.append((marker, pos + 4, length - 2))
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            return segments
+        pos += 2 + length
+    return None
+
+
 def is_jpeg(prefix: bytes, tail: bytes) -> bool:
     """A whole JPEG: start-of-image and a marker, and end-of-image at the end."""
     if not prefix.startswith(JPEG_SOI) or len(prefix) < 4 or prefix[3] < 0xC0:

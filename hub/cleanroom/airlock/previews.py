@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -550,9 +551,59 @@ def _image(src: _Source) -> str:
         return _note(f"Image not shown: {width}×{height} pixels is too large.") + _binary(
             src, note=False
         )
-    return _meta(f"{width}×{height} pixels · {_human(src.size)}") + _img(
-        src.media_type, data, src.name
+    return (
+        _meta(f"{width}×{height} pixels · {_human(src.size)}")
+        + _img(src.media_type, data, src.name)
+        + _image_metadata(src.media_type, data)
     )
+
+
+# PNG chunks that only describe the picture; any other chunk is listed for the reviewer.
+_PNG_IMAGE_CHUNKS = {
+    "IHDR", "PLTE", "IDAT", "IEND", "tRNS", "gAMA", "cHRM", "sRGB", "iCCP", "sBIT", "pHYs",
+    "bKGD", "hIST", "tIME", "cICP", "mDCv", "cLLi",
+}  # fmt: skip
+# JPEG segments that only describe the picture: frames, tables, restart interval, scan.
+_JPEG_IMAGE_SEGMENTS = {0xC4, 0xCC, 0xDA, 0xDB, 0xDD} | (set(range(0xC0, 0xD0)) - {0xC4, 0xCC})
+
+
+def _image_metadata(media_type: str, data: bytes) -> str:
+    """What an image carries besides its pixels (text chunks, EXIF, comments, private
+    chunks): data could ride out in them, so the reviewer sees each one and its size."""
+    rows: list[list[str | None]] = []
+    if media_type == mt.PNG:
+        for kind, offset, length in mt.png_chunks(data) or []:
+            if kind not in _PNG_IMAGE_CHUNKS:
+                rows.append(
+                    [kind, f"{length:,}", _chunk_text(kind, data[offset : offset + length])]
+                )
+    else:
+        for marker, offset, length in mt.jpeg_segments(data) or []:
+            if marker not in _JPEG_IMAGE_SEGMENTS:
+                name = f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF else f"0xFF{marker:02X}"
+                name = "COM" if marker == 0xFE else name
+                rows.append([name, f"{length:,}", _printable(data[offset : offset + length])])
+    if not rows:
+        return ""
+    shown = rows[: LIMITS.binary_listing]
+    return _note(f"This image carries {len(rows):,} blocks of data besides its pixels:") + _table(
+        ["block", "bytes", "content (start)"], shown
+    )
+
+
+def _chunk_text(kind: str, body: bytes) -> str:
+    if kind == "zTXt":  # keyword, NUL, method, compressed text: inflate a bounded amount
+        keyword, _, rest = body.partition(b"\x00")
+        try:
+            text = zlib.decompressobj().decompress(rest[1:], LIMITS.cell_chars * 4)
+        except zlib.error:
+            return "(compressed text that does not inflate)"
+        return _printable(keyword + b": " + text)
+    return _printable(body.replace(b"\x00", b": ", 1))
+
+
+def _printable(raw: bytes) -> str:
+    return raw[: LIMITS.cell_chars * 4].decode("utf-8", "replace")
 
 
 def _img(media_type: str, data: bytes, alt: str) -> str:
