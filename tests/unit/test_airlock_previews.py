@@ -595,3 +595,5 @@ def test_the_page_policy_runs_and_loads_nothing():
     assert directives["frame-ancestors"] == "'none'"
     assert "url(" not in PREVIEW_CSS and "@import" not in PREVIEW_CSS
     assert ".cr-hl .k" in PREVIEW_CSS
+    rules = [line for line in PREVIEW_CSS.splitlines() if "{" in line]
+    assert rules and all(line.startswith(".cr-") for line in rules)  # never restyles the page

@@ -109,8 +109,11 @@ PREVIEW_CSP = (
 
 _FORMATTER = HtmlFormatter(cssclass="cr-hl", wrapcode=True)
 
+# Token colours scoped to .cr-hl (pygments' page-wide rules, such as one for every <pre>, left out).
 PREVIEW_CSS = (
-    _FORMATTER.get_style_defs(".cr-hl")
+    "\n".join(_FORMATTER.get_background_style_defs(".cr-hl"))
+    + "\n"
+    + "\n".join(_FORMATTER.get_token_style_defs(".cr-hl"))
     + """
 .cr-preview { overflow: auto; max-width: 100%; }
 .cr-preview pre { white-space: pre-wrap; word-break: break-all; }
