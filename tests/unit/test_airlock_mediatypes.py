@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -352,3 +353,19 @@ def test_a_large_onnx_model_is_walked_without_reading_its_weights(tmp_path):
     before = bytes_read()
     assert detect_media_type(path, "m.onnx") == "application/onnx"
     assert bytes_read() - before < 1024 * 1024
+
+
+def test_every_detected_type_is_one_the_release_policy_knows():
+    rego = (Path(__file__).parents[2] / "policies" / "release.rego").read_text()
+    known = {
+        media_type
+        for block in re.findall(r'"media_types":\s*\{([^}]*)\}', rego)
+        for media_type in re.findall(r'"([^"]+)"', block)
+    }
+    returned = {
+        mediatypes.CSV, mediatypes.PARQUET, mediatypes.PNG, mediatypes.SVG, mediatypes.JPEG,
+        mediatypes.PDF, mediatypes.OCTET_STREAM, mediatypes.ONNX, mediatypes.SAFETENSORS,
+        mediatypes.NOTEBOOK, mediatypes.TEXT, *mediatypes.TEXT_TYPES_BY_SUFFIX.values(),
+    }  # fmt: skip
+    assert returned <= known, returned - known
+    assert len(returned) == 15
