@@ -281,6 +281,13 @@ def test_images_are_data_uris_of_their_checked_type(tmp_path, media_type, data):
     (src,) = images(fragment)
     assert src == f"data:{media_type};base64," + base64.b64encode(data).decode()
     assert "&lt;script&gt;" in fragment  # the name, escaped in alt
+    assert ("3×2 pixels" if media_type == "image/png" else "4×3 pixels") in fragment
+
+
+def test_a_jpeg_without_a_frame_header_is_not_shown(tmp_path):
+    data = b"\xff\xd8\xff\xfe\x00\x04hi\xff\xd9"  # start, a comment, end: no frame
+    fragment = render_preview(_write(tmp_path, data), "image/jpeg", "x.jpg")
+    assert images(fragment) == [] and "no readable size" in fragment
 
 
 @pytest.mark.parametrize(

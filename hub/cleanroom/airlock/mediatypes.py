@@ -246,31 +246,15 @@ def is_jpeg(prefix: bytes, tail: bytes) -> bool:
     return tail.rstrip(b"\x00\r\n").endswith(JPEG_EOI)
 
 
-def jpeg_size(f: io.BufferedReader, max_segments: int = 256) -> tuple[int, int] | None:
-    """Width and height from the first start-of-frame segment, walking segment headers only."""
-    f.seek(2)
-    for _ in range(max_segments):
-        marker = f.read(2)
-        while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:  # fill bytes
-            marker = marker[1:] + f.read(1)
-        if len(marker) < 2 or marker[0] != 0xFF:
-            return None
-        kind = marker[1]
-        if kind in (0xD8, 0x01) or 0xD0 <= kind <= 0xD7:  # markers without a length
-            continue
-        header = f.read(2)
-        if len(header) < 2:
-            return None
-        (length,) = struct.unpack(">H", header)
-        if length < 2:
-            return None
-        if kind in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            frame = f.read(5)
-            if len(frame) < 5:
-                return None
-            height, width = struct.unpack(">HH", frame[1:5])
+_JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a JPEG in memory, from its first start-of-frame segment."""
+    for marker, offset, length in jpeg_segments(data) or []:
+        if marker in _JPEG_FRAMES and length >= 5:
+            height, width = struct.unpack(">HH", data[offset + 1 : offset + 5])
             return (width, height)
-        f.seek(length - 2, os.SEEK_CUR)
     return None
 
 

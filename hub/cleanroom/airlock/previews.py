@@ -545,12 +545,14 @@ def _image(src: _Source) -> str:
     if src.media_type == mt.PNG and mt.is_png(data, tail):
         width, height = mt.png_size(data)
     elif src.media_type == mt.JPEG and mt.is_jpeg(data, tail):
-        width, height = mt.jpeg_size(src.f) or (0, 0)
+        width, height = mt.jpeg_size(data) or (0, 0)
     else:
         return _note(f"Not shown: the content is not a whole {src.media_type} image.") + _binary(
             src, note=False
         )
-    if width * height > LIMITS.image_pixels or not width or not height:
+    if not width or not height:
+        return _note("Image not shown: it has no readable size.") + _binary(src, note=False)
+    if width * height > LIMITS.image_pixels:
         return _note(f"Image not shown: {width}×{height} pixels is too large.") + _binary(
             src, note=False
         )
