@@ -129,11 +129,27 @@ class TestHub:
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
         )
 
-    def start_server(self, name: str, timeout: float = 180) -> dict:
-        """Start ``name``'s server as they would (their own session) and wait until ready."""
+    @property
+    def airlock_url(self) -> str:
+        """The airlock as browsers reach it: nginx, then the hub's proxy."""
+        return f"{self.url}/services/airlock/"
+
+    @property
+    def airlock_direct_url(self) -> str:
+        """The airlock as researchers' containers reach it: the gateway and the airlock port."""
+        return f"http://{self.settings.gateway}:{self.settings.airlock_port}/services/airlock/"
+
+    def server_token(self, client: docker.DockerClient, name: str) -> str:
+        """The API token the hub gave ``name``'s running server (its JUPYTERHUB_API_TOKEN)."""
+        env = self.container(client, name).attrs["Config"]["Env"]
+        return next(e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN="))
+
+    def start_server(self, name: str, timeout: float = 180, options: dict | None = None) -> dict:
+        """Start ``name``'s server as they would (their own session) and wait until ready;
+        ``options`` are the spawn options (``{"project": ...}``)."""
         session = self.login(name)
         # Spawn options go as user_options, the way scripts will choose a project later.
-        response = self.user_api(session, "POST", f"/users/{name}/server", json={})
+        response = self.user_api(session, "POST", f"/users/{name}/server", json=options or {})
         assert response.status_code in (201, 202), response.text
         return self.wait_ready(name, timeout)
 

@@ -238,7 +238,7 @@ class OpenAPIHandler(ApiHandler):
 
     def get(self):
         document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
-        document["servers"] = [{"url": self.prefix}]
+        document["servers"] = [{"url": self.prefix.rstrip("/")}]
         self.write_json(document)
 
     get.authenticated = True  # type: ignore[attr-defined] - deliberately public

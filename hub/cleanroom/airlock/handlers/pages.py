@@ -22,24 +22,24 @@ from .base import AirlockHandler, authenticated
 NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
 
 
-def render_preview(path, media_type: str, name: str) -> Markup:
+def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
     try:
         from ..previews import render_preview as render
     except ImportError:
         return NO_PREVIEW
     try:
-        return Markup(render(path, media_type, name))  # noqa: S704 - sanitised by previews
+        return Markup(render(path, media_type, name, sha256=sha256))  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001 - a bad file must not break the page
         return Markup('<p class="error">The preview failed: {}</p>').format(str(error)[:300])
 
 
-def render_diff(old, new, media_type: str, name: str) -> Markup:
+def render_diff(old, new, media_type: str, name: str, old_sha: str, new_sha: str) -> Markup:
     try:
         from ..previews import render_diff as render
     except ImportError:
         return Markup('<p class="empty">No comparison is available for this file.</p>')
     try:
-        return Markup(render(old, new, media_type, name))  # noqa: S704 - sanitised by previews
+        return Markup(render(old, new, media_type, name, old_sha256=old_sha, new_sha256=new_sha))  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001
         return Markup('<p class="error">The comparison failed: {}</p>').format(str(error)[:300])
 
@@ -133,13 +133,14 @@ class RequestPage(PageHandler):
         store = self.airlock.store
         for f in current_files(request):
             path = store.verified_path(f.sha256)
-            previews[f.name] = render_preview(path, f.media_type, f.name)
+            previews[f.name] = render_preview(path, f.media_type, f.name, f.sha256)
             older = [o for o in request.files if o.name == f.name and o.version < f.version]
             if older:
                 old = max(older, key=lambda o: o.version)
                 diffs[f.name] = render_diff(
-                    store.verified_path(old.sha256), path, f.media_type, f.name
-                )
+                    store.verified_path(old.sha256), path, f.media_type, f.name, old.sha256,
+                    f.sha256,
+                )  # fmt: skip
         return previews, diffs
 
 

@@ -1,0 +1,327 @@
+"""The airlock as the hub runs it: a managed service with its own hub token, OAuth for
+browsers over TLS through nginx, a researcher's real server token, the real OPA, catalog and
+audit log, and a real researcher container calling it over the gateway port.
+
+Who is who (names of this module only): ``alma`` researcher of project ``alproj`` (org
+al-uni); ``alvin`` (al-acme) and ``alba`` (al-bolt) reviewers of it; ``alec`` admin;
+``alfie`` a researcher outside the project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cleanroom.audit import AuditLog  # noqa: E402
+from cleanroom.catalog.service import CatalogService  # noqa: E402
+from cleanroom.policy import PolicyClient, revision_of_dir  # noqa: E402
+from support.kernel import KernelSession  # noqa: E402
+
+pytestmark = pytest.mark.docker
+
+CSV = b"plant_group,mean_yield\nA,97.1\nB,95.4\n"
+
+
+@pytest.fixture(scope="module")
+def catalog(hub) -> CatalogService:
+    return CatalogService.open(
+        hub.settings.catalog_database_url, AuditLog.from_state_dir(hub.settings.state_dir)
+    )
+
+
+@pytest.fixture(scope="module")
+def airlock(hub, catalog, docker_client):
+    """The people, the project, alma's running server for it and its token."""
+    for org, kind in (("al-uni", "other"), ("al-acme", "depositor"), ("al-bolt", "depositor")):
+        catalog.add_organisation(org, org, kind, actor="alec")
+    people = {"alma": (("researcher",), "al-uni"), "alvin": (("reviewer",), "al-acme"),
+              "alba": (("reviewer",), "al-bolt"), "alec": (("admin",), "al-uni"),
+              "alfie": (("researcher",), "al-uni")}  # fmt: skip
+    for name, (groups, org) in people.items():
+        hub.add_user(name, groups)
+        catalog.set_user_organisation(name, org, actor="alec")
+    catalog.create_project("alproj", actor="alec")
+    catalog.add_member("alproj", "alma", "researcher", actor="alec")
+    catalog.add_member("alproj", "alvin", "reviewer", actor="alec")
+    catalog.add_member("alproj", "alba", "reviewer", actor="alec")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            answer = requests.get(hub.airlock_url + "api/openapi.json",
+                                  verify=str(hub.certificate), timeout=10)  # fmt: skip
+            if answer.status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, (
+            f"the airlock does not answer through the proxy: {hub.hub_log_tail(60)}"
+        )
+        time.sleep(0.5)
+    hub.start_server("alma", options={"project": "alproj"})
+    # This deployment's release policy asks two reviewers for every request (the policy's
+    # own setting, changed in the test hub's copy of the policies and reloaded by OPA).
+    release = Path(hub.settings.policies_dir) / "release.rego"
+    original = release.read_text()
+    assert '"min_reviewers": 1,' in original
+    tmp = release.with_name(".release.rego.tmp")
+    tmp.write_text(original.replace('"min_reviewers": 1,', '"min_reviewers": 2,'))
+    tmp.replace(release)
+    with PolicyClient(hub.settings.policy_url) as policy:
+        deadline = time.monotonic() + 30
+        while policy.fetch_revision() != revision_of_dir(hub.settings.policies_dir):
+            assert time.monotonic() < deadline, "OPA did not load the changed release policy"
+            time.sleep(0.2)
+    try:
+        yield {"token": hub.server_token(docker_client, "alma")}
+    finally:
+        tmp.write_text(original)
+        tmp.replace(release)
+        hub.stop_server("alma")
+
+
+def api(hub, token: str, method: str, path: str, **kwargs) -> requests.Response:
+    """Call the airlock directly at the gateway, as a researcher's server does."""
+    headers = {"Authorization": f"token {token}", **kwargs.pop("headers", {})}
+    return requests.request(method, hub.airlock_direct_url + path, headers=headers, timeout=60,
+                            **kwargs)  # fmt: skip
+
+
+def new_request(hub, token: str, files: dict[str, bytes], **body) -> str:
+    created = api(
+        hub,
+        token,
+        "POST",
+        "api/requests",
+        json={"justification": "yield by plant group, for the paper", **body},
+    )
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    for name, data in files.items():
+        put = api(hub, token, "PUT", f"api/requests/{rid}/files/{quote(name)}?type=table",
+                  data=data)  # fmt: skip
+        assert put.status_code == 201, put.text
+        assert put.json()["sha256"] == hashlib.sha256(data).hexdigest()
+        assert put.json()["media_type"] == "text/csv"
+    return rid
+
+
+def browser(hub, name: str) -> requests.Session:
+    """``name`` signed in at the hub, then at the airlock's pages (the hub's OAuth)."""
+    session = hub.login(name)
+    page = session.get(hub.airlock_url, timeout=60)
+    assert page.status_code == 200, page.text[:500]
+    assert f"Signed in as <strong>{name}</strong>" in page.text
+    return session
+
+
+def vote(hub, session: requests.Session, rid: str, decisions: dict[str, tuple[str, str]]):
+    page = session.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    assert page.status_code == 200, page.text[:500]
+    form = {"_xsrf": session.cookies.get("_xsrf", path="/services/airlock/")}
+    names = re.findall(r'name="file_(\d+)" value="([^"]+)"', page.text)
+    assert names, page.text[-3000:]
+    for index, name in names:
+        form[f"file_{index}"] = name  # the hidden field a browser sends
+        if name in decisions:
+            form[f"decision_{index}"], form[f"comment_{index}"] = decisions[name]
+    return session.post(f"{hub.airlock_url}requests/{rid}/vote", data=form, timeout=60)
+
+
+def test_the_service_refuses_callers_without_a_hub_identity(hub, airlock):
+    answer = requests.get(hub.airlock_direct_url + "api/requests", timeout=30)
+    assert answer.status_code == 401 and "sign in" in answer.json()["error"]
+    bogus = api(hub, "not-a-token", "GET", "api/requests")
+    assert bogus.status_code == 401
+    unknown = api(hub, airlock["token"], "GET", "api/requests/r-0000000000000000")
+    assert unknown.status_code == 404 and "error" in unknown.json()
+
+
+def test_the_project_and_requester_come_from_the_hub_never_the_body(hub, airlock):
+    created = api(
+        hub,
+        airlock["token"],
+        "POST",
+        "api/requests",
+        json={"justification": "x", "project": "someone-elses", "requester": "alvin"},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["project"] == "alproj" and body["requester"] == "alma"
+    assert body["state"] == "draft"
+
+
+def test_bad_input_is_a_4xx_with_a_message(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {"ok.csv": CSV})
+    assert api(hub, token, "POST", "api/requests", data=b"{not json").status_code == 400
+    assert api(hub, token, "POST", "api/requests", json=[1]).status_code == 400
+    assert api(hub, token, "POST", "api/requests", json={"justification": ""}).status_code == 400
+    for name in ("..", "a%2Fb", "x%00y", "tab%09name", "%2Fetc%2Fpasswd"):
+        answer = api(hub, token, "PUT", f"api/requests/{rid}/files/{name}?type=table", data=b"1")
+        assert 400 <= answer.status_code < 500, (name, answer.status_code, answer.text)
+    bad_type = api(hub, token, "PUT", f"api/requests/{rid}/files/x.csv?type=secret", data=b"1")
+    assert bad_type.status_code == 400 and "type" in bad_type.json()["error"]
+    votes = api(hub, token, "POST", f"api/requests/{rid}/votes", json={"votes": "no"})
+    assert votes.status_code == 400
+
+
+def test_an_upload_over_the_limit_is_413_before_any_byte_is_stored(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {})
+    blobs = hub.settings.airlock_path / "blobs"
+    before = sorted(p.name for p in blobs.iterdir())
+    url = urlsplit(hub.airlock_direct_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        s.sendall(
+            f"PUT {url.path}api/requests/{rid}/files/big.csv?type=table HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nAuthorization: token {token}\r\n"
+            f"Content-Length: {hub.settings.airlock_max_file_bytes + 1}\r\n\r\n".encode()
+        )
+        answer = s.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer[:300]
+    assert "at most" in answer
+    assert sorted(p.name for p in blobs.iterdir()) == before
+
+
+def test_an_upload_cut_off_half_way_leaves_nothing(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {})
+    blobs = hub.settings.airlock_path / "blobs"
+    before = sorted(p.name for p in blobs.iterdir())
+    url = urlsplit(hub.airlock_direct_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        s.sendall(
+            f"PUT {url.path}api/requests/{rid}/files/cut.csv?type=table HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nAuthorization: token {token}\r\n"
+            f"Content-Length: 10000000\r\n\r\n".encode()
+            + b"a,b\n" * 100_000
+        )
+    deadline = time.monotonic() + 10
+    while sorted(p.name for p in blobs.iterdir()) != before:
+        assert time.monotonic() < deadline, "a temporary upload file stayed behind"
+        time.sleep(0.2)
+    model = api(hub, token, "GET", f"api/requests/{rid}").json()
+    assert model["files"] == []
+
+
+def test_return_resubmit_two_reviewers_and_a_download_of_exactly_the_reviewed_bytes(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {"yield.csv": CSV, "counts.csv": b"group,n\nA,12\nB,3\n"})
+    submitted = api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["state"] == "in_review"
+    assert submitted.json()["reviewers_required"] == 2
+    alvin, alba = browser(hub, "alvin"), browser(hub, "alba")
+    queue = alvin.get(f"{hub.airlock_url}review", timeout=60)
+    assert rid in queue.text
+    assert "script-src" not in queue.headers["Content-Security-Policy"]
+    returned = vote(
+        hub,
+        alvin,
+        rid,
+        {"yield.csv": ("approve", "fine"), "counts.csv": ("changes", "B has 3 lots: merge it")},
+    )
+    assert returned.status_code == 200 and "returned" in returned.text, returned.text[-1500:]
+    # The researcher fixes the file from her server and resubmits.
+    fixed = b"group,n\nA+B,15\n"
+    put = api(hub, token, "PUT", f"api/requests/{rid}/files/counts.csv?type=table", data=fixed)
+    assert put.status_code == 201 and put.json()["version"] == 2
+    again = api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    assert again.json()["state"] == "in_review", again.text
+    assert again.json()["round"] == 2
+    vote(hub, alvin, rid, {"counts.csv": ("approve", "ok now")})
+    done = vote(hub, alba, rid, {"yield.csv": ("approve", "ok"), "counts.csv": ("approve", "ok")})
+    assert done.status_code == 200
+    model = api(hub, token, "GET", f"api/requests/{rid}").json()
+    assert model["state"] == "approved", model
+    # The requester may not download it from her reviewer's account, nor see previews.
+    download = f"{hub.airlock_url}requests/{rid}/files/counts.csv/download"
+    assert alvin.get(download, timeout=60).status_code == 403
+    alma = browser(hub, "alma")
+    page = alma.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    assert "Download" in page.text and "preview-1" not in page.text
+    got = alma.get(download, timeout=60)
+    assert got.status_code == 200, got.text[:300]
+    assert got.content == fixed
+    assert hashlib.sha256(got.content).hexdigest() == model["files"][0]["sha256"] or any(
+        f["sha256"] == hashlib.sha256(got.content).hexdigest() for f in model["files"]
+    )
+    assert got.headers["Content-Disposition"].startswith("attachment")
+    assert api(hub, token, "GET", f"api/requests/{rid}").json()["state"] == "released"
+    audit = AuditLog.from_state_dir(hub.settings.state_dir)
+    steps = [
+        (r.details["source"], r.details["target"])
+        for r in audit.records()
+        if r.event == "airlock.request.state" and r.details.get("request") == rid
+    ]
+    assert steps == [
+        ("draft", "submitted"), ("submitted", "in_review"), ("in_review", "returned"),
+        ("returned", "submitted"), ("submitted", "in_review"), ("in_review", "approved"),
+        ("approved", "released"),
+    ]  # fmt: skip
+    assert audit.verify().ok
+    admin = browser(hub, "alec")
+    log_page = admin.get(f"{hub.airlock_url}admin/audit", timeout=60)
+    assert 'id="verification"' in log_page.text and "Verified" in log_page.text
+    assert alma.get(f"{hub.airlock_url}admin/audit", timeout=60).status_code == 403
+
+
+def test_a_researcher_outside_the_project_and_a_reviewer_see_nothing_of_others(hub, airlock):
+    rid = new_request(hub, airlock["token"], {"a.csv": CSV})
+    alfie = browser(hub, "alfie")
+    assert alfie.get(f"{hub.airlock_url}requests/{rid}", timeout=60).status_code == 403
+    alvin = browser(hub, "alvin")
+    # A draft is not for reviewers yet.
+    assert alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60).status_code == 403
+
+
+def test_inside_the_container_the_server_token_submits_but_never_downloads(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {"inside.csv": CSV})
+    api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    for reviewer in ("alvin", "alba"):
+        vote(hub, browser(hub, reviewer), rid, {"inside.csv": ("approve", "fine")})
+    assert api(hub, token, "GET", f"api/requests/{rid}").json()["state"] == "approved"
+    kernel = KernelSession(hub, "alma")
+    try:
+        code = f"""
+import json, os, urllib.request, urllib.error
+base = os.environ["CLEANROOM_AIRLOCK_URL"]
+headers = {{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}}
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+status, body = call("POST", "api/requests", {{"justification": "from inside", "project": "x"}})
+created = json.loads(body)
+status_put, _ = call("PUT", "api/requests/" + created["id"] + "/files/t.csv?type=table")
+status_dl, dl = call("GET", "api/requests/{rid}/files/inside.csv/download")
+status_page, page = call("GET", "requests/{rid}/files/inside.csv/download")
+print(json.dumps({{"base": base, "created": status, "project": created.get("project"),
+                  "download": status_dl, "page": status_page, "body": dl.decode()[:300]}}))
+"""
+        result = json.loads(kernel.run(code).strip().splitlines()[-1])
+    finally:
+        kernel.close()
+    assert result["base"] == hub.airlock_direct_url
+    assert result["created"] == 201 and result["project"] == "alproj"
+    assert result["download"] == 403 and result["page"] == 403
+    assert "inside the clean room" in result["body"]
+    audit = AuditLog.from_state_dir(hub.settings.state_dir)
+    assert not [r for r in audit.records() if r.event == "airlock.release.download"
+                and r.details.get("request") == rid]  # fmt: skip
