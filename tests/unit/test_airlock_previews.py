@@ -138,6 +138,14 @@ def test_bidirectional_and_invisible_characters_are_revealed(tmp_path):
     assert "bidirectional" in fragment
 
 
+def test_text_past_the_highlight_bound_is_escaped_without_lexing(tmp_path):
+    source = "def f(): return '<script>'\n" * (LIMITS.highlight_chars // 20)
+    fragment = render_preview(_write(tmp_path, source), "text/x-python", "f.py")
+    assert_inert(fragment)
+    assert "without highlighting" in fragment and '<span class="k">' not in fragment
+    assert source[: LIMITS.text_bytes // 2] in visible_text(fragment)
+
+
 def test_many_control_characters_cannot_blow_up_the_page(tmp_path):
     path = _write(tmp_path, "\x00" * 100_000 + "ok" + "\x00\x01" * 100_000)
     fragment = render_preview(path, "text/plain", "f.txt")
