@@ -8,6 +8,7 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { CommandRegistry } from '@lumino/commands';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import {
   DOWNLOADS_OFF,
@@ -35,17 +36,27 @@ export function guardCommands(commands: CommandRegistry): void {
   const execute = commands.execute.bind(commands);
   const isEnabled = commands.isEnabled.bind(commands);
   const isVisible = commands.isVisible.bind(commands);
+  const label = commands.label.bind(commands);
+  const forbidden = (id: string, args?: ReadonlyPartialJSONObject): boolean => {
+    let shown = '';
+    try {
+      shown = label(id, args);
+    } catch {
+      shown = '';
+    }
+    return isForbiddenCommand(id, shown);
+  };
   commands.execute = (id, args) => {
-    if (isForbiddenCommand(id)) {
+    if (forbidden(id, args)) {
       Notification.warning(DOWNLOADS_OFF, { autoClose: 8000 });
       return Promise.reject(new Error(`${id}: ${DOWNLOADS_OFF}`));
     }
     return execute(id, args);
   };
   commands.isEnabled = (id, args) =>
-    !isForbiddenCommand(id) && isEnabled(id, args);
+    !forbidden(id, args) && isEnabled(id, args);
   commands.isVisible = (id, args) =>
-    !isForbiddenCommand(id) && isVisible(id, args);
+    !forbidden(id, args) && isVisible(id, args);
 }
 
 /** Files dragged in from the researcher's computer are stopped before any upload. */

@@ -32,6 +32,7 @@ export const FORBIDDEN_COMMANDS: ReadonlySet<string> = new Set([
   'filebrowser:open-url',
   'filebrowser:share-main',
   'filebrowser:upload',
+  'help:license-report',
   'notebook:export-to-format',
   'settingeditor:export',
   'settingeditor:import',
@@ -44,14 +45,22 @@ export const FORBIDDEN_COMMANDS: ReadonlySet<string> = new Set([
 export const FORBIDDEN_PATTERN =
   /(download|export|browser-tab|share|print|upload|open-url|import)/i;
 
+/** ... or whose label, as a menu shows it, says so. */
+export const FORBIDDEN_LABEL =
+  /\b(download|downloads|export|print|share|upload)\b|browser tab|new tab|download link/i;
+
 /** Our own commands never match: they are the way out that is allowed. */
 export const OWN_PREFIX = 'cleanroom:';
 
-export function isForbiddenCommand(id: string): boolean {
+export function isForbiddenCommand(id: string, label = ''): boolean {
   if (id.startsWith(OWN_PREFIX)) {
     return false;
   }
-  return FORBIDDEN_COMMANDS.has(id) || FORBIDDEN_PATTERN.test(id);
+  return (
+    FORBIDDEN_COMMANDS.has(id) ||
+    FORBIDDEN_PATTERN.test(id) ||
+    FORBIDDEN_LABEL.test(label)
+  );
 }
 
 export const DOWNLOADS_OFF =

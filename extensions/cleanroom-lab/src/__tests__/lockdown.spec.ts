@@ -31,6 +31,18 @@ describe('lockdown', () => {
     expect(isForbiddenCommand('x:copy-shareable-link')).toBe(true);
   });
 
+  it('forbids commands whose label says they lead out', () => {
+    expect(isForbiddenCommand('help:whatever', 'Download All Licenses')).toBe(
+      true
+    );
+    expect(isForbiddenCommand('x:y', 'Open in New Browser Tab')).toBe(true);
+    expect(isForbiddenCommand('x:y', 'Copy Download Link')).toBe(true);
+    expect(isForbiddenCommand('x:y', 'Show Shared Kernels')).toBe(false);
+    expect(isForbiddenCommand('cleanroom:request-release', 'Export')).toBe(
+      false
+    );
+  });
+
   it('leaves ordinary commands and its own release commands alone', () => {
     for (const id of [
       'filebrowser:copy-path',

@@ -1,0 +1,188 @@
+"""The researcher's JupyterLab has no way out but "Request release" (cleanroom-lab), in
+Chromium through the real hub and the nginx entry point.
+
+Every registered command is listed (``window.jupyterapp``, exposed by the notebook image's
+page_config.json) and each one whose id or label says download, export, print, share, upload
+or new browser tab is shown to be hidden, disabled and refused when executed. Every item of the
+main menus, and of the context menus of a file, a folder, a notebook and a cell output, is read
+as shown: none is a way out, and "Request release…" is there. The server's download routes
+are refused through the hub. Users of this module: lxa.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker]
+
+USER = "lxa"
+# What a way out is called, in a command's id or in what a menu shows.
+WAY_OUT = re.compile(
+    r"download|export|print|share|upload|browser.tab|new tab|open.url|copy.*link", re.I
+)
+KNOWN_WAYS_OUT = [
+    "filebrowser:download",
+    "filebrowser:copy-download-link",
+    "filebrowser:open-browser-tab",
+    "filebrowser:share-main",
+    "docmanager:download",
+    "docmanager:open-browser-tab",
+    "notebook:export-to-format",
+    "apputils:print",
+]
+
+LIST_COMMANDS = """async () => {
+  const app = window.jupyterapp;
+  await app.restored;
+  const found = [];
+  for (const id of app.commands.listCommands()) {
+    const ask = f => { try { return f(); } catch (e) { return 'error: ' + e.message; } };
+    found.push({
+      id,
+      label: String(ask(() => app.commands.label(id, {}))),
+      enabled: ask(() => app.commands.isEnabled(id, {})),
+      visible: ask(() => app.commands.isVisible(id, {})),
+    });
+  }
+  return found;
+}"""
+
+EXECUTE = """async (id) => {
+  try {
+    await window.jupyterapp.commands.execute(id, {});
+    return 'ran';
+  } catch (e) {
+    return 'refused: ' + e.message;
+  }
+}"""
+
+MAIN_MENU_ITEMS = """() => {
+  const app = window.jupyterapp;
+  const bar = Array.from(app.shell.widgets('menu')).concat(Array.from(app.shell.widgets('top')))
+    .find(w => Array.isArray(w.menus));
+  const shown = [];
+  const walk = (menu, path) => {
+    for (const item of menu.items) {
+      if (!item.isVisible) continue;
+      if (item.type === 'submenu' && item.submenu) {
+        walk(item.submenu, path + ' > ' + item.submenu.title.label);
+      } else if (item.type === 'command') {
+        shown.push({path, command: item.command, label: item.label});
+      }
+    }
+  };
+  for (const menu of bar.menus) walk(menu, menu.title.label);
+  return shown;
+}"""
+
+
+def open_lab(hub, page: Page) -> str:
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", USER)
+    page.fill("#password_input", hub.passwords[USER])
+    page.click("#login_submit")
+    page.wait_for_url(f"{hub.url}/user/{USER}/lab**", timeout=180_000)
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    return f"{hub.url}/user/{USER}"
+
+
+def context_menu_labels(page: Page, locator) -> list[str]:
+    locator.click(button="right")
+    menu = page.locator(".lm-Menu").last
+    expect(menu).to_be_visible(timeout=10_000)
+    labels = [t.strip() for t in menu.locator(".lm-Menu-itemLabel").all_inner_texts()]
+    page.keyboard.press("Escape")
+    return [label for label in labels if label]
+
+
+@pytest.fixture(scope="module")
+def lab_user(hub):
+    hub.add_user(USER, ("researcher",))
+    yield USER
+    hub.stop_server(USER)
+
+
+def test_no_command_that_leads_out_can_run(hub, lab_user, page):
+    open_lab(hub, page)
+    commands = page.evaluate(LIST_COMMANDS)
+    ids = {c["id"] for c in commands}
+    assert len(commands) > 200, "JupyterLab registered its commands"
+    assert "cleanroom:request-release" in ids and "cleanroom:request-release-output" in ids
+    ways_out = [c for c in commands if WAY_OUT.search(c["id"]) or WAY_OUT.search(c["label"])]
+    # The plugins that only lead out are switched off before JupyterLab starts.
+    for gone in KNOWN_WAYS_OUT:
+        assert gone not in ids or gone in {c["id"] for c in ways_out}, gone
+    for command in ways_out:
+        assert command["enabled"] is False, command
+        assert command["visible"] is False, command
+        answer = page.evaluate(EXECUTE, command["id"])
+        assert answer.startswith("refused"), (command, answer)
+    # The guard refuses commands, not JupyterLab: an ordinary command still runs.
+    assert page.evaluate(EXECUTE, "filebrowser:refresh") == "ran"
+    print(f"{len(commands)} commands; ways out found and refused: {[c['id'] for c in ways_out]}")
+
+
+def test_no_menu_or_context_menu_offers_a_way_out(hub, lab_user, page):
+    base = open_lab(hub, page)
+    shown = page.evaluate(MAIN_MENU_ITEMS)
+    assert any(item["command"] == "cleanroom:request-release-notebook" for item in shown)
+    assert len(shown) > 50, "the main menus were read"
+    leading_out = [i for i in shown if WAY_OUT.search(i["label"]) or WAY_OUT.search(i["command"])]
+    assert leading_out == []
+
+    # A CSV, a folder and a notebook with an output, made through the page's own session.
+    page.evaluate(
+        """async () => {
+          const contents = window.jupyterapp.serviceManager.contents;
+          await contents.save('lx-table.csv', {type: 'file', format: 'text',
+                                               content: 'plant,mean\\nA,1.5\\n'});
+          await contents.save('lx-folder', {type: 'directory'});
+          await contents.save('lx-notebook.ipynb', {type: 'notebook', format: 'json', content: {
+            nbformat: 4, nbformat_minor: 5, metadata: {},
+            cells: [{cell_type: 'code', source: 'print(1)', metadata: {}, execution_count: 1,
+                     outputs: [{output_type: 'execute_result', execution_count: 1, metadata: {},
+                                data: {'text/html': '<table><tr><th>a</th></tr>'
+                                                    + '<tr><td>1</td></tr></table>',
+                                       'text/plain': 'a 1'}}]}]}});
+          await window.jupyterapp.commands.execute('filebrowser:refresh');
+        }"""
+    )
+    listing = page.locator(".jp-DirListing-content")
+    seen = {}
+    for name in ("lx-table.csv", "lx-folder", "lx-notebook.ipynb"):
+        item = listing.locator(".jp-DirListing-item", has_text=name)
+        expect(item).to_be_visible(timeout=30_000)
+        seen[name] = context_menu_labels(page, item)
+    page.evaluate(
+        "async () => { await window.jupyterapp.commands.execute('docmanager:open', "
+        "{path: 'lx-notebook.ipynb'}); }"
+    )
+    output = page.locator(".jp-OutputArea-child").first
+    expect(output).to_be_visible(timeout=60_000)
+    seen["cell output"] = context_menu_labels(page, output)
+    seen["notebook"] = context_menu_labels(page, page.locator(".jp-Notebook .jp-Cell").first)
+    for where, labels in seen.items():
+        assert labels, where
+        assert [label for label in labels if WAY_OUT.search(label)] == [], (where, labels)
+    for name in ("lx-table.csv", "lx-folder", "lx-notebook.ipynb"):
+        assert "Request release…" in seen[name], (name, seen[name])
+    assert "Request Release of This Output…" in seen["cell output"]
+    assert "Request Release of This Notebook…" in seen["notebook"]
+
+    # No upload button; the server's download routes answer 403 through the hub.
+    expect(page.locator(".jp-FileBrowser-toolbar .jp-id-upload")).to_have_count(0)
+    for route in (
+        "files/lx-table.csv",
+        "files/lx-table.csv?download=1",
+        "view/lx-table.csv",
+        "nbconvert/html/lx-notebook.ipynb?download=true",
+    ):
+        answer = page.request.get(f"{base}/{route}")
+        assert answer.status == 403, (route, answer.status)
+        assert b"plant,mean" not in answer.body()
+    page.screenshot(path="/tmp/cleanroom-lab-context-menu.png")
