@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import hypothesis
 import pytest
 import requests
+import schemathesis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cleanroom.airlock.handlers.api import OPENAPI_PATH  # noqa: E402
 from cleanroom.audit import AuditLog  # noqa: E402
 from cleanroom.catalog.service import CatalogService  # noqa: E402
 from cleanroom.policy import PolicyClient, revision_of_dir  # noqa: E402
@@ -325,3 +328,34 @@ print(json.dumps({{"base": base, "created": status, "project": created.get("proj
     audit = AuditLog.from_state_dir(hub.settings.state_dir)
     assert not [r for r in audit.records() if r.event == "airlock.release.download"
                 and r.details.get("request") == rid]  # fmt: skip
+
+
+# The document kept in the repository; the next test checks the service serves the same.
+schema = schemathesis.openapi.from_path(OPENAPI_PATH)
+
+
+def test_the_service_serves_the_openapi_document_kept_in_the_repository(hub, airlock):
+    served = requests.get(hub.airlock_direct_url + "api/openapi.json", timeout=30).json()
+    kept = json.loads(OPENAPI_PATH.read_text())
+    assert served.pop("servers") == [{"url": "/services/airlock"}]
+    assert served == kept
+
+
+@schema.parametrize()
+@hypothesis.settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+)
+def test_generated_requests_against_the_openapi_document_never_get_a_server_error(
+    case, hub, airlock
+):
+    response = case.call(
+        base_url=hub.airlock_direct_url.rstrip("/"),
+        headers={"Authorization": f"token {airlock['token']}"},
+        timeout=60,
+    )
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
+    if response.status_code >= 400:
+        assert "error" in response.json(), response.text[:300]
