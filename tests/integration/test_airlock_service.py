@@ -307,3 +307,38 @@ def test_withdrawn_requests_take_no_more_changes(airlock):
     with pytest.raises(Conflict):
         airlock.withdraw(ALICE, rid)
     assert transitions(airlock, rid) == [("draft", "withdrawn")]
+
+
+def test_a_model_needs_two_reviewers_and_every_contributing_organisations_data_owner(
+    airlock, seeded, tmp_path
+):
+    from cleanroom.airlock.permissions import OWNER_APPROVE
+    from cleanroom.catalog.materialiser import grant_materialiser
+
+    seeded.materialiser = grant_materialiser(tmp_path / "grants")
+    seeded.grant("yield", "wafers", reason="study", actor="adam")  # rows of acme, bolt, cora
+    owners = {}
+    for name, org in (("dora", "acme"), ("dave", "bolt"), ("dina", "cora")):
+        seeded.set_user_organisation(name, org, actor="adam")
+        owners[org] = Caller(name, frozenset({OWNER_APPROVE}), ("data-owner",))
+    rid = airlock.create(ALICE, project="yield", justification="a yield model").id
+    put(airlock, rid, "model.onnx", b"\x08\x01onnx-ish", type_="model",
+        media_type="application/octet-stream")  # fmt: skip
+    request = airlock.submit(ALICE, rid)
+    assert request.reviewers_required == 2
+    assert request.data_owner_approval == ["acme", "bolt", "cora"]
+    assert request.contributing_organisations == ["acme", "bolt", "cora"]
+    airlock.vote(RITA, rid, [VoteInput("model.onnx", "approve")])
+    airlock.vote(ROWAN, rid, [VoteInput("model.onnx", "approve")])
+    assert state_of(airlock, rid) == State.IN_REVIEW  # the owners have not co-approved yet
+    outsider = Caller("olga", frozenset({OWNER_APPROVE}), ("data-owner",))
+    seeded.set_user_organisation("olga", "uni", actor="adam")
+    with pytest.raises(PermissionDenied):
+        airlock.vote(outsider, rid, [VoteInput("model.onnx", "approve")])  # no data in it
+    airlock.vote(owners["acme"], rid, [VoteInput("model.onnx", "approve")])
+    airlock.vote(owners["bolt"], rid, [VoteInput("model.onnx", "approve")])
+    assert state_of(airlock, rid) == State.IN_REVIEW
+    done = airlock.vote(owners["cora"], rid, [VoteInput("model.onnx", "approve")])
+    assert done.state == "approved"
+    capacities = {v.reviewer: v.capacities for v in done.files[0].votes}
+    assert capacities["dora"] == ["data-owner"] and capacities["rita"] == ["reviewer"]
