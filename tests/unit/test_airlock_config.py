@@ -1,0 +1,67 @@
+"""How the airlock is wired into the hub: the managed service, its hub role, the groups that
+may reach it, the server token's scopes, the container's CLEANROOM_AIRLOCK_URL, settings."""
+
+from __future__ import annotations
+
+import pytest
+from cleanroom import roles
+from cleanroom.config import configure
+from cleanroom.errors import SettingsError
+from cleanroom.settings import Settings
+from traitlets.config import Config
+
+
+def make_config(**env):
+    return configure(Config(), Settings.from_env(env), admin_token="t" * 64)
+
+
+def test_the_airlock_is_a_managed_service_on_the_gateway_at_its_port():
+    c = make_config(CLEANROOM_SUBNET="10.7.0.0/24", CLEANROOM_AIRLOCK_PORT="9082")
+    (airlock,) = [s for s in c.JupyterHub.services if s["name"] == "airlock"]
+    assert airlock["url"] == "http://10.7.0.1:9082"  # the proxy routes /services/airlock/
+    assert airlock["command"][1:] == ["-m", "cleanroom.airlock"]
+    assert airlock["environment"]["CLEANROOM_AIRLOCK_PORT"] == "9082"
+    assert set(airlock["oauth_client_allowed_scopes"]) == set(roles.CUSTOM_SCOPES)
+    assert c.CleanRoomSpawner.airlock_url == "http://10.7.0.1:9082/services/airlock/"
+    assert 9082 in c.CleanRoomSpawner.allowed_host_ports
+
+
+def test_the_airlock_reads_users_and_servers_and_nothing_more():
+    c = make_config()
+    (role,) = [r for r in c.JupyterHub.load_roles if r.get("services") == ["airlock"]]
+    assert set(role["scopes"]) == {"read:users", "read:servers", "list:users"}
+
+
+def test_a_servers_token_may_ask_for_releases():
+    c = make_config()
+    assert "custom:cleanroom:submit" in c.Spawner.server_token_scopes
+    assert "access:servers!server" in c.Spawner.server_token_scopes
+    assert not any(s.startswith(("admin", "read:users", "tokens")) for s in
+                   c.Spawner.server_token_scopes)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("group", "reaches"),
+    [("researcher", True), ("reviewer", True), ("data-owner", True), ("admin", True)],
+)
+def test_every_global_role_reaches_the_airlock_and_only_the_admin_the_catalog(group, reaches):
+    scopes = roles.GROUP_SCOPES[group]
+    assert ("access:services!service=airlock" in scopes) is reaches
+    assert ("access:services!service=catalog" in scopes) is (group == "admin")
+
+
+def test_airlock_settings_have_defaults_and_are_checked():
+    s = Settings.from_env({"CLEANROOM_STATE_DIR": "/srv/cr"})
+    assert str(s.airlock_path) == "/srv/cr/airlock"
+    assert s.airlock_max_file_bytes == 2 * 1024**3
+    assert s.airlock_max_files == 50
+    assert s.airlock_max_request_bytes == 4 * 1024**3
+    s = Settings.from_env({"CLEANROOM_AIRLOCK_MAX_FILE_BYTES": "500M"})
+    assert s.airlock_max_file_bytes == 500 * 1024**2
+    assert Settings.from_env(s.to_env()) == s  # the hub's children read the same values
+    with pytest.raises(SettingsError, match="inside the researchers' homes"):
+        Settings.from_env({"CLEANROOM_STATE_DIR": "/srv/cr",
+                           "CLEANROOM_AIRLOCK_DIR": "/srv/cr/homes/x"})  # fmt: skip
+    for bad in ("0", "-1", "1.5G", "lots"):
+        with pytest.raises(SettingsError, match="CLEANROOM_AIRLOCK_MAX_FILE_BYTES"):
+            Settings.from_env({"CLEANROOM_AIRLOCK_MAX_FILE_BYTES": bad})
