@@ -130,11 +130,18 @@ def test_request_release_and_see_the_reviewers_answer(hub, project, browser, pag
     expect(csv_item).to_be_visible(timeout=30_000)
 
     # The CSV, from the file browser: the dialog shows exactly what goes, and its hash.
-    dialog = release_from_menu(page, csv_item, "Request release…", "Yield by plant group")
+    # Without a justification it asks again, keeping what was chosen.
+    dialog = release_from_menu(page, csv_item, "Request release…", "")
     expect(dialog).to_contain_text(CSV_NAME)
     expect(dialog).to_contain_text(f"{len(CSV)} bytes")
     expect(dialog).to_contain_text(hashlib.sha256(CSV).hexdigest()[:12])
     expect(dialog.locator("select.jp-cleanroom-type")).to_have_value("table")
+    dialog.locator(".jp-cleanroom-title").fill("Yield table")
+    dialog.get_by_role("button", name="Send for review").click()
+    dialog = page.locator(".jp-Dialog", has=page.locator(".jp-cleanroom-problem"))
+    expect(dialog).to_contain_text("Say why these files should leave the clean room")
+    expect(dialog.locator(".jp-cleanroom-title")).to_have_value("Yield table")
+    dialog.locator(".jp-cleanroom-justification").fill("Yield by plant group")
     dialog.get_by_role("button", name="Send for review").click()
     expect(page.locator(".jp-Dialog")).to_have_count(0, timeout=60_000)
 
@@ -155,6 +162,12 @@ def test_request_release_and_see_the_reviewers_answer(hub, project, browser, pag
         "data-state", "in_review", timeout=LONG
     )
     request_id = csv_card.get_attribute("data-request-id")
+    expect(csv_card).to_contain_text("Yield table")
+    # Its page in the airlock (reviews in full, the download once approved) is one click away.
+    link = csv_card.locator("a.jp-cleanroom-airlockLink")
+    expect(link).to_have_attribute("href", f"{hub.url}/services/airlock/requests/{request_id}")
+    airlock_page = page.request.get(f"{hub.url}/services/airlock/requests/{request_id}")
+    assert airlock_page.ok and CSV_NAME in airlock_page.text()
 
     # A reviewer, in another browser, returns the CSV for changes with a comment for her.
     reviewer = browser.new_context(ignore_https_errors=True).new_page()

@@ -44,7 +44,12 @@ export class ReleaseBody extends Widget {
   private readonly files: IPreviewFile[];
   private readonly outputs: IOutputFile[];
 
-  constructor(files: IPreviewFile[], outputs: IOutputFile[], problem = '') {
+  constructor(
+    files: IPreviewFile[],
+    outputs: IOutputFile[],
+    problem = '',
+    previous: IReleaseChoice | null = null
+  ) {
     super();
     this.files = files;
     this.outputs = outputs;
@@ -129,6 +134,16 @@ export class ReleaseBody extends Widget {
     this.justification.maxLength = 5000;
     reasonLabel.appendChild(this.justification);
     node.appendChild(reasonLabel);
+    if (previous) {
+      // Asked again (the justification was missing): keep what was already chosen.
+      this.titleInput.value = previous.title;
+      this.justification.value = previous.justification;
+      previous.files.forEach((file, index) => {
+        if (this.typeSelects[index]) {
+          this.typeSelects[index].value = file.type;
+        }
+      });
+    }
   }
 
   private typeSelect(selected: string): HTMLSelectElement {
@@ -165,10 +180,11 @@ export async function askForRelease(
   outputs: IOutputFile[]
 ): Promise<IReleaseChoice | null> {
   let problem = '';
+  let previous: IReleaseChoice | null = null;
   for (;;) {
-    const result = await showDialog({
+    const result: Dialog.IResult<IReleaseChoice> = await showDialog({
       title: 'Request release',
-      body: new ReleaseBody(files, outputs, problem),
+      body: new ReleaseBody(files, outputs, problem, previous),
       focusNodeSelector: '.jp-cleanroom-justification',
       buttons: [
         Dialog.cancelButton(),
@@ -181,6 +197,7 @@ export async function askForRelease(
     if (result.value.justification.length > 0) {
       return result.value;
     }
+    previous = result.value;
     problem = 'Say why these files should leave the clean room.';
   }
 }

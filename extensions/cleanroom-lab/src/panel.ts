@@ -4,6 +4,7 @@ import {
   showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -16,6 +17,18 @@ import {
   statesOf
 } from './model';
 import { ReleaseError, postJSON, requestAPI } from './request';
+
+/** The airlock's page for a request, as the browser reaches it (beside the hub). */
+export function airlockPage(requestId: string): string {
+  const hubPrefix = PageConfig.getOption('hubPrefix') || '/hub/';
+  const root = hubPrefix.replace(/hub\/?$/, '');
+  return URLExt.join(
+    PageConfig.getOption('hubHost') || '',
+    root || '/',
+    'services/airlock/requests',
+    encodeURIComponent(requestId)
+  );
+}
 
 function add<K extends keyof HTMLElementTagNameMap>(
   parent: HTMLElement,
@@ -194,6 +207,17 @@ export class RequestsPanel extends Widget {
       add(card, 'div', 'jp-cleanroom-reason', reason);
     }
     const actions = add(card, 'div', 'jp-cleanroom-actions');
+    // The airlock's own page: reviews in full, and the download once approved (the
+    // browser is outside the clean room; the airlock refuses downloads from inside it).
+    const link = add(
+      actions,
+      'a',
+      'jp-cleanroom-airlockLink',
+      'Open in the airlock'
+    );
+    link.href = airlockPage(request.id);
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
     if (RESUBMITTABLE.has(request.state)) {
       const button = add(
         actions,
