@@ -20,6 +20,7 @@ from ..store import BlobWriter
 from .base import AirlockHandler, authenticated
 
 HERE = Path(__file__).resolve().parents[1]
+UPLOAD_SLACK = 2 * 1024 * 1024
 OPENAPI_PATH = HERE / "openapi.json"
 
 
@@ -168,12 +169,21 @@ class FileHandler(ApiHandler):
                     f"the file is {length} bytes; the airlock accepts at most {limit} bytes for "
                     "it (per file, and per request all files together); nothing was stored"
                 )
-        self.request.connection.set_max_body_size(limit + 1)
+        # Some slack past the limit so that the writer sees the overflowing chunk and the
+        # client gets a 413 (tornado itself would answer a bare 400).
+        self.request.connection.set_max_body_size(limit + UPLOAD_SLACK)
         self.writer = await asyncio.to_thread(self.airlock.store.writer, limit, f"file {name}")
 
     async def data_received(self, chunk: bytes) -> None:
-        if self.writer is not None:
+        if self.writer is None or self._finished:
+            return
+        try:
             await asyncio.to_thread(self.writer.write, chunk)
+        except TooLarge as error:
+            # A body without Content-Length that passed the limit: answer now (the writer
+            # has already removed what it wrote); tornado closes the connection after.
+            self.writer = None
+            self.write_json({"error": str(error)}, error.status)
 
     def on_connection_close(self) -> None:
         # Cut off half-way: nothing of it stays.
@@ -187,6 +197,8 @@ class FileHandler(ApiHandler):
 
     @authenticated
     async def put(self, request_id: str, name: str):
+        if self._finished:
+            return  # answered while the body arrived (413)
         if self.writer is None:
             raise InvalidInput("no upload was started")
         blob = await asyncio.to_thread(self.writer.commit)

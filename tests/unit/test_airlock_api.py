@@ -1,0 +1,265 @@
+"""The airlock's HTTP layer in-process: identity, errors as JSON 4xx (never 5xx), XSRF only for
+cookie sign-ins, strict headers, streamed uploads and their limits, the peer check, the route
+table. The hub and OPA are small fakes here (the real ones: tests/integration/test_airlock_*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from types import SimpleNamespace
+
+import pytest
+from cleanroom.airlock.app import make_app, routes
+from cleanroom.airlock.db import create_airlock_engine, session_factory
+from cleanroom.airlock.facts import HubUser, parse_user
+from cleanroom.airlock.handlers.base import CONTENT_SECURITY_POLICY, check_route_table
+from cleanroom.airlock.service import AirlockService, Limits
+from cleanroom.airlock.store import BlobStore
+from cleanroom.audit import AuditLog
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.web import RequestHandler
+
+# The server fixture and the tests share the session's event loop (the fixtures' loop scope).
+in_session_loop = pytest.mark.asyncio(loop_scope="session")
+
+PREFIX = "/services/airlock/"
+TOKENS = {"alice-token": ("alice", ["custom:cleanroom:submit"]),
+          "rita-token": ("rita", ["custom:cleanroom:review"])}  # fmt: skip
+
+
+class FakeHubAuth:
+    """Answers like HubAuth.get_user: the model of a known token, else None; XSRF as
+    tornado checks it."""
+
+    login_url = "/hub/login"
+
+    def check_xsrf_cookie(self, handler):
+        return RequestHandler.check_xsrf_cookie(handler)
+
+    async def get_user(self, handler, sync=True):
+        header = handler.request.headers.get("Authorization", "")
+        token = header.removeprefix("token ").strip()
+        if token in TOKENS:
+            name, scopes = TOKENS[token]
+            return {"kind": "user", "name": name, "scopes": scopes}
+        if handler.get_cookie("fake-session") == "alice":
+            return {"kind": "user", "name": "alice", "scopes": ["custom:cleanroom:submit"]}
+        return None
+
+
+class FakeHub:
+    async def user(self, name):
+        return HubUser(name, ("researcher",), "yield" if name == "alice" else None, True)
+
+
+class NoCatalog:
+    def organisation(self, user):
+        return None
+
+    def project_role(self, project, user):
+        return None
+
+    def contributing_organisations(self, project):
+        return []
+
+
+@pytest.fixture
+async def server(tmp_path):
+    audit = AuditLog.from_state_dir(tmp_path / "state")
+    service = AirlockService(
+        session_factory(create_airlock_engine(tmp_path / "airlock.sqlite")),
+        BlobStore(tmp_path / "blobs"),
+        policy=None,  # not asked by anything these tests do
+        audit=audit,
+        catalog=NoCatalog(),
+        limits=Limits(max_file_bytes=1000, max_files=3, max_request_bytes=2500),
+    )
+    app = make_app(service, FakeHub(), prefix=PREFIX, subnet="172.30.0.0/24",
+                   gateway="172.30.0.1", hub_auth=FakeHubAuth())  # fmt: skip
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    http = HTTPServer(app, max_body_size=1024 * 1024)
+    http.add_sockets([sock])
+    port = sock.getsockname()[1]
+    yield {"port": port, "url": f"http://127.0.0.1:{port}{PREFIX}", "service": service}
+    http.stop()
+
+
+async def call(server, method, path, token="alice-token", body=None, headers=None):
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"token {token}"
+    request = HTTPRequest(server["url"] + path, method=method, headers=headers, body=body,
+                          allow_nonstandard_methods=True)  # fmt: skip
+    return await AsyncHTTPClient().fetch(request, raise_error=False)
+
+
+async def draft(server) -> str:
+    answer = await call(server, "POST", "api/requests", body=json.dumps({"justification": "j"}))
+    assert answer.code == 201, answer.body
+    return json.loads(answer.body)["id"]
+
+
+@in_session_loop
+async def test_without_a_hub_identity_everything_is_401_json(server):
+    for method, path in (("GET", "api/requests"), ("POST", "api/requests"),
+                         ("PUT", "api/requests/r-1/files/a.csv?type=table")):  # fmt: skip
+        answer = await call(
+            server, method, path, token=None, body=b"{}" if method != "GET" else None
+        )
+        assert answer.code in (401, 403), (method, path, answer.code)
+        assert "error" in json.loads(answer.body)
+    answer = await call(server, "GET", "api/requests", token="stolen")
+    assert answer.code == 401 and "sign in" in json.loads(answer.body)["error"]
+
+
+@in_session_loop
+async def test_strict_headers_on_every_answer(server):
+    answer = await call(server, "GET", "api/requests")
+    assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src" not in CONTENT_SECURITY_POLICY
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+@in_session_loop
+async def test_bad_input_is_4xx_json_never_5xx(server):
+    rid = await draft(server)
+    cases = [
+        ("POST", "api/requests", b"{not json"),
+        ("POST", "api/requests", b"[]"),
+        ("POST", "api/requests", b'{"justification": 3}'),
+        ("POST", "api/requests", b'{"justification": "   "}'),
+        ("GET", "api/requests/r-nope", None),
+        ("GET", "api/requests?queue=everything", None),
+        ("POST", f"api/requests/{rid}/votes", b'{"votes": [{"file": 1}]}'),
+        ("POST", f"api/requests/{rid}/votes", b'{"votes": []}'),
+        ("PUT", f"api/requests/{rid}/files/a.csv?type=weights", b"x"),
+        ("PUT", f"api/requests/{rid}/files/a%2F..%2Fb?type=table", b"x"),
+        ("PUT", f"api/requests/{rid}/files/%00?type=table", b"x"),
+        ("PUT", f"api/requests/{rid}/files/..?type=table", b"x"),
+        ("DELETE", f"api/requests/{rid}/files/nothing.csv", None),
+        ("GET", "api/nothing-here", None),
+        ("POST", f"api/requests/{rid}/revoke", b'{"reason": "x"}'),
+    ]
+    for method, path, body in cases:
+        answer = await call(server, method, path, body=body)
+        assert 400 <= answer.code < 500, (method, path, answer.code, answer.body)
+        assert json.loads(answer.body)["error"], (method, path)
+
+
+@in_session_loop
+async def test_a_cookie_sign_in_needs_the_xsrf_token_a_header_token_does_not(server):
+    body = json.dumps({"justification": "j"})
+    by_cookie = await call(server, "POST", "api/requests", token=None, body=body,
+                           headers={"Cookie": "fake-session=alice"})  # fmt: skip
+    assert by_cookie.code == 403 and "xsrf" in json.loads(by_cookie.body)["error"].lower()
+    assert (await call(server, "POST", "api/requests", body=body)).code == 201
+
+
+@in_session_loop
+async def test_the_body_never_names_the_project_or_requester(server):
+    body = json.dumps({"justification": "j", "project": "secret", "requester": "rita"})
+    answer = await call(server, "POST", "api/requests", body=body)
+    model = json.loads(answer.body)
+    assert (model["project"], model["requester"]) == ("yield", "alice")
+
+
+async def raw_put(server, rid: str, name: str, head: str, body: bytes) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server["port"])
+    writer.write(
+        f"PUT {PREFIX}api/requests/{rid}/files/{name}?type=table HTTP/1.1\r\n"
+        f"Host: x\r\nAuthorization: token alice-token\r\n{head}\r\n".encode()
+        + body
+    )
+    try:
+        await writer.drain()
+    except ConnectionError:
+        pass
+    answer = await asyncio.wait_for(reader.read(65536), 30)
+    writer.close()
+    return answer.decode(errors="replace")
+
+
+@in_session_loop
+async def test_uploads_over_the_limit_are_413_and_leave_nothing(server):
+    rid = await draft(server)
+    blobs = server["service"].store.root
+    declared = await raw_put(server, rid, "big.csv", "Content-Length: 1001\r\n", b"")
+    assert declared.startswith("HTTP/1.1 413") and "at most 1000 bytes" in declared
+    chunk = b"x" * 600
+    chunked = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2 + b"0\r\n\r\n"
+    streamed = await raw_put(server, rid, "big.csv", "Transfer-Encoding: chunked\r\n", chunked)
+    assert streamed.startswith("HTTP/1.1 413"), streamed[:200]
+    assert list(blobs.iterdir()) == []
+    model = json.loads((await call(server, "GET", f"api/requests/{rid}")).body)
+    assert model["files"] == []
+
+
+@in_session_loop
+async def test_an_upload_streams_in_and_counts_against_the_request(server):
+    rid = await draft(server)
+    for index in range(2):
+        answer = await call(server, "PUT", f"api/requests/{rid}/files/f{index}.csv?type=table",
+                            body=b"a" * 1000 + bytes([index]) * 0)  # fmt: skip
+        assert answer.code == 201, answer.body
+    # 2000 of 2500 bytes used: the next file may have 500.
+    over = await call(server, "PUT", f"api/requests/{rid}/files/f2.csv?type=table", body=b"b" * 501)
+    assert over.code == 413
+    ok = await call(server, "PUT", f"api/requests/{rid}/files/f2.csv?type=table", body=b"b" * 500)
+    assert ok.code == 201
+    fourth = await call(server, "PUT", f"api/requests/{rid}/files/f3.csv?type=table", body=b"c")
+    assert fourth.code == 413 and "3 files" in json.loads(fourth.body)["error"]
+
+
+@in_session_loop
+async def test_only_the_requester_changes_a_request(server):
+    rid = await draft(server)
+    answer = await call(server, "PUT", f"api/requests/{rid}/files/a.csv?type=table", body=b"1",
+                        token="rita-token")  # fmt: skip
+    assert answer.code == 403
+
+
+def test_every_handler_method_is_authenticated():
+    from cleanroom.airlock.handlers import api, pages
+
+    check_route_table(api.default_handlers)
+    check_route_table(pages.default_handlers)
+    assert routes(PREFIX)
+
+
+@pytest.mark.parametrize(
+    ("peer", "inside"),
+    [("172.30.0.2", True), ("172.30.0.254", True), ("172.30.0.1", False), ("127.0.0.1", False),
+     ("10.0.0.5", False), ("not-an-address", True)],
+)  # fmt: skip
+def test_the_peer_check(peer, inside):
+    from cleanroom.airlock.handlers.base import AirlockHandler
+
+    class Request:
+        remote_ip = peer
+
+    handler = AirlockHandler.__new__(AirlockHandler)
+    handler.request = Request()
+    handler.application = SimpleNamespace(
+        settings={"clean_room_subnet": "172.30.0.0/24", "gateway": "172.30.0.1"}
+    )
+    assert handler.peer_in_clean_room() is inside
+
+
+def test_the_hubs_user_model_gives_the_running_servers_project_only():
+    running = {"name": "alice", "groups": ["researcher"],
+               "servers": {"": {"ready": True, "stopped": False,
+                                "user_options": {"project": "yield"}}}}  # fmt: skip
+    assert parse_user(running) == HubUser("alice", ("researcher",), "yield", True)
+    options = {"project": "yield"}
+    pending = {"name": "alice", "servers": {"": {"ready": False, "user_options": options}}}
+    assert parse_user(pending).server_project is None
+    assert parse_user({"name": "bob", "servers": {}}) == HubUser("bob", (), None, False)
+    odd = {"name": "eve", "servers": {"": {"ready": True, "user_options": {"project": ["x"]}}}}
+    assert parse_user(odd).server_project is None
