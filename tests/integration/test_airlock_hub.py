@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -359,3 +362,69 @@ def test_generated_requests_against_the_openapi_document_never_get_a_server_erro
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
     if response.status_code >= 400:
         assert "error" in response.json(), response.text[:300]
+
+
+def airlock_pid(hub) -> int:
+    """The pid of this test hub's airlock (``python -m cleanroom.airlock`` with this hub's
+    state directory in its environment): the one process this test may kill."""
+    marker = f"CLEANROOM_STATE_DIR={hub.settings.state_dir}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"cleanroom.airlock" in cmdline and marker in environ:
+            return int(proc.name)
+    raise AssertionError("this hub's airlock process is not running")
+
+
+def test_the_airlock_killed_mid_upload_keeps_what_it_acknowledged_and_nothing_partial(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {"kept.csv": CSV})
+    kept = api(hub, token, "GET", f"api/requests/{rid}").json()["files"][0]
+    blobs = hub.settings.airlock_path / "blobs"
+    pid = airlock_pid(hub)
+    sent = threading.Event()
+
+    def body():
+        for _ in range(400):  # up to 400 MiB, slowly: the airlock dies long before the end
+            yield b"x" * (1024 * 1024)
+            sent.set()
+            time.sleep(0.02)
+
+    def upload():
+        try:
+            api(hub, token, "PUT", f"api/requests/{rid}/files/cut.csv?type=table", data=body())
+        except requests.RequestException:
+            pass
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    assert sent.wait(30)
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".upload-") for p in blobs.iterdir()):
+        assert time.monotonic() < deadline, "the upload never reached the store"
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    uploader.join(60)
+    # The hub restarts its managed service (it polls about every 30 s).
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if api(hub, token, "GET", "api/openapi.json").status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "the hub did not restart the airlock"
+        time.sleep(1)
+    assert airlock_pid(hub) != pid
+    assert not [p for p in blobs.iterdir() if p.name.startswith(".upload-")]
+    model = api(hub, token, "GET", f"api/requests/{rid}").json()
+    assert [f["name"] for f in model["files"]] == ["kept.csv"]
+    assert model["files"][0]["sha256"] == kept["sha256"]
+    stored = (blobs / kept["sha256"]).read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == kept["sha256"] and stored == CSV
+    assert AuditLog.from_state_dir(hub.settings.state_dir).verify().ok
