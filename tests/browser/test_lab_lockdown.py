@@ -135,6 +135,21 @@ def test_no_menu_or_context_menu_offers_a_way_out(hub, lab_user, page):
     leading_out = [i for i in shown if WAY_OUT.search(i["label"]) or WAY_OUT.search(i["command"])]
     assert leading_out == []
 
+    # The command palette finds no way out either.
+    page.evaluate("window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+    search = page.locator(".lm-CommandPalette-input")
+    expect(search).to_be_visible(timeout=10_000)
+    ours = page.locator(".lm-CommandPalette-item", has_text="Request Release")
+    for word in ("download", "export", "browser tab", "share", "print", "upload"):
+        # Our own item shows, then goes: the palette has rendered the new search.
+        search.fill("request release")
+        expect(ours).not_to_have_count(0)
+        search.fill(word)
+        expect(ours).to_have_count(0)
+        found = page.locator(".lm-CommandPalette-item").all_inner_texts()
+        assert [text for text in found if WAY_OUT.search(text)] == [], (word, found)
+    page.keyboard.press("Escape")
+
     # A CSV, a folder and a notebook with an output, made through the page's own session.
     page.evaluate(
         """async () => {
@@ -143,7 +158,8 @@ def test_no_menu_or_context_menu_offers_a_way_out(hub, lab_user, page):
                                                content: 'plant,mean\\nA,1.5\\n'});
           await contents.save('lx-folder', {type: 'directory'});
           await contents.save('lx-notebook.ipynb', {type: 'notebook', format: 'json', content: {
-            nbformat: 4, nbformat_minor: 5, metadata: {},
+            nbformat: 4, nbformat_minor: 5,
+            metadata: {kernelspec: {name: 'python3', display_name: 'Python 3'}},
             cells: [{cell_type: 'code', source: 'print(1)', metadata: {}, execution_count: 1,
                      outputs: [{output_type: 'execute_result', execution_count: 1, metadata: {},
                                 data: {'text/html': '<table><tr><th>a</th></tr>'
@@ -173,6 +189,28 @@ def test_no_menu_or_context_menu_offers_a_way_out(hub, lab_user, page):
         assert "Request release…" in seen[name], (name, seen[name])
     assert "Request Release of This Output…" in seen["cell output"]
     assert "Request Release of This Notebook…" in seen["notebook"]
+
+    # A file dropped from the desktop onto the file browser is stopped and explained.
+    page.evaluate(
+        """() => {
+          const transfer = new DataTransfer();
+          transfer.items.add(new File(['smuggled'], 'lx-dropped.txt', {type: 'text/plain'}));
+          const target = document.querySelector('.jp-DirListing-content');
+          for (const type of ['dragenter', 'dragover', 'drop']) {
+            target.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true,
+                                                      cancelable: true}));
+          }
+        }"""
+    )
+    expect(page.locator(".Toastify__toast", has_text="Uploads are switched off")).to_be_visible(
+        timeout=10_000
+    )
+    page.wait_for_timeout(2000)
+    listed = page.evaluate(
+        "async () => (await window.jupyterapp.serviceManager.contents.get('')).content"
+        ".map(item => item.name)"
+    )
+    assert "lx-dropped.txt" not in listed
 
     # No upload button; the server's download routes answer 403 through the hub.
     expect(page.locator(".jp-FileBrowser-toolbar .jp-id-upload")).to_have_count(0)
