@@ -428,3 +428,36 @@ def test_the_airlock_killed_mid_upload_keeps_what_it_acknowledged_and_nothing_pa
     stored = (blobs / kept["sha256"]).read_bytes()
     assert hashlib.sha256(stored).hexdigest() == kept["sha256"] and stored == CSV
     assert AuditLog.from_state_dir(hub.settings.state_dir).verify().ok
+
+
+def test_an_admin_sees_all_requests_and_revokes_a_release_on_the_pages(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {"revoked.csv": CSV})
+    api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    for reviewer in ("alvin", "alba"):
+        vote(hub, browser(hub, reviewer), rid, {"revoked.csv": ("approve", "ok")})
+    admin = browser(hub, "alec")
+    listing = admin.get(f"{hub.airlock_url}admin?state=approved", timeout=60)
+    assert listing.status_code == 200 and rid in listing.text
+    page = admin.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    assert "Revoke the release" in page.text and 'id="preview-1"' in page.text
+    xsrf = admin.cookies.get("_xsrf", path="/services/airlock/")
+    no_reason = admin.post(f"{hub.airlock_url}requests/{rid}/revoke",
+                           data={"_xsrf": xsrf, "reason": ""}, timeout=60)  # fmt: skip
+    assert no_reason.status_code == 400
+    done = admin.post(
+        f"{hub.airlock_url}requests/{rid}/revoke",
+        data={"_xsrf": xsrf, "reason": "the data owner objected"},
+        timeout=60,
+    )
+    assert done.status_code == 200 and "revoked" in done.text
+    alma = browser(hub, "alma")
+    got = alma.get(f"{hub.airlock_url}requests/{rid}/files/revoked.csv/download", timeout=60)
+    assert got.status_code == 403 and CSV not in got.content
+    # Nobody else may revoke, and only admins see the list of everything.
+    assert browser(hub, "alvin").get(f"{hub.airlock_url}admin", timeout=60).status_code == 403
+    audit = AuditLog.from_state_dir(hub.settings.state_dir)
+    states = [r for r in audit.records() if r.event == "airlock.request.state"]
+    (record,) = [r for r in states if r.details.get("request") == rid
+                 and r.details["target"] == "revoked"]  # fmt: skip
+    assert record.actor == "alec" and record.details["reason"] == "the data owner objected"
