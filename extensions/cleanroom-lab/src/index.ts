@@ -4,6 +4,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { CodeCell } from '@jupyterlab/cells';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -103,24 +104,23 @@ function outputUnderMenu(
   const node = app.contextMenuHitTest(candidate =>
     candidate.classList.contains('jp-OutputArea-child')
   );
-  const panel: NotebookPanel | null = tracker.currentWidget;
-  if (!node || !panel) {
+  if (!node) {
+    return null;
+  }
+  // The notebook that holds the output (not necessarily the current one, side by side).
+  const panel: NotebookPanel | undefined = tracker.find(candidate =>
+    candidate.node.contains(node)
+  );
+  if (!panel) {
     return null;
   }
   const cells = panel.content.widgets;
   for (let cellIndex = 0; cellIndex < cells.length; cellIndex++) {
     const cell = cells[cellIndex];
-    if (!cell.node.contains(node) || cell.model.type !== 'code') {
+    if (!(cell instanceof CodeCell) || !cell.node.contains(node)) {
       continue;
     }
-    const area = (
-      cell as unknown as {
-        outputArea: {
-          widgets: readonly { node: HTMLElement }[];
-          model: { get(index: number): { data: Record<string, unknown> } };
-        };
-      }
-    ).outputArea;
+    const area = cell.outputArea;
     const outputIndex = area.widgets.findIndex(child => child.node === node);
     if (outputIndex < 0) {
       return null;
