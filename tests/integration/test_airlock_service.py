@@ -342,3 +342,23 @@ def test_a_model_needs_two_reviewers_and_every_contributing_organisations_data_o
     assert done.state == "approved"
     capacities = {v.reviewer: v.capacities for v in done.files[0].votes}
     assert capacities["dora"] == ["data-owner"] and capacities["rita"] == ["reviewer"]
+
+
+def test_without_opa_nothing_is_decided_and_nothing_is_lost(airlock, opa_server):
+    from cleanroom.airlock.errors import Unavailable
+
+    rid = draft(airlock)
+    reviewing = draft(airlock, ("r.csv", CSV))
+    airlock.submit(ALICE, reviewing)
+    opa_server.stop()
+    with pytest.raises(Unavailable, match="submit again"):
+        airlock.submit(ALICE, rid)
+    assert state_of_without_policy(airlock, rid) == "draft"
+    with pytest.raises(Unavailable):
+        airlock.vote(RITA, reviewing, [VoteInput("r.csv", "approve")])
+    assert state_of_without_policy(airlock, reviewing) == "in_review"
+    assert airlock.audit.verify().ok
+
+
+def state_of_without_policy(airlock, request_id) -> str:
+    return airlock.get(ALICE, request_id).state  # the requester's view asks no policy

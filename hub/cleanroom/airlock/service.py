@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..audit import AuditLog
 from ..policy import (
+    UNAVAILABLE,
     CheckResult,
     FileFacts,
     PersonFacts,
@@ -415,6 +416,11 @@ class AirlockService:
                 )
                 s.flush()
                 self._settle(s, request, caller.name)
+        if not decision.allowed and UNAVAILABLE in decision.reasons:
+            raise Unavailable(
+                "the release policy could not be asked (the policy service did not answer); "
+                "nothing was decided: submit again in a moment"
+            )
         if not decision.allowed:
             raise PolicyRefused(
                 "the release policy does not allow this request as it is: "
@@ -497,7 +503,14 @@ class AirlockService:
                 raise PermissionDenied("nobody may review their own request")
             perm.check_user_can_vote(caller, ref(request), review_allowed=True)
             decision = self.review_decision(caller, request, audited=True)
-            perm.check_user_can_vote(caller, ref(request), review_allowed=decision.allowed)
+            if not decision.allowed:
+                if UNAVAILABLE in decision.reasons:
+                    raise Unavailable("the review policy could not be asked; try again soon")
+                raise PermissionDenied(
+                    f"the review policy does not let {caller.name} vote on {request_id}: "
+                    + "; ".join(decision.reasons),
+                    decision.reasons,
+                )
             files = {f.name: f for f in current_files(request)}
             for v in votes:
                 f = files.get(v.file)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado.web import HTTPError, RequestHandler
 
+from ...errors import CleanRoomError
 from ..errors import AirlockError, InvalidInput, NotSignedIn
 from ..permissions import Caller
 
@@ -175,6 +176,8 @@ class AirlockHandler(HubOAuthenticated, RequestHandler):
         reasons: list[str] = []
         if isinstance(exc, AirlockError):
             return exc.status, str(exc), exc.reasons
+        if isinstance(exc, CleanRoomError):  # the audit log or the catalog could not answer
+            return 503, f"the airlock cannot do this now: {exc}", reasons
         if isinstance(exc, HTTPError) and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif status_code >= 500:
@@ -193,6 +196,8 @@ class AirlockHandler(HubOAuthenticated, RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, AirlockError):
             status_code = exc.status
+        elif isinstance(exc, CleanRoomError):
+            status_code = 503
         super().send_error(status_code, **kwargs)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
