@@ -461,3 +461,41 @@ def test_an_admin_sees_all_requests_and_revokes_a_release_on_the_pages(hub, airl
     (record,) = [r for r in states if r.details.get("request") == rid
                  and r.details["target"] == "revoked"]  # fmt: skip
     assert record.actor == "alec" and record.details["reason"] == "the data owner objected"
+
+
+def test_a_1_gb_file_streams_in_without_the_airlock_holding_it_in_memory(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {})
+    pid = airlock_pid(hub)
+    block = (b"lot,plant,yield\n" * 65536)[: 1024 * 1024]
+    count = 1024
+    digest = hashlib.sha256()
+    for _ in range(count):
+        digest.update(block)
+
+    class Body:
+        """1 GiB read in pieces, never held whole (requests streams what has read())."""
+
+        def __init__(self):
+            self.left = count * len(block)
+
+        def __len__(self):
+            return self.left
+
+        def read(self, size=-1):
+            size = len(block) if size is None or size < 0 else min(size, len(block))
+            size = min(size, self.left)
+            offset = (count * len(block) - self.left) % len(block)
+            piece = (block[offset:] + block)[:size]
+            self.left -= len(piece)
+            return piece
+
+    answer = api(hub, token, "PUT", f"api/requests/{rid}/files/huge.csv?type=table", data=Body())
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["size"] == count * len(block)
+    assert answer.json()["sha256"] == digest.hexdigest()
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak_kib = int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith("VmHWM:")))  # fmt: skip
+    assert peak_kib < 400 * 1024, f"the airlock's peak memory was {peak_kib} KiB"
+    assert api(hub, token, "DELETE", f"api/requests/{rid}/files/huge.csv").status_code == 204
