@@ -53,7 +53,8 @@ CSV = b"plant_count,yield\n5,97.1\n"
 def airlock(seeded, opa_server, tmp_path) -> AirlockService:
     seeded.set_user_organisation("rowan", "bolt", actor="adam")
     seeded.add_member("yield", "rowan", "reviewer", actor="adam")
-    sessions = session_factory(create_airlock_engine(tmp_path / "airlock" / "airlock.sqlite"))
+    database = tmp_path / "airlock" / "airlock.sqlite"
+    sessions = session_factory(create_airlock_engine(database))
     return AirlockService(
         sessions,
         BlobStore(tmp_path / "airlock" / "blobs"),
@@ -62,6 +63,7 @@ def airlock(seeded, opa_server, tmp_path) -> AirlockService:
         CatalogFacts(seeded),
         Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
         view_policy=PolicyClient(opa_server.url),
+        read_sessions=session_factory(create_airlock_engine(database, writer=False)),
     )
 
 

@@ -105,8 +105,9 @@ def open_service(settings):
     os.chmod(root, 0o700)
     audit = AuditLog.from_state_dir(settings.state_dir)
     catalog = CatalogService.open(settings.catalog_database_url, audit)
+    database = root / "airlock.sqlite"
     return AirlockService(
-        session_factory(create_airlock_engine(root / "airlock.sqlite")),
+        session_factory(create_airlock_engine(database)),
         BlobStore(root / "blobs"),
         PolicyClient(settings.policy_url, timeout=5.0, audit=audit),
         audit,
@@ -117,6 +118,7 @@ def open_service(settings):
             settings.airlock_max_request_bytes,
         ),
         view_policy=PolicyClient(settings.policy_url, timeout=5.0),
+        read_sessions=session_factory(create_airlock_engine(database, writer=False)),
     )
 
 

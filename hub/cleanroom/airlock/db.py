@@ -15,7 +15,10 @@ from .models import Base
 BUSY_TIMEOUT_MS = 30_000
 
 
-def create_airlock_engine(path: Path | str) -> Engine:
+def create_airlock_engine(path: Path | str, *, writer: bool = True) -> Engine:
+    """An engine on the airlock's SQLite file. ``writer``: every transaction takes the write
+    lock at its start (for the service's changes); otherwise transactions are plain reads
+    that never wait for a writer (WAL)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
@@ -33,9 +36,10 @@ def create_airlock_engine(path: Path | str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
-    Base.metadata.create_all(engine)
+    if writer:
+        Base.metadata.create_all(engine)
     if path.exists():
         os.chmod(path, 0o600)
     return engine

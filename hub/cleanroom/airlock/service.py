@@ -128,8 +128,11 @@ class AirlockService:
         catalog: CatalogFacts,
         limits: Limits | None = None,
         view_policy: PolicyClient | None = None,
+        read_sessions: sessionmaker | None = None,
     ):
         self.sessions = sessions
+        # Reads that decide nothing need not wait for the write lock.
+        self.read_sessions = read_sessions or sessions
         self.store = store
         self.policy = policy
         # Read-only questions (may this person see this request?) are not audited decisions.
@@ -241,7 +244,7 @@ class AirlockService:
         most bytes the file may have."""
         check_file_name(name)
         check_file_type(type_)
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             request = self._get(s, request_id)
             perm.check_user_can_edit_request(caller, ref(request))
             self._check_project(request, project)
@@ -625,7 +628,7 @@ class AirlockService:
 
     def file_for_review(self, caller: perm.Caller, request_id: str, name: str, version: int | None):
         """A file version for previews and diffs (never for the requester)."""
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             request = self._get(s, request_id)
             allowed = caller.is_admin or self.may_review(caller, request)
             perm.check_user_can_see_contents(caller, ref(request), allowed)
@@ -641,7 +644,7 @@ class AirlockService:
 
     def get(self, caller: perm.Caller, request_id: str) -> Request:
         """The request, if the caller may see it (raises NotFound or PermissionDenied)."""
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             request = self._get(s, request_id)
             allowed = False
             if caller.name != request.requester and not caller.is_admin:
@@ -657,7 +660,7 @@ class AirlockService:
         _ = request.comments, request.checks
 
     def list_mine(self, caller: perm.Caller) -> list[Request]:
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             rows = s.scalars(
                 select(Request)
                 .where(Request.requester == caller.name)
@@ -672,7 +675,7 @@ class AirlockService:
         which they have not voted for every file yet)."""
         if not caller.may_review:
             return []
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             rows = s.scalars(
                 select(Request)
                 .where(Request.state == State.IN_REVIEW.value, Request.requester != caller.name)
@@ -694,7 +697,7 @@ class AirlockService:
 
     def list_all(self, caller: perm.Caller, state: str | None = None) -> list[Request]:
         perm.check_user_can_administer(caller)
-        with self.sessions() as s:
+        with self.read_sessions() as s:
             query = select(Request).order_by(Request.updated_at.desc())
             if state:
                 query = query.where(Request.state == State(state).value)
