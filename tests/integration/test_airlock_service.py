@@ -364,3 +364,19 @@ def test_without_opa_nothing_is_decided_and_nothing_is_lost(airlock, opa_server)
 
 def state_of_without_policy(airlock, request_id) -> str:
     return airlock.get(ALICE, request_id).state  # the requester's view asks no policy
+
+
+def test_a_request_left_submitted_by_a_crash_goes_back_to_its_researcher(airlock):
+    first = draft(airlock)
+    second = draft(airlock, ("s.csv", CSV))
+    airlock.submit(ALICE, second)
+    airlock.vote(RITA, second, [VoteInput("s.csv", "changes", "merge groups")])
+    for rid in (first, second):  # as if the airlock died between submit and decision
+        with airlock._tx() as s:
+            airlock._move(airlock._get(s, rid), State.SUBMITTED, "alice")
+    assert airlock.resume_submitted() == 2
+    assert state_of(airlock, first) == State.DRAFT
+    assert state_of(airlock, second) == State.RETURNED
+    last = [r for r in airlock.audit.records() if r.event == "airlock.request.state"][-2:]
+    assert {r.details["reason"] for r in last} == {"the airlock restarted while deciding"}
+    assert airlock.resume_submitted() == 0
