@@ -66,6 +66,17 @@ DESCRIPTIONS: dict[State, str] = {
 }
 
 
+def transition_table_text() -> str:
+    """The transition table as text, one state per line (docs/airlock.md embeds it, and a
+    test keeps the two the same)."""
+    width = max(len(s.value) for s in State)
+    lines = []
+    for source in State:
+        targets = sorted(t.value for t in VALID_TRANSITIONS[source])
+        lines.append(f"{source.value:<{width}} -> {', '.join(targets) or '(final)'}")
+    return "\n".join(lines)
+
+
 def parse_state(value: str) -> State:
     try:
         return State(value)
