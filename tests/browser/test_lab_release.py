@@ -6,8 +6,8 @@ The researcher makes a CSV and a figure in a notebook, requests release of the C
 file browser and of the figure from its cell output, sees both in review in the side panel; a
 reviewer returns the CSV's request for changes in the airlock's page; the researcher sees the
 state change and the reviewer's comment in the panel, with a notification, fixes the file and
-resubmits it. Users of this module: lxb (researcher of project lxproj), lxc and lxd (its
-reviewers, from two depositing organisations).
+resubmits it, and withdraws the figure's request. Users of this module: lxb (researcher of
+project lxproj), lxc and lxd (its reviewers, from two depositing organisations).
 """
 
 from __future__ import annotations
@@ -203,3 +203,10 @@ def test_request_release_and_see_the_reviewers_answer(hub, project, browser, pag
     expect(csv_card).to_have_attribute("data-state", "in_review", timeout=LONG)
     expect(csv_card).to_contain_text("version 2")
     page.screenshot(path="/tmp/cleanroom-lab-release-panel.png")
+
+    # She withdraws the figure's request: it will not be reviewed.
+    figure_card = card(page, "lx-release-cell2-output1.png")
+    figure_card.get_by_role("button", name="Withdraw").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Withdraw").click()
+    expect(figure_card).to_have_attribute("data-state", "withdrawn", timeout=LONG)
+    expect(figure_card.get_by_role("button", name="Withdraw")).to_have_count(0)
