@@ -2,7 +2,8 @@
 airlock service (cleanroom-lab's front end, its server extension with the researcher's own
 token, the airlock's API and the reviewer's page).
 
-The researcher makes a CSV and a figure in a notebook, requests release of the CSV from the
+The researcher makes a CSV and a figure in a notebook, opens the release dialog for the
+notebook from the File menu, requests release of the CSV from the
 file browser and of the figure from its cell output, sees both in review in the side panel; a
 reviewer returns the CSV's request for changes in the airlock's page; the researcher sees the
 state change and the reviewer's comment in the panel, with a notification, fixes the file and
@@ -128,6 +129,15 @@ def test_request_release_and_see_the_reviewers_answer(hub, project, browser, pag
     page.evaluate("window.jupyterapp.commands.execute('filebrowser:refresh')")
     csv_item = page.locator(".jp-DirListing-item", has_text=CSV_NAME)
     expect(csv_item).to_be_visible(timeout=30_000)
+
+    # The open notebook, from the File menu: saved, then shown as it will go (cancelled here).
+    page.locator(".lm-MenuBar-itemLabel", has_text="File").click()
+    page.locator(".lm-Menu-item", has_text="Request Release of This Notebook…").click()
+    dialog = page.locator(".jp-Dialog", has=page.locator(".jp-cleanroom-ReleaseDialog"))
+    expect(dialog).to_contain_text("lx-release.ipynb", timeout=30_000)
+    expect(dialog.locator("select.jp-cleanroom-type")).to_have_value("notebook")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
 
     # The CSV, from the file browser: the dialog shows exactly what goes, and its hash.
     # Without a justification it asks again, keeping what was chosen.
