@@ -263,3 +263,14 @@ def test_the_hubs_user_model_gives_the_running_servers_project_only():
     assert parse_user({"name": "bob", "servers": {}}) == HubUser("bob", (), None, False)
     odd = {"name": "eve", "servers": {"": {"ready": True, "user_options": {"project": ["x"]}}}}
     assert parse_user(odd).server_project is None
+
+
+@in_session_loop
+async def test_the_previews_stylesheet_is_served_and_pages_link_it(server):
+    answer = await call(server, "GET", "static/previews.css", token=None)
+    assert answer.code == 200 and answer.headers["Content-Type"].startswith("text/css")
+    assert b".cr-hl" in answer.body
+    from cleanroom.airlock.app import templates
+
+    base = templates().get_template("base.html").render(prefix=PREFIX, user=None)
+    assert f'href="{PREFIX}static/previews.css"' in base and "<script" not in base

@@ -234,6 +234,25 @@ class AuditPage(PageHandler):
                   airlock_only=airlock_only)  # fmt: skip
 
 
+class PreviewStyles(PageHandler):
+    """The previews' stylesheet (highlighting classes), public like the other stylesheet:
+    pages may not carry inline styles."""
+
+    async def prepare(self) -> None:
+        pass
+
+    def get(self):
+        try:
+            from ..previews import PREVIEW_CSS
+        except ImportError:
+            PREVIEW_CSS = ""  # noqa: N806
+        self.set_header("Content-Type", "text/css; charset=UTF-8")
+        self.set_header("Cache-Control", "max-age=3600")
+        self.finish(PREVIEW_CSS)
+
+    get.authenticated = True  # type: ignore[attr-defined] - deliberately public
+
+
 class NotFoundPage(PageHandler):
     async def prepare(self) -> None:
         await super().prepare()
@@ -251,6 +270,7 @@ default_handlers = [
     (rf"requests/{RID}/withdraw", WithdrawForm),
     (rf"requests/{RID}/revoke", RevokeForm),
     (rf"requests/{RID}/files/{NAME}/download", DownloadPage),
+    (r"static/previews.css", PreviewStyles),
     (r"admin", AdminPage),
     (r"admin/audit", AuditPage),
 ]
