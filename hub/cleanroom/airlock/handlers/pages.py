@@ -148,7 +148,7 @@ class VoteForm(PageHandler):
     @authenticated
     async def post(self, request_id: str):
         votes = []
-        for index in range(100):
+        for index in range(self.airlock.limits.max_files):
             name = self.get_body_argument(f"file_{index}", None)
             if name is None:
                 break
