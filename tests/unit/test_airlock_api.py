@@ -35,11 +35,23 @@ class FakeHubAuth:
     tornado checks it."""
 
     login_url = "/hub/login"
+    base_url = PREFIX
 
     def check_xsrf_cookie(self, handler):
         return RequestHandler.check_xsrf_cookie(handler)
 
-    async def get_user(self, handler, sync=True):
+    def get_user(self, handler, sync=True):
+        model = self._model(handler)
+        if sync:
+            return model
+
+        async def answer():
+            return model
+
+        return answer()
+
+    @staticmethod
+    def _model(handler):
         header = handler.request.headers.get("Authorization", "")
         token = header.removeprefix("token ").strip()
         if token in TOKENS:
@@ -274,3 +286,26 @@ async def test_the_previews_stylesheet_is_served_and_pages_link_it(server):
 
     base = templates().get_template("base.html").render(prefix=PREFIX, user=None)
     assert f'href="{PREFIX}static/previews.css"' in base and "<script" not in base
+
+
+@in_session_loop
+async def test_pages_answer_mistakes_with_a_page_never_a_5xx(server):
+    home = await call(server, "GET", "")
+    assert home.code == 200 and b"My requests" in home.body and b"<script" not in home.body
+    assert home.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    rid = await draft(server)
+    mine = await call(server, "GET", f"requests/{rid}")
+    assert mine.code == 200 and b"Submit for review" in mine.body
+    for method, path, code in (
+        ("GET", "requests/r-nope", 404),
+        ("GET", "requests/%00", 404),
+        ("GET", "admin", 403),
+        ("GET", "admin/audit", 403),
+        ("GET", "nowhere", 404),
+        ("GET", f"requests/{rid}/files/x.csv/download", 403),
+        ("POST", f"requests/{rid}/vote", 400),
+        ("POST", f"requests/{rid}/revoke", 403),
+    ):
+        answer = await call(server, method, path, body=b"" if method == "POST" else None)
+        assert answer.code == code, (method, path, answer.code)
+        assert answer.headers["Content-Type"].startswith("text/html"), (method, path)

@@ -597,10 +597,10 @@ class AirlockService:
         return self.get(caller, request_id)
 
     def revoke(self, caller: perm.Caller, request_id: str, reason: object) -> Request:
-        reason = _text(reason, "the reason", MAX_COMMENT, True)
         with self._tx() as s:
             request = self._get(s, request_id)
             perm.check_user_can_revoke(caller, ref(request))
+            reason = _text(reason, "the reason", MAX_COMMENT, True)
             self._move(request, State.REVOKED, caller.name, reason=reason)
         return self.get(caller, request_id)
 
