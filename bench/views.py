@@ -24,12 +24,13 @@ against a raw DuckDB COPY, side by side in one run (issue 4's benchmark).
    <same filter>) TO ... (<the same Parquet options>)`` on a plain connection with the same
    threads: the researcher's data, written once, nothing else. DuckDB's COPY does not fsync
    its output; materialising does, so the baseline is timed both without and with an fsync of
-   its file. Each round times "usable" and the raw COPY back to back (their order alternates
-   between rounds), so ``materialize_ratio`` is the median over rounds of (raw COPY + fsync
-   time / "usable" time), the throughput ratio (goal >= 0.9): other work on the machine
-   changes both sides of a pair alike. Printed besides, not in RESULT: the ratio of the
-   medians, the ratios against the unsynced COPY and against "both copies",
-   ``airlock="wait"`` (both copies before returning), and a raw COPY of the whole source.
+   its file. Each round times the raw COPY right before and right after "usable"; their mean
+   is the round's baseline, and ``materialize_ratio`` is the median over rounds of (baseline
+   raw COPY + fsync time / "usable" time), the throughput ratio (goal >= 0.9): other work on
+   the machine (it is shared) weighs on both sides of a round alike. Printed besides, not in
+   RESULT: the ratio of the medians, the ratio against the unsynced COPY, the ratio of CPU
+   seconds (this process's, all threads), "both copies" and ``airlock="wait"`` (both copies
+   before returning) against the raw COPY + fsync, and a raw COPY of the whole source.
 
 4. Spawning. A real clean-room hub (the test suite's, on free ports) with a project granted
    three datasets, materialised beforehand: a researcher of that project and a researcher with
@@ -221,21 +222,23 @@ def bench_materialise(source: Path, work: Path, rounds: int) -> float:
     print("DuckDB's COPY does not fsync its output; materialise_grant syncs every file it "
           "writes: the raw COPY is timed without and with an fsync of its file")  # fmt: skip
 
-    def raw(sql: str) -> tuple[float, float]:
+    def raw(sql: str) -> tuple[float, float, float]:
+        """(COPY time, COPY + fsync time, CPU seconds of both)."""
         raw_out.unlink(missing_ok=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         con.execute(sql).fetchall()
         copied = time.perf_counter() - start
         _fsync(raw_out)
-        return copied, time.perf_counter() - start
+        return copied, time.perf_counter() - start, time.process_time() - cpu
 
-    def grant(mode: str) -> tuple[float, float]:
+    def grant(mode: str) -> tuple[float, float, float]:
+        """(time until usable, until both copies are complete, CPU seconds until usable)."""
         shutil.rmtree(cache, ignore_errors=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         made = materialise_grant(spec, cache, airlock=mode)
-        usable = time.perf_counter() - start
+        usable, used = time.perf_counter() - start, time.process_time() - cpu
         made.wait_for_airlock()
-        return usable, time.perf_counter() - start
+        return usable, time.perf_counter() - start, used
 
     rows = con.execute(f"SELECT count(*) FROM read_parquet('{source}') WHERE ({where})").fetchall()[
         0
@@ -243,34 +246,37 @@ def bench_materialise(source: Path, work: Path, rounds: int) -> float:
     total = con.execute(f"SELECT count(*) FROM read_parquet('{source}')").fetchall()[0][0]
     raw(raw_same_sql)  # warm-up
     grant("background")
-    results: dict[str, list[float]] = {
-        k: [] for k in ("usable", "complete", "wait", "raw", "raw_synced", "raw_full")
-    }
-
-    def step_background() -> None:
-        usable, complete = grant("background")
-        results["usable"].append(usable)
-        results["complete"].append(complete)
+    keys = ("usable", "complete", "usable_cpu", "wait", "raw", "raw_synced", "raw_cpu", "raw_full")
+    results: dict[str, list[float]] = {k: [] for k in keys}
+    baseline: dict[str, list[float]] = {"raw": [], "raw_synced": [], "raw_cpu": []}
 
     def step_raw() -> None:
-        copied, synced = raw(raw_same_sql)
-        results["raw"].append(copied)
-        results["raw_synced"].append(synced)
+        for key, value in zip(("raw", "raw_synced", "raw_cpu"), raw(raw_same_sql), strict=True):
+            results[key].append(value)
 
-    steps = [
-        step_background,
-        step_raw,
+    others = [
         lambda: results["wait"].append(grant("wait")[0]),
         lambda: results["raw_full"].append(raw(raw_full_sql)[1]),
     ]
     for r in range(rounds):
-        for step in steps if r % 2 == 0 else steps[::-1]:
+        # The raw COPY right before and right after materialising: their mean is the round's
+        # baseline, so a load that rises or falls during the round weighs on both sides.
+        step_raw()
+        usable, complete, used = grant("background")
+        step_raw()
+        for key in baseline:
+            baseline[key].append(statistics.mean(results[key][-2:]))
+        results["usable"].append(usable)
+        results["complete"].append(complete)
+        results["usable_cpu"].append(used)
+        for step in others if r % 2 == 0 else others[::-1]:
             step()
         print(
-            f"round {r}: usable {results['usable'][-1]:.2f} s, both copies "
-            f"{results['complete'][-1]:.2f} s; raw COPY {results['raw'][-1]:.2f} s, "
-            f"+ fsync {results['raw_synced'][-1]:.2f} s; ratio "
-            f"{results['raw_synced'][-1] / results['usable'][-1]:.3f}",
+            f"round {r}: usable {usable:.2f} s ({used:.2f} CPU s), both copies {complete:.2f} s; "
+            f"raw COPY before/after {results['raw'][-2]:.2f}/{results['raw'][-1]:.2f} s, "
+            f"+ fsync {results['raw_synced'][-2]:.2f}/{results['raw_synced'][-1]:.2f} s "
+            f"({baseline['raw_cpu'][-1]:.2f} CPU s); ratio "
+            f"{baseline['raw_synced'][-1] / usable:.3f}",
             flush=True,
         )
     con.close()
@@ -286,24 +292,25 @@ def bench_materialise(source: Path, work: Path, rounds: int) -> float:
         ('materialise_grant(airlock="wait")', "wait", rows),
         ("raw COPY of the same data, with fsync", "raw_synced", rows),
         ("raw COPY of the same data, no fsync", "raw", rows),
+        ("CPU seconds: materialise_grant until usable", "usable_cpu", rows),
+        ("CPU seconds: raw COPY + fsync", "raw_cpu", rows),
         ("raw COPY of the whole source, with fsync", "raw_full", total),
     ]
     for label, key, n in lines:
         print(f"{label:<58}{med[key]:>9.2f}{n / med[key]:>14,.0f}")
 
-    def paired(baseline: str, ours: str) -> float:
-        return statistics.median(
-            b / o for b, o in zip(results[baseline], results[ours], strict=True)
-        )
+    def paired(base: str, ours: str) -> float:
+        return statistics.median(b / o for b, o in zip(baseline[base], results[ours], strict=True))
 
     ratio = paired("raw_synced", "usable")
     print(f"throughput ratio, usable vs the raw COPY + fsync (median of the rounds' ratios): "
           f"{ratio:.3f}   goal >= 0.9")  # fmt: skip
     print(
         f"(ratio of the medians: {med['raw_synced'] / med['usable']:.3f}; usable vs the raw "
-        f"COPY without fsync: {paired('raw', 'usable'):.3f}; both copies vs the raw COPY + "
-        f"fsync: {paired('raw_synced', 'complete'):.3f}; "
-        f'airlock="wait": {paired("raw_synced", "wait"):.3f})'
+        f"COPY without fsync: {paired('raw', 'usable'):.3f}; CPU seconds, raw COPY + fsync "
+        f"vs usable: {paired('raw_cpu', 'usable_cpu'):.3f}; both copies vs the raw COPY + "
+        f"fsync: {med['raw_synced'] / med['complete']:.3f}; "
+        f'airlock="wait": {med["raw_synced"] / med["wait"]:.3f})'
     )
     raw_out.unlink(missing_ok=True)
     shutil.rmtree(cache, ignore_errors=True)
