@@ -40,11 +40,12 @@ sources_hash() {
     } | sha256sum | cut -c1-32
 }
 hash=$(sources_hash)
-stamp=$CACHE/wheel-$hash
+# The stamp lives beside the wheel it describes: each output folder knows what it holds.
+stamp=$OUT/.cleanroom_lab-wheel.stamp
 mkdir -p "$CACHE"
 if [[ ${FORCE:-0} != 1 && -f $stamp ]]; then
-    wheel=$(cat "$stamp")
-    if [[ -f $OUT/$wheel ]]; then
+    read -r stamped_hash wheel <"$stamp" || true
+    if [[ ${stamped_hash:-} == "$hash" && -n ${wheel:-} && -f $OUT/$wheel ]]; then
         echo "build-wheel.sh: sources unchanged, reusing $OUT/$wheel"
         echo "$OUT/$wheel"
         exit 0
@@ -63,11 +64,10 @@ export PATH=$VENV/bin:$PATH
 
 jlpm install --immutable
 jlpm build:prod
-rm -f "$OUT"/cleanroom_lab-*.whl
+rm -f "$OUT"/cleanroom_lab-*.whl "$stamp"
 python -m build --wheel --no-isolation --outdir "$OUT" . >"$CACHE/wheel-build.log" 2>&1 \
     || { cat "$CACHE/wheel-build.log" >&2; die "the wheel did not build"; }
 wheel=$(cd "$OUT" && ls cleanroom_lab-*.whl)
-rm -f "$CACHE"/wheel-*[0-9a-f]
-echo "$wheel" >"$stamp"
+echo "$hash $wheel" >"$stamp"
 echo "build-wheel.sh: built $OUT/$wheel in $((SECONDS - start)) s"
 echo "$OUT/$wheel"
