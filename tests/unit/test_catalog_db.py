@@ -146,3 +146,23 @@ def _now():
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def _upgrade_in_a_process(url: str) -> None:
+    upgrade(url)
+
+
+def test_processes_upgrading_a_new_sqlite_file_together_do_not_collide(tmp_path):
+    # The hub, the airlock, the admin pages and the watcher all open the catalog at start.
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'catalog-{attempt}.sqlite'}"
+        processes = [context.Process(target=_upgrade_in_a_process, args=(url,)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+        assert current_revision(create_catalog_engine(url)) == head_revision()

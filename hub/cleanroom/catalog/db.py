@@ -11,6 +11,8 @@ a writer.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -109,7 +111,7 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
         url_or_engine if isinstance(url_or_engine, Engine) else create_catalog_engine(url_or_engine)
     )
     try:
-        with engine.begin() as connection:
+        with _sqlite_upgrade_lock(engine), engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
             command.upgrade(_alembic_config(connection), revision)
@@ -118,6 +120,24 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
     finally:
         if not isinstance(url_or_engine, Engine):
             engine.dispose()
+
+
+@contextlib.contextmanager
+def _sqlite_upgrade_lock(engine: Engine):
+    """Serialise upgrades of one SQLite file across processes (the hub, its services and the
+    command line start together). pysqlite opens no transaction for DDL, so two upgrades of
+    a new file would both create the tables; an exclusive lock on a file beside it prevents
+    that. PostgreSQL uses an advisory lock inside the transaction instead."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database:
+        yield
+        return
+    with open(f"{database}.upgrade-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def current_revision(engine: Engine) -> str | None:
