@@ -122,6 +122,7 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     c.CleanRoomSpawner.mem_limit = settings.mem_limit
     c.CleanRoomSpawner.cpu_limit = settings.cpu_limit
     c.CleanRoomSpawner.pids_limit = settings.pids_limit
+    c.CleanRoomSpawner.allow_terminals = settings.terminals
     c.CleanRoomSpawner.home_size = settings.home_size
     c.CleanRoomSpawner.homes_dir = str(state / "homes")
     c.CleanRoomSpawner.policy_url = settings.policy_url

@@ -96,11 +96,24 @@ def _optional_db_url(value: str) -> str:
     return value
 
 
+def _on_off(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ValueError
+    return value == "1"
+
+
 def _users(value: str) -> str:
     names = [n for n in value.split(",") if n]
     if not names or not all(re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", n) for n in names):
         raise ValueError
     return ",".join(names)
+
+
+def _env_text(value: object) -> str:
+    """A parsed value written back as its setting reads it (booleans as 1 and 0)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 # name -> (parser, default, what a valid value looks like, what it does)
@@ -165,6 +178,9 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
     "airlock_max_file_bytes": (_bytes, "2G", "a size such as 500M or 2G",
                                "The largest single file the airlock accepts (413 above it); the "
                                "release policy may allow less per file type."),
+    "terminals": (_on_off, "0", "0 (off) or 1 (on)",
+                  "Whether researchers get terminals in JupyterLab. Off by default: a terminal "
+                  "is one more way to run commands, though the walls stay outside the container."),
     "airlock_max_files": (_positive_int, "50", "a positive integer",
                           "Most files one release request may hold (413 above it)."),
     "airlock_max_request_bytes": (_bytes, "4G", "a size such as 1G or 4G",
@@ -203,6 +219,7 @@ class Settings:
     airlock_dir: str
     airlock_max_file_bytes: int
     airlock_max_files: int
+    terminals: bool
     airlock_max_request_bytes: int
 
     @classmethod
@@ -237,7 +254,9 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes a child process (the hub) read these same settings."""
-        return {f"CLEANROOM_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        return {
+            f"CLEANROOM_{f.name.upper()}": _env_text(getattr(self, f.name)) for f in fields(self)
+        }
 
     @property
     def state_path(self) -> Path:

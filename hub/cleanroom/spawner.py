@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, ImageNotFound
 from dockerspawner import DockerSpawner
-from traitlets import Float, Integer, Tuple, Unicode, default
+from traitlets import Bool, Float, Integer, Tuple, Unicode, default
 
 from . import firewall, homes, network, projectdata
 from .audit import AuditLog
@@ -122,6 +122,12 @@ class CleanRoomSpawner(DockerSpawner):
         help="""The airlock's URL as a researcher's container reaches it (the researchers'
         gateway, the airlock port, /services/airlock/); given to the server as
         CLEANROOM_AIRLOCK_URL for the "Request release" extension. Empty: not set.""",
+    ).tag(config=True)
+
+    allow_terminals = Bool(
+        False,
+        help="""Whether the researcher's JupyterLab offers terminals (CLEANROOM_TERMINALS in
+        the container, which the image's server config reads). Off by default.""",
     ).tag(config=True)
 
     startup_check_timeout = Float(
@@ -363,6 +369,7 @@ class CleanRoomSpawner(DockerSpawner):
         self.environment = {**self.environment, **data_env}
         if self.airlock_url:
             self.environment["CLEANROOM_AIRLOCK_URL"] = self.airlock_url
+        self.environment["CLEANROOM_TERMINALS"] = "1" if self.allow_terminals else "0"
         self._report(50, "Starting your server")
         try:
             result = await super().start()

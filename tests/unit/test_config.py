@@ -45,6 +45,8 @@ def test_spawner_gets_the_settings():
     assert c.CleanRoomSpawner.home_size == "3G"
     assert c.CleanRoomSpawner.homes_dir == "/srv/cr/homes"
     assert c.JupyterHub.allow_named_servers is False
+    assert c.CleanRoomSpawner.allow_terminals is False
+    assert make_config(CLEANROOM_TERMINALS="1").CleanRoomSpawner.allow_terminals is True
 
 
 def test_admin_service_token_is_only_in_the_service():

@@ -16,6 +16,9 @@ def test_round_trip_through_environment():
         {"CLEANROOM_HTTPS_PORT": "8443", "CLEANROOM_SUBNET": "10.9.0.0/24"}
     )
     assert Settings.from_env(settings.to_env()) == settings
+    with_terminals = Settings.from_env({"CLEANROOM_TERMINALS": "1"})
+    assert with_terminals.terminals is True
+    assert Settings.from_env(with_terminals.to_env()) == with_terminals
     assert settings.public_url == "https://localhost:8443/"
 
 
@@ -34,6 +37,7 @@ def test_round_trip_through_environment():
         ("ADMIN_USERS", "Root User"),
         ("TLS_CERT", "relative.pem"),
         ("OPA_URL", "not a url"),
+        ("TERMINALS", "yes"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_fix(name, value):
