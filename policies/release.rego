@@ -56,6 +56,10 @@ file_types := {
 		"media_types": {"text/x-python", "text/x-r", "text/x-sql", "text/plain"},
 		"max_bytes": 1048576,
 	},
+	"report": {
+		"media_types": {"application/pdf", "text/markdown", "text/plain"},
+		"max_bytes": 10485760,
+	},
 }
 
 # METADATA

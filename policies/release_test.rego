@@ -53,6 +53,16 @@ cases := {
 		"reviewers": 2,
 		"owners": [],
 	},
+	"a PDF report needs one reviewer": {
+		"input": json.patch(clean, [
+			{"op": "replace", "path": "/request/files/0/type", "value": "report"},
+			{"op": "replace", "path": "/request/files/0/media_type", "value": "application/pdf"},
+		]),
+		"allow": true,
+		"reasons": [],
+		"reviewers": 1,
+		"owners": [],
+	},
 	"a model needs two reviewers and every contributing data owner": {
 		"input": model,
 		"allow": true,
@@ -101,7 +111,7 @@ cases := {
 	"a file type that is not listed is denied": {
 		"input": patch(clean, "/request/files/1/type", "other"),
 		"allow": false,
-		"reasons": ["out/yield.png: files of type \"other\" cannot be released (allowed: code, figure, model, notebook, table, text)"],
+		"reasons": ["out/yield.png: files of type \"other\" cannot be released (allowed: code, figure, model, notebook, report, table, text)"],
 		"reviewers": 1,
 		"owners": [],
 	},

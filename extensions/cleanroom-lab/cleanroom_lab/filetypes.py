@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 #: The airlock's file types (the contract's ``type`` query parameter), in the dialog's order.
-FILE_TYPES: tuple[str, ...] = ("table", "figure", "model", "notebook", "text", "code")
+FILE_TYPES: tuple[str, ...] = ("table", "figure", "model", "notebook", "text", "code", "report")
 
 #: A file's suffix suggests its type; the researcher can change it in the dialog.
 SUFFIX_TYPES: dict[str, str] = {

@@ -138,5 +138,6 @@ export const FILE_TYPES = [
   'model',
   'notebook',
   'text',
-  'code'
+  'code',
+  'report'
 ] as const;

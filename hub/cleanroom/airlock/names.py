@@ -9,7 +9,7 @@ from .errors import InvalidInput
 MAX_NAME = 255
 # The file types of the policy input schema (policies/input.schema.json, file.type); the
 # release policy decides which of them may leave.
-FILE_TYPES = ("table", "figure", "model", "notebook", "text", "code", "other")
+FILE_TYPES = ("table", "figure", "model", "notebook", "text", "code", "report", "other")
 
 
 def check_file_name(name: str) -> str:
