@@ -1,4 +1,4 @@
-"""Demo accounts: an admin, a researcher, a reviewer and a data owner with generated passwords.
+"""Demo accounts: an admin, a researcher, two reviewers and a data owner with generated passwords.
 
 Passwords go into the hub database the way NativeAuthenticator stores them (bcrypt, already
 authorised); JupyterHub users and group memberships go through the hub's REST API with the
@@ -29,6 +29,7 @@ DEMO_USERS: dict[str, tuple[str, ...]] = {
     "admin": ("admin",),
     "researcher": ("researcher",),
     "reviewer": ("reviewer",),
+    "checker": ("reviewer",),
     "owner": ("data-owner",),
 }
 

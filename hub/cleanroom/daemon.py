@@ -105,7 +105,8 @@ def up(settings: Settings) -> None:
         print(f"demo: added {step}")
     print(f"\nThe clean room is up: {settings.public_url}")
     print("(the certificate is self-signed unless CLEANROOM_TLS_CERT is set)\n")
-    print(f"Project {demo_setup.PROJECT!r}: researcher works in it, reviewer reviews it.")
+    print(f"Project {demo_setup.PROJECT!r}: researcher works in it; reviewer and checker review")
+    print(f"Release requests and reviews: {settings.public_url}services/airlock/")
     print("Demo accounts (stored in {}):".format(settings.state_path / "secrets"))
     width = max(map(len, passwords))
     for name, password in passwords.items():

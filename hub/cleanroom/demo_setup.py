@@ -2,9 +2,9 @@
 
 Two synthetic datasets with rows from more than a dozen companies (cleanroom.demo_data), their
 companies as organisations, the demo people placed in organisations, and a project ``demo``
-in which ``researcher`` works and ``reviewer`` reviews, granted one whole dataset and three
-columns of the other. Everything goes through the catalog service (audited); a second run
-adds only what is missing.
+in which ``researcher`` works and ``reviewer`` and ``checker`` review, granted one whole
+dataset and three columns of the other. Everything goes through the catalog service
+(audited); a second run adds only what is missing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ ACTOR = "admin"
 PROJECT = "demo"
 VAULT = ("vault-operator", "The data vault's operator", "other")
 UNIVERSITY = ("demo-university", "Demo University", "other")
-PEOPLE = {"admin": VAULT[0], "researcher": UNIVERSITY[0], "reviewer": UNIVERSITY[0]}
+# Output checkers work for the vault operator: the review policy refuses a reviewer from the
+# requester's own organisation, and some requests need two reviewers.
+PEOPLE = {
+    "admin": VAULT[0],
+    "researcher": UNIVERSITY[0],
+    "reviewer": VAULT[0],
+    "checker": VAULT[0],
+}
+MEMBERS = {"researcher": "researcher", "reviewer": "reviewer", "checker": "reviewer"}
 WELD_COLUMNS = ["current_a", "voltage_v", "result"]
 DEMO_ROWS = 100_000
 
@@ -66,10 +74,15 @@ def ensure_demo_catalog(settings: Settings, rows: int = DEMO_ROWS) -> list[str]:
 
     if PROJECT not in {p.name for p in catalog.list_projects()}:
         catalog.create_project(PROJECT, description="Yield and weld quality", actor=ACTOR)
-        catalog.add_member(PROJECT, "researcher", "researcher", actor=ACTOR)
-        catalog.add_member(PROJECT, "reviewer", "reviewer", actor=ACTOR)
+        for user, role in MEMBERS.items():
+            catalog.add_member(PROJECT, user, role, actor=ACTOR)
         catalog.grant(PROJECT, "wafer_lots", reason="demo: the whole dataset", actor=ACTOR)
         catalog.grant(PROJECT, "weld_inspections", columns=WELD_COLUMNS,
                       reason="demo: three columns", actor=ACTOR)
         done.append(f"project {PROJECT} with its members and grants")
+    members = {m.user for m in catalog.list_members(PROJECT)}
+    for user, role in MEMBERS.items():
+        if user not in members:
+            catalog.add_member(PROJECT, user, role, actor=ACTOR)
+            done.append(f"member {user} of {PROJECT}")
     return done

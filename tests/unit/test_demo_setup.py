@@ -18,5 +18,8 @@ def test_demo_catalog_is_complete_and_a_second_run_adds_nothing(tmp_path):
     assert list(grants["weld_inspections"].columns) == demo_setup.WELD_COLUMNS
     assert all(g.materialisation_status == "ready" for g in grants.values())
     roles = {m.user: m.role for m in catalog.list_members("demo")}
-    assert roles == {"researcher": "researcher", "reviewer": "reviewer"}
+    assert roles == {"researcher": "researcher", "reviewer": "reviewer", "checker": "reviewer"}
+    # The review policy refuses reviewers of the requester's own organisation.
+    orgs = {u.name: u.organisation for u in catalog.list_users()}
+    assert orgs["reviewer"] != orgs["researcher"] and orgs["checker"] != orgs["researcher"]
     assert AuditLog.from_state_dir(tmp_path).verify().ok
