@@ -115,6 +115,7 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     # The researchers' servers.
     c.JupyterHub.spawner_class = "cleanroom.spawner.CleanRoomSpawner"
     c.CleanRoomSpawner.image = settings.image
+    c.CleanRoomSpawner.prefix = settings.container_prefix
     c.CleanRoomSpawner.network_name = settings.network
     c.CleanRoomSpawner.subnet = settings.subnet
     c.CleanRoomSpawner.bridge_name = settings.bridge

@@ -144,6 +144,9 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
                "Name of that network's bridge interface, which the host firewall rules match."),
     "image": (_text, "cleanroom/notebook:latest", "an image name",
               "The researchers' notebook image (built by images/build.sh)."),
+    "container_prefix": (_name, "cleanroom", "letters, digits and dashes",
+                         "Researchers' containers are named <prefix>-<user>. Two hubs on one "
+                         "Docker engine (tests beside a running system) need different ones."),
     "mem_limit": (_size, "4G", "a size such as 512M or 4G", "Memory limit of each server."),
     "cpu_limit": (_positive_float, "1.0", "a positive number of CPUs", "CPU limit of each server."),
     "pids_limit": (_positive_int, "512", "a positive integer",
@@ -203,6 +206,7 @@ class Settings:
     network: str
     bridge: str
     image: str
+    container_prefix: str
     mem_limit: str
     cpu_limit: float
     pids_limit: int

@@ -278,7 +278,7 @@ def test_home_survives_a_restart(hub, docker_client):
     kernel.close()
     hub.stop_server("hana")
     with pytest.raises(docker.errors.NotFound):
-        docker_client.containers.get("cleanroom-hana")  # removed on stop
+        docker_client.containers.get(hub.container_name("hana"))  # removed on stop
     hub.start_server("hana")
     kernel = KernelSession(hub, "hana")
     assert kernel.run("print(open('/home/researcher/note.txt').read())").strip() == "kept"

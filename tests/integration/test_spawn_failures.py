@@ -44,8 +44,9 @@ def test_loosened_network_is_refused(tmp_path, docker_client, notebook_image):
     name = f"cleanroom-loose-{tmp_path.name[-6:]}"
     net = docker_client.networks.create(name, driver="bridge", internal=False)
     try:
-        spawner = make_spawner(tmp_path, network_name=name, subnet="172.31.251.0/24",
-                               bridge_name="crt-loose")
+        spawner = make_spawner(
+            tmp_path, network_name=name, subnet="172.31.251.0/24", bridge_name="crt-loose"
+        )
         with pytest.raises(SpawnRefused, match="not isolated"):
             spawner.prepare_walls()
     finally:
@@ -67,4 +68,6 @@ def test_researcher_sees_why_the_spawn_failed(broken_hub, docker_client):
     messages = broken_hub.spawn_messages("dora", via_spawn_page=True)
     assert any("is not installed on this host" in m for m in messages), messages
     assert not any("Traceback" in m for m in messages)
-    assert not docker_client.containers.list(all=True, filters={"name": "cleanroom-dora"})
+    assert not docker_client.containers.list(
+        all=True, filters={"name": broken_hub.container_name("dora")}
+    )

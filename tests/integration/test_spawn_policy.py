@@ -61,7 +61,7 @@ def test_deny_all_swapped_in_refuses_the_next_spawn_without_restart(hub, docker_
     time.sleep(1.5)  # OPA's watcher picks the file up
     messages = hub.spawn_messages("pia")
     assert any("closed for maintenance" in m for m in messages), messages
-    assert not docker_client.containers.list(all=True, filters={"name": "cleanroom-pia"})
+    assert not docker_client.containers.list(all=True, filters={"name": hub.container_name("pia")})
     # The same hub process took the decision: nothing was restarted.
     assert hub.settings.state_path.joinpath("run", "jupyterhub.pid").read_text() == hub_pid_before
 
@@ -113,7 +113,7 @@ def test_opa_not_answering_refuses_spawns_and_recovery_needs_no_restart(hub, doc
     finally:
         os.kill(pid, signal.SIGCONT)
     assert any("policy service unavailable" in m for m in messages), messages
-    assert not docker_client.containers.list(all=True, filters={"name": "cleanroom-olga"})
+    assert not docker_client.containers.list(all=True, filters={"name": hub.container_name("olga")})
 
     # OPA answers again: the same hub process spawns, no restart.
     hub.start_server("olga")

@@ -64,6 +64,9 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
         "CLEANROOM_SUBNET": free_subnet(client),
         "CLEANROOM_NETWORK": f"cleanroom-test-{tag}",
         "CLEANROOM_BRIDGE": f"crt-{tag}",
+        # Containers of their own: a test run beside another (or beside make up) never
+        # removes the other's cleanroom-<user> container.
+        "CLEANROOM_CONTAINER_PREFIX": f"crt{tag}",
         "CLEANROOM_MEM_LIMIT": "2G",
         "CLEANROOM_PIDS_LIMIT": "256",
         "CLEANROOM_HOME_SIZE": "256M",
@@ -195,8 +198,12 @@ class TestHub:
                 return
             time.sleep(0.5)
 
+    def container_name(self, name: str) -> str:
+        """The Docker name of ``name``'s server container on this hub."""
+        return f"{self.settings.container_prefix}-{name}"
+
     def container(self, client: docker.DockerClient, name: str):
-        return client.containers.get(f"cleanroom-{name}")
+        return client.containers.get(self.container_name(name))
 
     def hub_log_tail(self, lines: int = 80) -> str:
         log = daemon.hub_log(self.settings)
