@@ -289,6 +289,17 @@ async def test_the_previews_stylesheet_is_served_and_pages_link_it(server):
 
 
 @in_session_loop
+async def test_the_common_stylesheet_is_served_beside_the_airlocks_own(server):
+    from cleanroom.airlock.app import templates
+
+    base = templates().get_template("base.html").render(prefix=PREFIX, user=None)
+    for sheet in ("static/common/pages.css", "static/airlock.css"):
+        assert f'href="{PREFIX}{sheet}"' in base
+        answer = await call(server, "GET", sheet, token=None)
+        assert answer.code == 200 and answer.headers["Content-Type"].startswith("text/css")
+
+
+@in_session_loop
 async def test_pages_answer_mistakes_with_a_page_never_a_5xx(server):
     home = await call(server, "GET", "")
     assert home.code == 200 and b"My requests" in home.body and b"<script" not in home.body

@@ -151,7 +151,7 @@ FORMS = {
 
 def test_every_route_needs_admin():
     for pattern, handler, *_ in web_app.routes(PREFIX):
-        if pattern.endswith(("oauth_callback", "static/(.*)")):
+        if pattern.endswith(("oauth_callback", "static/(.*)", "static/common/(.*)")):
             continue
         for verb in ("get", "post"):
             method = handler.__dict__.get(verb)
@@ -389,3 +389,10 @@ def test_the_hub_runs_the_pages_as_an_oauth_service_for_admins():
     assert settings.import_path == Path("/srv/cr/import")
     for group, scopes in roles.GROUP_SCOPES.items():
         assert (ACCESS in scopes) == (group == "admin"), group
+
+
+def test_the_common_stylesheet_is_served_and_linked(web):
+    page = web.session("adam").get(web.url, timeout=10)
+    assert page.status_code == 200 and 'static/common/pages.css"' in page.text
+    sheet = web.session(None).get(web.url + "static/common/pages.css", timeout=10)
+    assert sheet.status_code == 200 and sheet.headers["Content-Type"].startswith("text/css")

@@ -12,17 +12,16 @@ import asyncio
 import logging
 import os
 import secrets
-import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import jinja2
-from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado.httpserver import HTTPServer
-from tornado.web import Application, StaticFileHandler
+from tornado.web import Application
 
+from ..webservice import page_templates, serve_until_stopped, service_routes
 from .handlers import api, pages
 from .handlers.base import check_route_table, log
 
@@ -33,38 +32,18 @@ MAX_JSON_BODY = 1024 * 1024
 
 
 def templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return page_templates(
+        HERE / "templates", when=lambda text: (text or "-").replace("T", " ")[:16] + " UTC"
     )
-    env.filters["size"] = _size
-    env.filters["when"] = lambda text: (text or "-").replace("T", " ")[:16] + " UTC"
-    return env
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 def routes(prefix: str) -> list[tuple]:
-    handlers: list[tuple] = []
-    for module in MODULES:
-        check_route_table(module.default_handlers)
-        for pattern, handler, *rest in module.default_handlers:
-            handlers.append((url_path_join(prefix, pattern) if pattern else prefix, handler, *rest))
-    handlers += [
-        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
-        (url_path_join(prefix, r"static/(.*)"), StaticFileHandler, {"path": str(HERE / "static")}),
+    """Every module's route table under ``prefix``, the OAuth callback, the static files,
+    and JSON 404s for unknown API paths."""
+    return [
+        *service_routes(prefix, MODULES, HERE / "static", check_route_table),
         (url_path_join(prefix, r"api/.*"), api.NotFoundHandler),
     ]
-    return handlers
 
 
 def make_app(
@@ -157,12 +136,7 @@ async def serve() -> None:
     server.listen(service_url.port or settings.airlock_port, service_url.hostname)
     log.info("airlock at %s (prefix %s), files in %s", service_url.geturl(), prefix,
              settings.airlock_path)  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.stop()
+    await serve_until_stopped(server)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,15 @@ import asyncio
 import logging
 import os
 import secrets
-import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import jinja2
-from jupyterhub.services.auth import HubOAuthCallbackHandler
-from jupyterhub.utils import url_path_join
 from tornado.httpserver import HTTPServer
-from tornado.web import Application, StaticFileHandler
+from tornado.web import Application
 
+from ..webservice import page_templates, serve_until_stopped, service_routes
 from . import datasets, jobs, organisations, projects
 from .base import check_route_table, log
 
@@ -30,44 +28,28 @@ MODULES = (organisations, datasets, projects, jobs)
 
 
 def templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return page_templates(
+        HERE / "templates",
+        when=lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-",
     )
-    env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
-    env.filters["size"] = _size
-    return env
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 def routes(prefix: str) -> list[tuple]:
     """Every module's route table under ``prefix``, the OAuth callback and the stylesheet
     (which is the only thing served without the admin check)."""
-    handlers: list[tuple] = []
-    for module in MODULES:
-        check_route_table(module.default_handlers)
-        for pattern, handler, *rest in module.default_handlers:
-            handlers.append((url_path_join(prefix, pattern) if pattern else prefix, handler, *rest))
-    handlers += [
-        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
-        (url_path_join(prefix, r"static/(.*)"), StaticFileHandler, {"path": str(HERE / "static")}),
-    ]
-    return handlers
+    return service_routes(prefix, MODULES, HERE / "static", check_route_table)
 
 
-def make_app(catalog, *, prefix: str, state_dir: str, import_dir: str,
-             cookie_secret: bytes | None = None, workers: int = 2,
-             hub_auth=None) -> Application:
+def make_app(
+    catalog,
+    *,
+    prefix: str,
+    state_dir: str,
+    import_dir: str,
+    cookie_secret: bytes | None = None,
+    workers: int = 2,
+    hub_auth=None,
+) -> Application:
     """The application over ``catalog`` (a CatalogService) at ``prefix`` (ends with /)."""
     if not prefix.endswith("/"):
         prefix += "/"
@@ -107,20 +89,13 @@ async def serve() -> None:
     service_url = urlparse(
         os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{settings.catalog_web_port}")
     )
-    app = make_app(
-        catalog, prefix=prefix, state_dir=settings.state_dir, import_dir=str(import_dir)
-    )
+    app = make_app(catalog, prefix=prefix, state_dir=settings.state_dir, import_dir=str(import_dir))
     server = HTTPServer(app)
     # Loopback only: the hub's proxy is the way in.
     server.listen(service_url.port or settings.catalog_web_port, "127.0.0.1")
     log.info("catalog pages at %s (prefix %s), files from %s", service_url.geturl(), prefix,
              import_dir)  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.stop()
+    await serve_until_stopped(server)
     app.settings["jobs"].shutdown()
 
 

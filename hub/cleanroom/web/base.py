@@ -17,7 +17,6 @@ service's 403 page and changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -28,6 +27,7 @@ from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado.web import HTTPError, RequestHandler
 
 from ..catalog.errors import CatalogError
+from ..webservice import in_thread
 
 log = logging.getLogger("cleanroom.web")
 
@@ -150,9 +150,7 @@ class CatalogHandler(HubOAuthenticated, RequestHandler):
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a catalog call in a thread: the database and the audit log are files."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(func, *args, **kwargs)
-        )
+        return await in_thread(func, *args, **kwargs)
 
     def url(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)

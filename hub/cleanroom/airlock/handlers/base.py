@@ -12,7 +12,6 @@ Every handler method carries ``@authenticated`` (``check_route_table`` makes sur
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import ipaddress
@@ -25,6 +24,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado.web import HTTPError, RequestHandler
 
 from ...errors import CleanRoomError
+from ...webservice import in_thread
 from ..errors import AirlockError, InvalidInput, NotSignedIn
 from ..permissions import Caller
 
@@ -138,9 +138,7 @@ class AirlockHandler(HubOAuthenticated, RequestHandler):
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a service call in a worker thread (the database, OPA and the audit log)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(func, *args, **kwargs)
-        )
+        return await in_thread(func, *args, **kwargs)
 
     def peer_in_clean_room(self) -> bool:
         """Whether the TCP peer is a researcher's container: an address in the researchers'

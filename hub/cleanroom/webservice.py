@@ -1,0 +1,89 @@
+"""What the hub's web services share (the admin pages, ``cleanroom.web``, and the airlock,
+``cleanroom.airlock``): page templates, route tables under the service's prefix, work handed
+to a thread, and running until the hub stops the service.
+
+Each service keeps its own handlers, scopes and templates; only the glue lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import signal
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import jinja2
+from jupyterhub.services.auth import HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado.httpserver import HTTPServer
+from tornado.web import StaticFileHandler
+
+T = TypeVar("T")
+# The stylesheet every service's pages share, at <prefix>static/common/pages.css.
+COMMON_STATIC = str(Path(__file__).resolve().parent / "static")
+
+
+def human_size(count: int) -> str:
+    """``1536`` -> ``1.5 KiB``: sizes as people read them."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def page_templates(directory: Path, **filters: Callable[..., str]) -> jinja2.Environment:
+    """Jinja templates from ``directory``, autoescaped, with the ``size`` filter and
+    ``filters``."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["size"] = human_size
+    env.filters.update(filters)
+    return env
+
+
+def service_routes(
+    prefix: str,
+    modules: Iterable[ModuleType],
+    static_dir: Path,
+    check_route_table: Callable[[list[tuple]], None],
+) -> list[tuple]:
+    """Every module's ``default_handlers`` under ``prefix`` (each table checked first: every
+    handler method carries its auth decorator), then the OAuth callback, the common
+    stylesheet and the service's own static files."""
+    handlers: list[tuple] = []
+    for module in modules:
+        check_route_table(module.default_handlers)
+        for pattern, handler, *rest in module.default_handlers:
+            handlers.append((url_path_join(prefix, pattern) if pattern else prefix, handler, *rest))
+    handlers += [
+        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+        (url_path_join(prefix, r"static/common/(.*)"), StaticFileHandler, {"path": COMMON_STATIC}),
+        (url_path_join(prefix, r"static/(.*)"), StaticFileHandler, {"path": str(static_dir)}),
+    ]
+    return handlers
+
+
+async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` in a worker thread: databases, OPA and the audit log block."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(func, *args, **kwargs)
+    )
+
+
+async def serve_until_stopped(server: HTTPServer) -> None:
+    """Serve until the hub stops the service (SIGTERM or SIGINT), then stop listening."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
