@@ -37,9 +37,7 @@ BURST = 20
 IMAGE = "cleanroom/notebook:latest"
 
 
-def timed_spawn(
-    api: HubAPI, name: str, timeout: float = 300, options: dict | None = None
-) -> float:
+def timed_spawn(api: HubAPI, name: str, timeout: float = 300, options: dict | None = None) -> float:
     """Seconds from the start request until the hub reports the server ready."""
     try:
         api.call("POST", f"/users/{name}")
@@ -73,8 +71,9 @@ def stop_all(api: HubAPI, names: list[str]) -> None:
 def start_vanilla_hub(client: docker.DockerClient):
     state = tempfile.mkdtemp(prefix="bench-vanilla-")
     # The default bridge's gateway is docker0's address, where its containers reach the host.
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True, text=True, check=True
+    )
     gateway = out.stdout.split()[3].split("/")[0]
     token = secrets.token_hex(32)
     env = {
@@ -91,13 +90,14 @@ def start_vanilla_hub(client: docker.DockerClient):
     log = open(Path(state) / "hub.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(jupyterhub), "-f", str(REPO / "bench" / "vanilla_jupyterhub_config.py")],
-        cwd=state, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=state,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     api = HubAPI(f"http://127.0.0.1:{env['BENCH_PROXY_PORT']}", token)
     api.wait_until_up(90)
     return proc, api, state
-
-
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -129,8 +129,10 @@ def main() -> None:
             clean_api.ensure_user(f"c{i}", ("researcher",))
             clean_times.append(timed_spawn(clean_api, f"c{i}"))
             stop_all(clean_api, [f"c{i}"])
-            print(f"run {i}: vanilla {vanilla_times[-1]:.2f} s, "
-                  f"cleanroom {clean_times[-1]:.2f} s", flush=True)
+            print(
+                f"run {i}: vanilla {vanilla_times[-1]:.2f} s, cleanroom {clean_times[-1]:.2f} s",
+                flush=True,
+            )
         vanilla_median = statistics.median(vanilla_times)
         clean_median = statistics.median(clean_times)
 

@@ -15,6 +15,7 @@ images/build.sh
 
 echo "== lint"
 .venv/bin/ruff check hub tests bench
+.venv/bin/ruff format --check hub tests bench
 echo "== JupyterLab extension (eslint, prettier, jest)"
 (cd extensions/cleanroom-lab && PATH="$PWD/.cache/venv/bin:$PATH" jlpm lint:check && PATH="$PWD/.cache/venv/bin:$PATH" jlpm test)
 echo "== policies"

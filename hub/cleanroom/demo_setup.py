@@ -43,7 +43,8 @@ def ensure_demo_catalog(settings: Settings, rows: int = DEMO_ROWS) -> list[str]:
     done: list[str] = []
     audit = AuditLog.from_state_dir(settings.state_dir)
     catalog = CatalogService.open(
-        settings.catalog_database_url, audit,
+        settings.catalog_database_url,
+        audit,
         materialiser=grant_materialiser(grants_dir(settings.state_dir)),
     )
     out_dir = settings.state_path / "import" / "demo"
@@ -67,8 +68,12 @@ def ensure_demo_catalog(settings: Settings, rows: int = DEMO_ROWS) -> list[str]:
         if name not in registered:
             mapping = {value: org_id(company) for value, company in dataset.contributors.items()}
             catalog.register_dataset(
-                name, dataset.paths["parquet"], contributor_column=dataset.contributor_column,
-                mapping=mapping, description=dataset.title, actor=ACTOR,
+                name,
+                dataset.paths["parquet"],
+                contributor_column=dataset.contributor_column,
+                mapping=mapping,
+                description=dataset.title,
+                actor=ACTOR,
             )
             done.append(f"dataset {name} ({dataset.rows} rows)")
 
@@ -77,8 +82,13 @@ def ensure_demo_catalog(settings: Settings, rows: int = DEMO_ROWS) -> list[str]:
         for user, role in MEMBERS.items():
             catalog.add_member(PROJECT, user, role, actor=ACTOR)
         catalog.grant(PROJECT, "wafer_lots", reason="demo: the whole dataset", actor=ACTOR)
-        catalog.grant(PROJECT, "weld_inspections", columns=WELD_COLUMNS,
-                      reason="demo: three columns", actor=ACTOR)
+        catalog.grant(
+            PROJECT,
+            "weld_inspections",
+            columns=WELD_COLUMNS,
+            reason="demo: three columns",
+            actor=ACTOR,
+        )
         done.append(f"project {PROJECT} with its members and grants")
     members = {m.user for m in catalog.list_members(PROJECT)}
     for user, role in MEMBERS.items():

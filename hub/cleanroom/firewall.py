@@ -29,9 +29,7 @@ class BridgeRules:
     def ipv4_rules(self) -> list[list[str]]:
         rules = [["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
         for port in self.allowed_tcp_ports:
-            rules.append(
-                ["-p", "tcp", "-d", self.gateway, "--dport", str(port), "-j", "ACCEPT"]
-            )
+            rules.append(["-p", "tcp", "-d", self.gateway, "--dport", str(port), "-j", "ACCEPT"])
         rules.append(["-j", "DROP"])
         return rules
 

@@ -40,8 +40,13 @@ def ensure_home(homes_dir: Path, key: str, size: str) -> Path:
             partial = image.with_suffix(".partial")
             _run("truncate", "-s", size, str(partial))
             _run(
-                "mkfs.ext4", "-q", "-F", "-m", "0",
-                "-E", f"root_owner={RESEARCHER_UID}:{RESEARCHER_GID}",
+                "mkfs.ext4",
+                "-q",
+                "-F",
+                "-m",
+                "0",
+                "-E",
+                f"root_owner={RESEARCHER_UID}:{RESEARCHER_GID}",
                 str(partial),
             )
             # Only a complete file system gets the real name: a crash leaves no half home.

@@ -35,7 +35,10 @@ class AccessFacts:
 
 
 def gather_facts(
-    catalog: CatalogService, user: str, roles: tuple[str, ...], project: str | None,
+    catalog: CatalogService,
+    user: str,
+    roles: tuple[str, ...],
+    project: str | None,
     now: datetime | None = None,
 ) -> AccessFacts:
     """The access policy's facts for ``user`` opening ``project`` (None: no project)."""

@@ -117,6 +117,7 @@ def _env_text(value: object) -> str:
 
 
 # name -> (parser, default, what a valid value looks like, what it does)
+# fmt: off
 SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
     "state_dir": (_text, "/var/lib/cleanroom", "an absolute path",
                   "Where the hub database, secrets, homes, TLS files and logs live."),
@@ -189,6 +190,7 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
     "airlock_max_request_bytes": (_bytes, "4G", "a size such as 1G or 4G",
                                   "Most bytes all files of one request may add up to (413)."),
 }
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,6 @@ class Settings:
     def import_path(self) -> Path:
         """Where the admin pages take dataset files from: import_dir, else <state_dir>/import."""
         return Path(self.import_dir) if self.import_dir else self.state_path / "import"
-
 
     @property
     def airlock_path(self) -> Path:

@@ -358,7 +358,10 @@ class CleanRoomSpawner(DockerSpawner):
             lap("walls")
             self._report(40, "Preparing your project's read-only data")
             data_volumes, data_env = await asyncio.to_thread(
-                projectdata.prepare_mounts, facts, grant_ids, Path(self.grant_cache_dir),
+                projectdata.prepare_mounts,
+                facts,
+                grant_ids,
+                Path(self.grant_cache_dir),
                 self.session_dir,
             )
             lap("data")
@@ -380,8 +383,11 @@ class CleanRoomSpawner(DockerSpawner):
             await self._audit("spawn.failed", reason=str(error))
             raise
         await self._audit(
-            "spawn.started", container=self.container_name, image=self.image,
-            project=self.project, grants=grant_ids,
+            "spawn.started",
+            container=self.container_name,
+            image=self.image,
+            project=self.project,
+            grants=grant_ids,
         )
         projectdata.clear_stop_notice(self.session_dir)
         lap("audit")

@@ -30,8 +30,14 @@ log = logging.getLogger("cleanroom.watcher")
 
 
 class GrantWatcher:
-    def __init__(self, api: HubAPI, catalog: CatalogService, policy: PolicyClient,
-                 audit: AuditLog, sessions_dir: Path):
+    def __init__(
+        self,
+        api: HubAPI,
+        catalog: CatalogService,
+        policy: PolicyClient,
+        audit: AuditLog,
+        sessions_dir: Path,
+    ):
         self.api = api
         self.catalog = catalog
         self.policy = policy
@@ -79,7 +85,10 @@ class GrantWatcher:
         projectdata.record_stop(session_dir, reasons)
         self.api.call("DELETE", f"/users/{name}/server")
         self.audit.append(
-            "grant.withdrawn", name, project=project, grants=sorted(mounted - still),
+            "grant.withdrawn",
+            name,
+            project=project,
+            grants=sorted(mounted - still),
             reasons=reasons,
         )
         return True

@@ -167,7 +167,8 @@ def test_an_admin_does_it_all_through_the_admin_pages(hub, page, demo, tmp_path)
         assert version.contributors == {v: org_id(c) for v, c in dataset.contributors.items()}
         assert len(version.organisations) >= 12
     assert {(m.user, m.role, m.organisation) for m in catalog.list_members(PROJECT)} == {
-        (RESEARCHER, "researcher", "uni-somewhere"), (REVIEWER, "reviewer", "vault-operator")
+        (RESEARCHER, "researcher", "uni-somewhere"),
+        (REVIEWER, "reviewer", "vault-operator"),
     }
     grants = {g.dataset: g for g in catalog.list_grants(PROJECT)}
     assert set(grants) == {"wafer_lots", "weld_inspections"}

@@ -19,8 +19,17 @@ from cleanroom.web.base import ADMIN_SCOPE
 
 pytestmark = pytest.mark.docker
 
-PAGES = ["", "organisations", "users", "datasets", "datasets/new-dataset", "datasets/web_welds",
-         "projects", "projects/web-test", "projects/web-test/grants/new?dataset=web_welds"]
+PAGES = [
+    "",
+    "organisations",
+    "users",
+    "datasets",
+    "datasets/new-dataset",
+    "datasets/web_welds",
+    "projects",
+    "projects/web-test",
+    "projects/web-test/grants/new?dataset=web_welds",
+]
 FORMS = {
     "organisations": {"id": "web-zeta", "name": "Zeta", "kind": "depositor"},
     "users": {"user": "zoe", "organisation": "web-co"},

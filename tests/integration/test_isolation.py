@@ -37,8 +37,12 @@ def in_container(container, plan: dict) -> dict:
 
 
 def on_host(plan: dict) -> dict:
-    out = subprocess.run([sys.executable, str(PROBE_FILE), json.dumps(plan)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(PROBE_FILE), json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -67,14 +71,26 @@ def control(docker_client, notebook_image):
     container on it. Yields (control container, canary container IP)."""
     name = f"cleanroom-ctl-{int(time.time() * 1000) % 10**8}"
     net = docker_client.networks.create(name, driver="bridge")
-    common = dict(detach=True, network=name, user="1000", read_only=True,
-                  tmpfs={"/tmp": ""}, labels={"org.cleanroom.test": "control"})
+    common = dict(
+        detach=True,
+        network=name,
+        user="1000",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        labels={"org.cleanroom.test": "control"},
+    )
     server = docker_client.containers.run(
-        notebook_image, ["python3", "-m", "http.server", "8000", "-d", "/tmp"],
-        name=f"{name}-canary", **common)
+        notebook_image,
+        ["python3", "-m", "http.server", "8000", "-d", "/tmp"],
+        name=f"{name}-canary",
+        **common,
+    )
     controller = docker_client.containers.run(
-        notebook_image, ["python3", "-c", "import time; time.sleep(3600)"],
-        name=f"{name}-control", **common)
+        notebook_image,
+        ["python3", "-c", "import time; time.sleep(3600)"],
+        name=f"{name}-control",
+        **common,
+    )
     try:
         yield controller, ip_on(server, name)
     finally:
@@ -214,7 +230,8 @@ def test_no_outside_name_resolves(hub, alice_kernel, control):
     for name in names:
         assert isinstance(reference["names"][name], list), f"control could not resolve {name}"
         assert isinstance(researcher["names"][name], str), (
-            f"{name} resolved inside: {researcher['names'][name]}")
+            f"{name} resolved inside: {researcher['names'][name]}"
+        )
         answer = researcher["resolvers"]["127.0.0.11"][name]
         assert not (isinstance(answer, dict) and answer["answers"]), answer
         assert reference["resolvers"]["127.0.0.11"][name]["answers"] > 0
@@ -222,8 +239,13 @@ def test_no_outside_name_resolves(hub, alice_kernel, control):
 
 def test_researcher_token_cannot_list_users_or_mint_tokens(hub, alice_kernel):
     api = f"http://{hub.settings.gateway}:{hub.settings.hub_port}/hub/api"
-    calls = [f"GET {api}/user", f"GET {api}/users", f"POST {api}/users/alice/tokens",
-             f"GET {api}/users/bob", f"POST {api}/users/bob/server"]
+    calls = [
+        f"GET {api}/user",
+        f"GET {api}/users",
+        f"POST {api}/users/alice/tokens",
+        f"GET {api}/users/bob",
+        f"POST {api}/users/bob/server",
+    ]
     result = in_kernel(alice_kernel, {"http": calls})["http"]
     assert result[f"GET {api}/user"] == 200, "the token works at all (positive control)"
     assert result[f"GET {api}/users"] == 403
@@ -232,8 +254,9 @@ def test_researcher_token_cannot_list_users_or_mint_tokens(hub, alice_kernel):
     assert result[f"POST {api}/users/bob/server"] in (403, 404)
 
 
-def test_researcher_session_cannot_reach_another_server_or_mint_tokens(hub, running_alice,
-                                                                       bob_kernel):
+def test_researcher_session_cannot_reach_another_server_or_mint_tokens(
+    hub, running_alice, bob_kernel
+):
     alice = hub.login("alice")
     lab = alice.get(f"{hub.url}/user/alice/lab", timeout=60)  # completes the OAuth dance
     assert lab.status_code == 200 and lab.url.startswith(f"{hub.url}/user/alice/lab"), lab.url
@@ -292,8 +315,12 @@ def test_large_files_save_through_the_entry_point(hub, running_alice):
     session.get(f"{hub.url}/user/alice/lab", timeout=60).raise_for_status()
     xsrf = session.cookies.get("_xsrf", path="/user/alice/") or ""
     body = {"type": "file", "format": "text", "content": "x" * 2_000_000}
-    saved = session.put(f"{hub.url}/user/alice/api/contents/big.txt", json=body,
-                        headers={"X-XSRFToken": xsrf}, timeout=60)
+    saved = session.put(
+        f"{hub.url}/user/alice/api/contents/big.txt",
+        json=body,
+        headers={"X-XSRFToken": xsrf},
+        timeout=60,
+    )
     assert saved.status_code in (200, 201), saved.text[:300]
     read = session.get(f"{hub.url}/user/alice/api/contents/big.txt?content=0", timeout=60)
     assert read.json()["size"] == 2_000_000

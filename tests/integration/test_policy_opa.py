@@ -182,7 +182,6 @@ def test_decisions_carry_the_revision_of_the_loaded_policies(client, policies_co
 # -- the operator changes policies while everything runs ------------------------------------
 
 
-
 def test_swapping_in_deny_all_then_three_reviewers_takes_effect_without_restart(
     opa_server, client, policies_copy
 ):

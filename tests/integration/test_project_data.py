@@ -48,7 +48,8 @@ def write_parquet(path, rows: list[tuple], columns: str) -> None:
 def catalog(hub):
     audit = AuditLog.from_state_dir(hub.settings.state_dir)
     return CatalogService.open(
-        hub.settings.catalog_database_url, audit,
+        hub.settings.catalog_database_url,
+        audit,
         materialiser=grant_materialiser(grants_dir(hub.settings.state_dir)),
     )
 
@@ -66,16 +67,30 @@ def fab(hub, catalog, tmp_path_factory):
         plant = (f"{PLANT}-acme1", f"{PLANT}-acme2", "globex-p1")[i % 3]
         note = CANARY_ROW if plant == "globex-p1" else f"{GRANTED}-{i}"
         rows.append((plant, f"LOT{i:04d}", 300.0 + i, f"{CANARY_COLUMN}-{i}", note))
-    write_parquet(data / "wafers.parquet", rows,
-                  "plant VARCHAR, lot VARCHAR, temperature DOUBLE, recipe VARCHAR, note VARCHAR")
+    write_parquet(
+        data / "wafers.parquet",
+        rows,
+        "plant VARCHAR, lot VARCHAR, temperature DOUBLE, recipe VARCHAR, note VARCHAR",
+    )
     catalog.register_dataset(
-        "wafers", data / "wafers.parquet", contributor_column="plant", actor=ADMIN,
+        "wafers",
+        data / "wafers.parquet",
+        contributor_column="plant",
+        actor=ADMIN,
         mapping={f"{PLANT}-acme1": "acme", f"{PLANT}-acme2": "acme", "globex-p1": "globex"},
     )
-    write_parquet(data / "welds.parquet", [("initech", f"{CANARY_OTHER}-{i}") for i in range(20)],
-                  "yard VARCHAR, weld VARCHAR")
-    catalog.register_dataset("welds", data / "welds.parquet", contributor_column="yard",
-                             actor=ADMIN, values_are_organisations=True)
+    write_parquet(
+        data / "welds.parquet",
+        [("initech", f"{CANARY_OTHER}-{i}") for i in range(20)],
+        "yard VARCHAR, weld VARCHAR",
+    )
+    catalog.register_dataset(
+        "welds",
+        data / "welds.parquet",
+        contributor_column="yard",
+        actor=ADMIN,
+        values_are_organisations=True,
+    )
     for user in ("petra", "quinn"):
         hub.add_user(user, ("researcher",))
         catalog.set_user_organisation(user, "uni", actor=ADMIN)
@@ -84,8 +99,12 @@ def fab(hub, catalog, tmp_path_factory):
     catalog.add_member("fab", "petra", "researcher", actor=ADMIN)
     catalog.add_member("yard", "quinn", "researcher", actor=ADMIN)
     grant = catalog.grant(
-        "fab", "wafers", reason="yield study", actor=ADMIN,
-        columns=["lot", "temperature", "note"], row_filter="plant <> 'globex-p1'",
+        "fab",
+        "wafers",
+        reason="yield study",
+        actor=ADMIN,
+        columns=["lot", "temperature", "note"],
+        row_filter="plant <> 'globex-p1'",
     )
     catalog.grant("yard", "welds", reason="weld study", actor=ADMIN)
     return grant
@@ -212,8 +231,14 @@ def test_expired_grant_refuses_the_spawn_with_a_reason(hub, catalog, fab):
     hub.add_user("lena", ("researcher",))
     catalog.set_user_organisation("lena", "uni", actor=ADMIN)
     catalog.add_member("late", "lena", "researcher", actor=ADMIN)
-    grant = catalog.grant("late", "wafers", reason="short study", actor=ADMIN,
-                          columns=["lot"], expires_at=datetime.now(UTC) + timedelta(seconds=3))
+    grant = catalog.grant(
+        "late",
+        "wafers",
+        reason="short study",
+        actor=ADMIN,
+        columns=["lot"],
+        expires_at=datetime.now(UTC) + timedelta(seconds=3),
+    )
     time.sleep(4)
     session = hub.login("lena")
     response = hub.user_api(session, "POST", "/users/lena/server", json={"project": "late"})

@@ -17,12 +17,14 @@ from opa_fixtures import DENY_ALL
 
 pytestmark = pytest.mark.docker
 
+
 def opa_pid(hub) -> int:
     """The OPA process this test hub started (found by its own port; the supervisor's command
     line holds OPA's too, but starts with python)."""
     out = subprocess.run(
         ["pgrep", "-f", f"^[^ ]*/opa run .*127.0.0.1:{hub.settings.opa_port}"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     pids = [int(p) for p in out.stdout.split()]
     assert len(pids) == 1, f"expected one OPA of this hub, found {pids}"
@@ -53,8 +55,9 @@ def access_policy(hub):
     time.sleep(1.5)  # OPA's watcher reloads it
 
 
-def test_deny_all_swapped_in_refuses_the_next_spawn_without_restart(hub, docker_client,
-                                                                     access_policy):
+def test_deny_all_swapped_in_refuses_the_next_spawn_without_restart(
+    hub, docker_client, access_policy
+):
     hub.add_user("pia", ("researcher",))
     hub_pid_before = hub.settings.state_path.joinpath("run", "jupyterhub.pid").read_text()
     access_policy.write_text(DENY_ALL)
@@ -71,7 +74,8 @@ def test_spawn_page_shows_each_step(hub):
     hub.add_user("stan", ("researcher",))
     session = hub.login("stan")
     starter = threading.Thread(
-        target=hub.user_api, args=(session, "POST", "/users/stan/server"), kwargs={"json": {}})
+        target=hub.user_api, args=(session, "POST", "/users/stan/server"), kwargs={"json": {}}
+    )
     starter.start()
     messages: list[str] = []
     deadline = time.monotonic() + 120
@@ -86,8 +90,11 @@ def test_spawn_page_shows_each_step(hub):
         time.sleep(0.1)
     starter.join()
     hub.stop_server("stan")
-    for step in ("Checking your access", "Preparing your isolated network and home",
-                 "Starting your server"):
+    for step in (
+        "Checking your access",
+        "Preparing your isolated network and home",
+        "Starting your server",
+    ):
         assert step in messages, messages
 
 
@@ -97,9 +104,15 @@ def test_real_policy_lets_a_researcher_in_and_everything_is_audited(hub, running
     assert ("spawn.started", "alice") in events
     assert ("policy.decision", "alice") in events, sorted(set(events))
     result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "cleanroom"), "audit", "verify",
-         "--state-dir", hub.settings.state_dir],
-        capture_output=True, text=True,
+        [
+            os.path.join(os.path.dirname(sys.executable), "cleanroom"),
+            "audit",
+            "verify",
+            "--state-dir",
+            hub.settings.state_dir,
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -24,7 +24,9 @@ class KernelSession:
         self.base = base
         xsrf = self.session.cookies.get("_xsrf", path=f"/user/{user}/") or ""
         created = self.session.post(
-            f"{base}/api/kernels", json={"name": "python3"}, headers={"X-XSRFToken": xsrf},
+            f"{base}/api/kernels",
+            json={"name": "python3"},
+            headers={"X-XSRFToken": xsrf},
             timeout=60,
         )
         assert created.status_code == 201, created.text
@@ -41,13 +43,30 @@ class KernelSession:
     def run(self, code: str, timeout: float = 120) -> str:
         """Execute ``code``; return its stdout; raise AssertionError with the traceback."""
         msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": self.user,
-                       "session": uuid.uuid4().hex, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        }))
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": self.user,
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         self.ws.settimeout(timeout)
         out: list[str] = []
         while True:
@@ -66,7 +85,10 @@ class KernelSession:
         try:
             self.ws.close()
             xsrf = self.session.cookies.get("_xsrf", path=f"/user/{self.user}/") or ""
-            self.session.delete(f"{self.base}/api/kernels/{self.kernel_id}",
-                                headers={"X-XSRFToken": xsrf}, timeout=30)
+            self.session.delete(
+                f"{self.base}/api/kernels/{self.kernel_id}",
+                headers={"X-XSRFToken": xsrf},
+                timeout=30,
+            )
         except (requests.RequestException, websocket.WebSocketException, OSError):
             pass

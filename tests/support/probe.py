@@ -26,7 +26,6 @@ def run(plan):
         except OSError as error:
             return f"{host}:{port}", type(error).__name__
 
-
     # In parallel: a dropped packet costs the whole timeout.
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         result["tcp"].update(pool.map(try_tcp, plan.get("tcp", [])))
@@ -45,7 +44,6 @@ def run(plan):
         except OSError as error:
             result["names"][name] = type(error).__name__
 
-
     def dns_query(server, name):
         header = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
         qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
@@ -61,7 +59,6 @@ def run(plan):
         answers = struct.unpack(">H", reply[6:8])[0]
         return {"rcode": rcode, "answers": answers}
 
-
     for server in plan.get("resolvers", []):
         result["resolvers"][server] = {n: dns_query(server, n) for n in plan.get("names", [])}
 
@@ -69,7 +66,9 @@ def run(plan):
     for url in plan.get("http", []):
         method, _, url = url.partition(" ")
         request = urllib.request.Request(
-            url, method=method, headers={"Authorization": f"token {token}"},
+            url,
+            method=method,
+            headers={"Authorization": f"token {token}"},
             data=b"{}" if method == "POST" else None,
         )
         try:

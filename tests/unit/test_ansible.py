@@ -10,9 +10,15 @@ def test_playbook_syntax_is_valid():
     playbook = Path(sys.executable).parent / "ansible-playbook"
     assert playbook.exists() or shutil.which("ansible-playbook"), "pip install ansible-core"
     result = subprocess.run(
-        [str(playbook), "--syntax-check", "-i", str(ANSIBLE / "inventory.example.ini"),
-         str(ANSIBLE / "site.yml")],
-        capture_output=True, text=True,
+        [
+            str(playbook),
+            "--syntax-check",
+            "-i",
+            str(ANSIBLE / "inventory.example.ini"),
+            str(ANSIBLE / "site.yml"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -332,8 +332,11 @@ def test_slow_work_runs_as_a_job_whose_page_shows_progress(web, monkeypatch):
 
 def test_add_a_version_with_a_mapping(web):
     session = web.session("adam")
-    response = web.post(session, "datasets/wafers/versions",
-                        {"file": "wafers_v2.parquet", "mapping": "dora-west = cora\n"})
+    response = web.post(
+        session,
+        "datasets/wafers/versions",
+        {"file": "wafers_v2.parquet", "mapping": "dora-west = cora\n"},
+    )
     response = web.wait_job(session, response)
     assert "Added wafers v2" in response.text
     assert web.catalog.get_version("wafers").contributors == {**PLANTS, "dora-west": "cora"}
@@ -346,7 +349,8 @@ def test_members_are_added_and_removed(web):
     response = web.post(session, "projects/yield/members/remove", {"user": "alice"})
     assert "Removed alice from yield" in response.text
     assert {(m.user, m.role) for m in web.catalog.list_members("yield")} == {
-        ("bob", "reviewer"), ("rita", "reviewer")
+        ("bob", "reviewer"),
+        ("rita", "reviewer"),
     }
 
 

@@ -38,8 +38,12 @@ def test_hub_starts_opa_on_loopback_unless_one_is_given(tmp_path):
 
 
 def test_spawner_gets_the_settings():
-    c = make_config(CLEANROOM_HUB_PORT="9081", CLEANROOM_AIRLOCK_PORT="9082",
-                    CLEANROOM_HOME_SIZE="3G", CLEANROOM_STATE_DIR="/srv/cr")
+    c = make_config(
+        CLEANROOM_HUB_PORT="9081",
+        CLEANROOM_AIRLOCK_PORT="9082",
+        CLEANROOM_HOME_SIZE="3G",
+        CLEANROOM_STATE_DIR="/srv/cr",
+    )
     assert c.JupyterHub.spawner_class == "cleanroom.spawner.CleanRoomSpawner"
     assert c.CleanRoomSpawner.allowed_host_ports == (9081, 9082)
     assert c.CleanRoomSpawner.home_size == "3G"

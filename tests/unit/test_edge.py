@@ -4,8 +4,11 @@ from cleanroom.settings import Settings
 
 def test_nginx_listens_on_tls_and_forwards_to_the_loopback_proxy():
     settings = Settings.from_env(
-        {"CLEANROOM_HTTPS_PORT": "8443", "CLEANROOM_PROXY_PORT": "8123",
-         "CLEANROOM_STATE_DIR": "/srv/cr"}
+        {
+            "CLEANROOM_HTTPS_PORT": "8443",
+            "CLEANROOM_PROXY_PORT": "8123",
+            "CLEANROOM_STATE_DIR": "/srv/cr",
+        }
     )
     text = render(settings)
     assert "listen 0.0.0.0:8443 ssl;" in text

@@ -19,8 +19,9 @@ pytest_plugins = ["catalog_fixtures"]
 @pytest.fixture
 def granted(seeded, tmp_path):
     seeded.materialiser = grant_materialiser(tmp_path / "grants")
-    grant = seeded.grant("yield", "wafers", reason="study", actor="adam",
-                         columns=["lot", "yield_pct"])
+    grant = seeded.grant(
+        "yield", "wafers", reason="study", actor="adam", columns=["lot", "yield_pct"]
+    )
     return seeded, grant, tmp_path / "grants"
 
 
@@ -77,22 +78,34 @@ class FakePolicy:
 
 
 def running(name, project):
-    return {"name": name, "groups": ["researcher"],
-            "servers": {"": {"ready": True, "user_options": {"project": project}}}}
+    return {
+        "name": name,
+        "groups": ["researcher"],
+        "servers": {"": {"ready": True, "user_options": {"project": project}}},
+    }
 
 
 @pytest.mark.parametrize(
     ("decision", "stopped"),
     [
         (Decision(True, (), {"grants": ["GRANT"]}, "r", "d"), False),
-        (Decision(True, (), {"grants": [], "excluded_grants": [
-            {"id": "GRANT", "reason": "revoked"}]}, "r", "d"), True),
+        (
+            Decision(
+                True,
+                (),
+                {"grants": [], "excluded_grants": [{"id": "GRANT", "reason": "revoked"}]},
+                "r",
+                "d",
+            ),
+            True,
+        ),
         (Decision(False, ("alice is not a member of project yield",), {}, "r", "d"), True),
         (Decision(False, (UNAVAILABLE,), {}, "", "d"), False),  # an outage stops nobody
     ],
 )
-def test_watcher_stops_exactly_the_servers_whose_grants_are_gone(granted, tmp_path, audit,
-                                                                 decision, stopped):
+def test_watcher_stops_exactly_the_servers_whose_grants_are_gone(
+    granted, tmp_path, audit, decision, stopped
+):
     catalog, grant, cache = granted
     sessions = tmp_path / "sessions"
     facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
@@ -103,8 +116,9 @@ def test_watcher_stops_exactly_the_servers_whose_grants_are_gone(granted, tmp_pa
         {**e, "id": str(grant.id)} for e in result.get("excluded_grants", [])
     ]
     hub = FakeHub([running("alice", "yield")])
-    watcher = GrantWatcher(hub, catalog, FakePolicy(replace(decision, result=result)), audit,
-                           sessions)
+    watcher = GrantWatcher(
+        hub, catalog, FakePolicy(replace(decision, result=result)), audit, sessions
+    )
     assert watcher.check_once() == (["alice"] if stopped else [])
     assert hub.deleted == (["/users/alice/server"] if stopped else [])
     notice = projectdata.stop_notice(sessions / "alice--yield")

@@ -29,8 +29,13 @@ def _describe(version) -> str:
 
 
 @form_page("register")
-async def register_page(handler: CatalogHandler, *, form: dict[str, Any] | None = None,
-                        error: str | None = None, status: int = 200) -> None:
+async def register_page(
+    handler: CatalogHandler,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> None:
     import_dir = handler.settings["import_dir"]
     files = await handler.call(list_import_files, import_dir)
     organisations = await handler.call(handler.catalog.list_organisations)
@@ -46,8 +51,14 @@ async def register_page(handler: CatalogHandler, *, form: dict[str, Any] | None 
 
 
 @form_page("version")
-async def dataset_page(handler: CatalogHandler, *, form: dict[str, Any] | None = None,
-                       error: str | None = None, status: int = 200, name: str = "") -> None:
+async def dataset_page(
+    handler: CatalogHandler,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+    name: str = "",
+) -> None:
     name = name or (form or {}).get("dataset", "")
     dataset = await handler.call(handler.catalog.get_dataset, name)
     files = await handler.call(list_import_files, handler.settings["import_dir"])
@@ -106,8 +117,7 @@ class RegisterHandler(CatalogHandler):
             )
             return "Registered " + _describe(version), f"{prefix}datasets/{version.dataset}"
 
-        await start_job(self, "register", f"Registering {form['name'] or 'a dataset'}", work,
-                        form)
+        await start_job(self, "register", f"Registering {form['name'] or 'a dataset'}", work, form)
 
 
 class DatasetHandler(CatalogHandler):

@@ -133,8 +133,9 @@ class JobRunner:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def start_job(handler: CatalogHandler, kind: str, title: str, work: Work,
-                    form: dict[str, Any]) -> None:
+async def start_job(
+    handler: CatalogHandler, kind: str, title: str, work: Work, form: dict[str, Any]
+) -> None:
     """Start a job for a form's POST; answer with the form and the message if it fails at
     once (400), else send the browser to the job's page (303)."""
     job = handler.jobs.start(kind, title, handler.actor, form, work)

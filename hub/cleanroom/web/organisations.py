@@ -18,8 +18,9 @@ class OverviewHandler(CatalogHandler):
 
 
 class OrganisationsHandler(CatalogHandler):
-    async def render(self, *, form: dict[str, Any] | None = None, error: str | None = None,
-                     status: int = 200) -> None:
+    async def render(
+        self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+    ) -> None:
         organisations = await self.call(self.catalog.list_organisations)
         users = await self.call(self.catalog.list_users)
         members: dict[str, int] = {}
@@ -45,7 +46,10 @@ class OrganisationsHandler(CatalogHandler):
                 "kind": self.argument("kind")}  # fmt: skip
         try:
             org = await self.call(
-                self.catalog.add_organisation, form["id"], form["name"], form["kind"],
+                self.catalog.add_organisation,
+                form["id"],
+                form["name"],
+                form["kind"],
                 actor=self.actor,
             )
         except CatalogError as error:
@@ -55,8 +59,9 @@ class OrganisationsHandler(CatalogHandler):
 
 
 class UsersHandler(CatalogHandler):
-    async def render(self, *, form: dict[str, Any] | None = None, error: str | None = None,
-                     status: int = 200) -> None:
+    async def render(
+        self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+    ) -> None:
         users = await self.call(self.catalog.list_users)
         organisations = await self.call(self.catalog.list_organisations)
         self.page(
@@ -77,7 +82,9 @@ class UsersHandler(CatalogHandler):
         form = {"user": self.argument("user"), "organisation": self.argument("organisation")}
         try:
             user = await self.call(
-                self.catalog.set_user_organisation, form["user"], form["organisation"],
+                self.catalog.set_user_organisation,
+                form["user"],
+                form["organisation"],
                 actor=self.actor,
             )
         except CatalogError as error:

@@ -24,8 +24,14 @@ def grant_state(grant) -> str:
     return "active"
 
 
-async def project_page(handler: CatalogHandler, name: str, *, form: dict[str, Any] | None = None,
-                       error: str | None = None, status: int = 200) -> None:
+async def project_page(
+    handler: CatalogHandler,
+    name: str,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> None:
     projects = {p.name: p for p in await handler.call(handler.catalog.list_projects)}
     if name not in projects:
         handler.page(
@@ -54,8 +60,13 @@ async def project_page(handler: CatalogHandler, name: str, *, form: dict[str, An
 
 
 @form_page("grant")
-async def grant_page(handler: CatalogHandler, *, form: dict[str, Any] | None = None,
-                     error: str | None = None, status: int = 200) -> None:
+async def grant_page(
+    handler: CatalogHandler,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> None:
     form = form or {}
     project, dataset_name = form.get("project", ""), form.get("dataset", "")
     try:
@@ -78,8 +89,9 @@ async def grant_page(handler: CatalogHandler, *, form: dict[str, Any] | None = N
 
 
 class ProjectsHandler(CatalogHandler):
-    async def render(self, *, form: dict[str, Any] | None = None, error: str | None = None,
-                     status: int = 200) -> None:
+    async def render(
+        self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+    ) -> None:
         projects = await self.call(self.catalog.list_projects)
         members = await self.call(self.catalog.list_members)
         grants = await self.call(self.catalog.list_grants)
@@ -88,8 +100,9 @@ class ProjectsHandler(CatalogHandler):
             status=status,
             projects=projects,
             members={p.name: [m for m in members if m.project == p.name] for p in projects},
-            active={p.name: sum(g.active for g in grants if g.project == p.name)
-                    for p in projects},  # fmt: skip
+            active={
+                p.name: sum(g.active for g in grants if g.project == p.name) for p in projects
+            },  # fmt: skip
             form=form or {},
             error=error,
         )
@@ -103,7 +116,9 @@ class ProjectsHandler(CatalogHandler):
         form = {"name": self.argument("name"), "description": self.argument("description")}
         try:
             project = await self.call(
-                self.catalog.create_project, form["name"], description=form["description"],
+                self.catalog.create_project,
+                form["name"],
+                description=form["description"],
                 actor=self.actor,
             )
         except CatalogError as error:
@@ -182,7 +197,10 @@ class GrantsHandler(CatalogHandler):
             await grant_page(self, form=form, error=str(error), status=400)
             return
         catalog, actor, prefix, state_dir = (
-            self.catalog, self.actor, self.prefix, self.settings["state_dir"]
+            self.catalog,
+            self.actor,
+            self.prefix,
+            self.settings["state_dir"],
         )
 
         def work(progress):
@@ -236,7 +254,10 @@ class GrantChangeHandler(CatalogHandler):
                 if expires_at is None:
                     raise CatalogError("give the new expiry date")
                 grant = await self.call(
-                    self.catalog.extend_grant, grant_id, expires_at, reason=form["reason"],
+                    self.catalog.extend_grant,
+                    grant_id,
+                    expires_at,
+                    reason=form["reason"],
                     actor=self.actor,
                 )
                 notice = f"Grant {grant.id} now runs until {grant.expires_at:%Y-%m-%d %H:%M} UTC."
