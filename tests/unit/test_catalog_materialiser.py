@@ -17,7 +17,12 @@ pytest.register_assert_rewrite("catalog_fixtures")
 from catalog_fixtures import PLANTS, nothing_written
 from cleanroom import materialise
 from cleanroom.catalog.errors import MaterialisationFailed
-from cleanroom.catalog.materialiser import data_spec, grant_materialiser, grants_dir
+from cleanroom.catalog.materialiser import (
+    data_spec,
+    finish_pending_airlock_copies,
+    grant_materialiser,
+    grants_dir,
+)
 
 pytest_plugins = ["catalog_fixtures"]
 
@@ -114,3 +119,21 @@ def test_an_airlock_copy_left_pending_is_finished_with_the_source_checked_again(
         and rows
         == columns_and_rows(materialise.researcher_dir(cache, key) / materialise.DATA_FILE)[1]
     )
+
+
+def test_the_copies_left_pending_are_all_finished_at_once(seeded, cache, monkeypatch):
+    original = materialise._write_airlock_copy
+
+    def dies(*_args, **_kwargs):
+        raise OSError("the process ended (pretend)")
+
+    monkeypatch.setattr(materialise, "_write_airlock_copy", dies)
+    seeded.materialiser = grant_materialiser(cache)
+    grant = seeded.grant("yield", "wafers", columns=["lot"], reason="study", actor="adam")
+    key = grant.materialisation_key
+    assert materialise.materialisation_state(cache, key) == "pending"
+    monkeypatch.setattr(materialise, "_write_airlock_copy", original)
+
+    assert finish_pending_airlock_copies(seeded, cache) == [key]
+    assert materialise.materialisation_state(cache, key) == "complete"
+    assert finish_pending_airlock_copies(seeded, cache) == []  # nothing left to do

@@ -91,3 +91,23 @@ def grant_materialiser(
         return materialise.materialise_grant(data, cache_dir, rest, airlock=airlock).key
 
     return materialiser
+
+
+def finish_pending_airlock_copies(catalog, cache_dir: str | os.PathLike[str]) -> list[str]:
+    """Finish every airlock copy left pending (the process writing it ended first), with the
+    source checked again; return the keys finished. The admin pages' service runs this when it
+    starts, as it is the process whose background copies a crash can cut short. A copy that
+    still cannot be finished (its source is gone) stays pending and is logged by the caller."""
+    from .. import materialise
+
+    finish = grant_materialiser(cache_dir, airlock="wait")
+    finished: list[str] = []
+    for grant in catalog.list_grants():
+        key = grant.materialisation_key
+        if not key or grant.materialisation_status != "ready":
+            continue
+        if materialise.materialisation_state(cache_dir, key) != materialise.PENDING:
+            continue
+        finish(catalog.grant_spec(grant.id))
+        finished.append(key)
+    return finished

@@ -95,8 +95,23 @@ async def serve() -> None:
     server.listen(service_url.port or settings.catalog_web_port, "127.0.0.1")
     log.info("catalog pages at %s (prefix %s), files from %s", service_url.geturl(), prefix,
              import_dir)  # fmt: skip
+    # Airlock copies this service was writing in the background when it last stopped.
+    finishing = asyncio.ensure_future(asyncio.to_thread(_finish_pending, catalog, settings))
     await serve_until_stopped(server)
+    finishing.cancel()
     app.settings["jobs"].shutdown()
+
+
+def _finish_pending(catalog, settings) -> None:
+    from ..catalog.materialiser import finish_pending_airlock_copies, grants_dir
+
+    try:
+        finished = finish_pending_airlock_copies(catalog, grants_dir(settings.state_dir))
+    except Exception:  # noqa: BLE001 - the pages still serve; the next start tries again
+        log.exception("could not finish the airlock copies left pending")
+        return
+    if finished:
+        log.info("finished %d airlock cop(ies) left pending: %s", len(finished), finished)
 
 
 if __name__ == "__main__":
