@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import secrets
 import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -70,6 +72,38 @@ def service_routes(
         (url_path_join(prefix, r"static/(.*)"), StaticFileHandler, {"path": str(static_dir)}),
     ]
     return handlers
+
+
+class ServiceHandlerMixin:
+    """What every handler of a hub service has: its prefix and a way to run blocking work."""
+
+    settings: dict[str, Any]
+
+    @property
+    def prefix(self) -> str:
+        return self.settings["prefix"]
+
+    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``func`` in a worker thread (databases, OPA and the audit log block)."""
+        return await in_thread(func, *args, **kwargs)
+
+
+def cookie_settings(cookie_secret: bytes | None) -> dict[str, Any]:
+    """Application settings for the services' cookies: a secret (a new one per process
+    unless given), XSRF checks on forms, and a cookie scripts cannot read nor other sites
+    send."""
+    return {
+        "cookie_secret": cookie_secret or secrets.token_bytes(32),
+        "xsrf_cookies": True,
+        "xsrf_cookie_kwargs": {"httponly": True, "samesite": "Strict"},
+    }
+
+
+def run_service(serve: Callable[[], Any]) -> int:
+    """``python -m <service>``: log to stderr (the hub's log) and serve until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve())
+    return 0
 
 
 async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

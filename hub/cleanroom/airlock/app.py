@@ -9,9 +9,7 @@ token; the deployment's settings come as ``CLEANROOM_*``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import secrets
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,7 +19,13 @@ from jupyterhub.utils import url_path_join
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from ..webservice import page_templates, serve_until_stopped, service_routes
+from ..webservice import (
+    cookie_settings,
+    page_templates,
+    run_service,
+    serve_until_stopped,
+    service_routes,
+)
 from .handlers import api, pages
 from .handlers.base import check_route_table, log
 
@@ -62,9 +66,7 @@ def make_app(
         prefix=prefix,
         clean_room_subnet=subnet,
         gateway=gateway,
-        cookie_secret=cookie_secret or secrets.token_bytes(32),
-        xsrf_cookies=True,
-        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+        **cookie_settings(cookie_secret),
         default_handler_class=pages.NotFoundPage,
     )
 
@@ -102,9 +104,7 @@ def open_service(settings):
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve())
-    return 0
+    return run_service(serve)
 
 
 async def serve() -> None:

@@ -8,9 +8,7 @@ OAuth client; the deployment's settings come as ``CLEANROOM_*`` like everywhere 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import secrets
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,7 +17,13 @@ import jinja2
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from ..webservice import page_templates, serve_until_stopped, service_routes
+from ..webservice import (
+    cookie_settings,
+    page_templates,
+    run_service,
+    serve_until_stopped,
+    service_routes,
+)
 from . import datasets, jobs, organisations, projects
 from .base import check_route_table, log
 
@@ -62,16 +66,12 @@ def make_app(
         state_dir=state_dir,
         import_dir=import_dir,
         hub_auth=hub_auth,
-        cookie_secret=cookie_secret or secrets.token_bytes(32),
-        xsrf_cookies=True,
-        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+        **cookie_settings(cookie_secret),
     )
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve())
-    return 0
+    return run_service(serve)
 
 
 async def serve() -> None:

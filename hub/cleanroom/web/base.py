@@ -21,13 +21,13 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado.web import HTTPError, RequestHandler
 
 from ..catalog.errors import CatalogError
-from ..webservice import in_thread
+from ..webservice import ServiceHandlerMixin
 
 log = logging.getLogger("cleanroom.web")
 
@@ -52,8 +52,6 @@ NAVIGATION = (
     ("datasets", "Datasets"),
     ("projects", "Projects"),
 )
-
-T = TypeVar("T")
 
 
 def user_can_administer(user: dict | None) -> bool:
@@ -94,7 +92,7 @@ def needs_admin(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return checked
 
 
-class CatalogHandler(HubOAuthenticated, RequestHandler):
+class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
     """What every page shares. Application settings used: ``catalog`` (CatalogService),
     ``jobs`` (cleanroom.web.jobs.JobRunner), ``templates`` (a Jinja2 Environment),
     ``import_dir``, ``state_dir``, ``prefix`` (the service's URL prefix) and optionally
@@ -141,16 +139,8 @@ class CatalogHandler(HubOAuthenticated, RequestHandler):
         return self.settings["jobs"]
 
     @property
-    def prefix(self) -> str:
-        return self.settings["prefix"]
-
-    @property
     def actor(self) -> str:
         return self.current_user["name"]
-
-    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a catalog call in a thread: the database and the audit log are files."""
-        return await in_thread(func, *args, **kwargs)
 
     def url(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)

@@ -18,18 +18,17 @@ import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado.web import HTTPError, RequestHandler
 
 from ...errors import CleanRoomError
-from ...webservice import in_thread
+from ...webservice import ServiceHandlerMixin
 from ..errors import AirlockError, InvalidInput, NotSignedIn
 from ..permissions import Caller
 
 log = logging.getLogger("cleanroom.airlock")
-T = TypeVar("T")
 
 # Pages show researcher-made content (previews): no scripts at all, nothing from elsewhere.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -77,7 +76,7 @@ def check_route_table(handlers: list[tuple]) -> None:
                 raise TypeError(f"{handler.__name__}.{verb} is not decorated with @authenticated")
 
 
-class AirlockHandler(HubOAuthenticated, RequestHandler):
+class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
     """Application settings used: ``airlock`` (AirlockService), ``hub`` (facts.HubClient),
     ``hub_auth`` (a HubOAuth), ``templates``, ``prefix``, ``clean_room_subnet``,
     ``gateway``."""
@@ -131,14 +130,6 @@ class AirlockHandler(HubOAuthenticated, RequestHandler):
     @property
     def airlock(self):
         return self.settings["airlock"]
-
-    @property
-    def prefix(self) -> str:
-        return self.settings["prefix"]
-
-    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a service call in a worker thread (the database, OPA and the audit log)."""
-        return await in_thread(func, *args, **kwargs)
 
     def peer_in_clean_room(self) -> bool:
         """Whether the TCP peer is a researcher's container: an address in the researchers'
