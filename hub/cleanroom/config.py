@@ -120,10 +120,11 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     c.CleanRoomSpawner.subnet = settings.subnet
     c.CleanRoomSpawner.bridge_name = settings.bridge
     c.CleanRoomSpawner.allowed_host_ports = (settings.hub_port, settings.airlock_port)
-    c.CleanRoomSpawner.mem_limit = settings.mem_limit
-    c.CleanRoomSpawner.cpu_limit = settings.cpu_limit
-    c.CleanRoomSpawner.pids_limit = settings.pids_limit
-    c.CleanRoomSpawner.allow_terminals = settings.terminals
+    # The researcher's limits are the kernel container's (their code); the lab container
+    # keeps the spawner's own small defaults.
+    c.CleanRoomSpawner.kernel_mem_limit = settings.mem_limit
+    c.CleanRoomSpawner.kernel_cpu_limit = settings.cpu_limit
+    c.CleanRoomSpawner.kernel_pids_limit = settings.pids_limit
     c.CleanRoomSpawner.home_size = settings.home_size
     c.CleanRoomSpawner.homes_dir = str(state / "homes")
     c.CleanRoomSpawner.policy_url = settings.policy_url
@@ -141,6 +142,8 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
         "access:servers!server",
         "custom:cleanroom:submit",
     ]
+    # The lab server reads no configuration, extensions or settings from the home.
+    c.Spawner.disable_user_config = True
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 180

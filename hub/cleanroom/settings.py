@@ -182,15 +182,24 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
     "airlock_max_file_bytes": (_bytes, "2G", "a size such as 500M or 2G",
                                "The largest single file the airlock accepts (413 above it); the "
                                "release policy may allow less per file type."),
-    "terminals": (_on_off, "0", "0 (off) or 1 (on)",
-                  "Whether researchers get terminals in JupyterLab. Off by default: a terminal "
-                  "is one more way to run commands, though the walls stay outside the container."),
+    "terminals": (_on_off, "0", "0 (off); 1 is refused",
+                  "Terminals in JupyterLab. Always off: they would run in the trusted lab "
+                  "container, not with the kernels."),
     "airlock_max_files": (_positive_int, "50", "a positive integer",
                           "Most files one release request may hold (413 above it)."),
     "airlock_max_request_bytes": (_bytes, "4G", "a size such as 1G or 4G",
                                   "Most bytes all files of one request may add up to (413)."),
 }
 # fmt: on
+
+
+TERMINALS_REFUSED = (
+    "CLEANROOM_TERMINALS=1 is refused: a terminal would run in the researcher's lab container, "
+    "the trusted one that holds the server's hub token and enforces the clean room's limits, "
+    "while the researcher's code runs in a separate kernel container (Jupyter's gateway client "
+    "cannot put terminals there). Run commands from a notebook cell (!command), and unset "
+    "CLEANROOM_TERMINALS."
+)
 
 
 @dataclass(frozen=True)
@@ -248,6 +257,8 @@ class Settings:
                 "CLEANROOM_TLS_CERT and CLEANROOM_TLS_KEY go together: set both, or neither "
                 "for a generated self-signed certificate."
             )
+        if values["terminals"]:
+            raise SettingsError(TERMINALS_REFUSED)
         settings = cls(**values)
         homes = (settings.state_path / "homes").resolve()
         if settings.airlock_path.resolve().is_relative_to(homes):

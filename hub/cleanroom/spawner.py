@@ -1,8 +1,15 @@
 """CleanRoomSpawner: DockerSpawner with the clean room's walls as its defaults.
 
-It changes defaults and adds traits; the container life cycle is DockerSpawner's own. Before
-every start it makes sure the walls that sit outside the container are standing (the internal
-network, the host firewall, the home's size limit) and refuses to start when one is not.
+Each researcher's server is two containers. The *lab* container is DockerSpawner's own
+(JupyterLab and the Jupyter server: trusted code, on the researchers' network, holding the
+server's hub token). The *kernel* container runs Jupyter Kernel Gateway and the researcher's
+kernels: no network at all, no token, the project's data mounted read-only, the researcher's
+limits. They share the home and one small tmpfs holding the gateway's Unix socket
+(cleanroom.kernel_socket); the lab server reaches its kernels there with jupyter_server's own
+GatewayClient. The spawner starts, watches, stops and removes both together.
+
+Before every start it makes sure the walls that sit outside the containers are standing (the
+internal network, the host firewall, the home's size limit) and refuses to start when one is not.
 """
 
 from __future__ import annotations
@@ -14,17 +21,20 @@ import time
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import DockerException, ImageNotFound, NotFound
 from dockerspawner import DockerSpawner
-from traitlets import Bool, Float, Integer, Tuple, Unicode, default
+from traitlets import Float, Integer, Tuple, Unicode, default
 
-from . import firewall, homes, network, projectdata
+from . import firewall, homes, kernel_socket, network, projectdata
 from .audit import AuditLog
 from .catalog.service import CatalogService
 from .errors import CleanRoomError, SpawnRefused
 from .policy import GLOBAL_ROLES, PolicyClient
 
 HOME_IN_CONTAINER = "/home/researcher"
+# The lab server's own HOME and Jupyter directories: on its private tmpfs, never the home.
+LAB_PRIVATE_DIR = "/tmp"  # noqa: S108 - the lab container's own tmpfs
+KERNEL_GATEWAY_COMMAND = ["python3", "/opt/cleanroom/kernels_gateway.py"]
 
 
 @functools.cache
@@ -66,8 +76,29 @@ class CleanRoomSpawner(DockerSpawner):
     ).tag(config=True)
 
     pids_limit = Integer(
+        128,
+        help="Most processes and threads of the lab container (the Jupyter server only).",
+    ).tag(config=True)
+
+    kernel_mem_limit = Unicode(
+        "4G",
+        help="""Memory limit of the kernel container: the researcher's code and data work.
+        (``mem_limit`` and ``cpu_limit`` are the lab container's: the Jupyter server only.)""",
+    ).tag(config=True)
+
+    kernel_cpu_limit = Float(
+        1.0, help="CPUs the kernel container (the researcher's code) may use."
+    ).tag(config=True)
+
+    kernel_pids_limit = Integer(
         512,
-        help="Most processes and threads one server may run (a fork bomb stops there).",
+        help="Most processes and threads the researcher's kernels may run (a fork bomb "
+        "stops there).",
+    ).tag(config=True)
+
+    kernel_start_timeout = Float(
+        60.0,
+        help="Seconds to wait for the kernel container's gateway to listen before giving up.",
     ).tag(config=True)
 
     tmp_size = Unicode(
@@ -124,12 +155,6 @@ class CleanRoomSpawner(DockerSpawner):
         CLEANROOM_AIRLOCK_URL for the "Request release" extension. Empty: not set.""",
     ).tag(config=True)
 
-    allow_terminals = Bool(
-        False,
-        help="""Whether the researcher's JupyterLab offers terminals (CLEANROOM_TERMINALS in
-        the container, which the image's server config reads). Off by default.""",
-    ).tag(config=True)
-
     startup_check_timeout = Float(
         30.0,
         help="Seconds the checks before a start (Docker, image, network, firewall) may take.",
@@ -168,7 +193,7 @@ class CleanRoomSpawner(DockerSpawner):
 
     @default("mem_limit")
     def _default_mem_limit(self):
-        return "4G"
+        return "1G"
 
     @default("cpu_limit")
     def _default_cpu_limit(self):
@@ -176,22 +201,24 @@ class CleanRoomSpawner(DockerSpawner):
 
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self):
-        # Whatever the image says, the server runs as the unprivileged researcher.
-        return {"user": f"{homes.RESEARCHER_UID}:{homes.RESEARCHER_GID}"}
+        # Whatever the image says, the server runs as the unprivileged researcher, started
+        # outside the home (Python puts the working directory on its path for some commands).
+        return {"user": f"{homes.RESEARCHER_UID}:{homes.RESEARCHER_GID}", "working_dir": "/"}
 
     @default("extra_host_config")
     def _default_extra_host_config(self):
         return self.hardening_host_config()
 
-    def hardening_host_config(self) -> dict:
-        """The Docker host settings that make the container a cell, as one dictionary."""
+    def hardening_host_config(self, mem_limit=None, pids_limit=None) -> dict:
+        """The Docker host settings that make a container a cell, as one dictionary (the lab
+        container's limits unless others are given)."""
         return {
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "read_only": True,
             "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self.tmp_size}"},  # noqa: S108
-            "pids_limit": self.pids_limit,
-            "memswap_limit": self.mem_limit,
+            "pids_limit": pids_limit or self.pids_limit,
+            "memswap_limit": mem_limit or self.mem_limit,
             "ipc_mode": "private",
             "privileged": False,
             # No IPv6 inside: the network has none, and link-local must not reach the host.
@@ -247,6 +274,9 @@ class CleanRoomSpawner(DockerSpawner):
                 allowed_tcp_ports=tuple(self.allowed_host_ports),
             )
         )
+        owner = Path(self.homes_dir), self.user.name, self.project
+        if homes.migrate_legacy_home(*owner, sessions_dir=Path(self.sessions_dir)):
+            self.log.info("Moved %s's legacy home to %s", self._log_name, self.home_key)
         return homes.ensure_home(Path(self.homes_dir), self.home_key, self.home_size)
 
     @property
@@ -335,6 +365,107 @@ class CleanRoomSpawner(DockerSpawner):
                 sent += 1
             await asyncio.sleep(0.25)
 
+    # -- the kernel container --------------------------------------------------------------------
+
+    @property
+    def kernel_container_name(self) -> str:
+        # Escaped user names never hold a bare "-" (DockerSpawner escapes it as "-2d"), so no
+        # user's lab container can be called this.
+        return f"{self.container_name}-kernels"
+
+    @property
+    def kernel_socket_dir(self) -> Path:
+        return self.session_dir / "kernel-socket"
+
+    def kernel_container_spec(self, home: Path, data_volumes: dict, data_env: dict) -> dict:
+        """Everything ``docker create`` gets for the kernel container, as one dictionary
+        (docker-py's ``containers.create`` keywords)."""
+        volumes = {
+            str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"},
+            str(self.kernel_socket_dir): {"bind": kernel_socket.MOUNT_POINT, "mode": "rw"},
+            **data_volumes,
+        }
+        host = self.hardening_host_config(self.kernel_mem_limit, self.kernel_pids_limit)
+        return {
+            "image": self.image,
+            "command": KERNEL_GATEWAY_COMMAND,
+            "name": self.kernel_container_name,
+            "user": f"{homes.RESEARCHER_UID}:{homes.RESEARCHER_GID}",
+            "working_dir": HOME_IN_CONTAINER,
+            # No token, no hub address: only what the researcher's code needs.
+            "environment": {
+                **data_env,
+                "HOME": HOME_IN_CONTAINER,
+                "CLEANROOM_KERNEL_SOCKET": kernel_socket.SOCKET_IN_CONTAINER,
+            },
+            "volumes": volumes,
+            # No network at all: the socket is the only way in or out.
+            "network_mode": "none",
+            "mem_limit": self.kernel_mem_limit,
+            "nano_cpus": int(self.kernel_cpu_limit * 1e9),
+            # A gateway killed from a kernel comes back; the lab server then sees the kernels
+            # as dead and starts new ones. Removed with the lab container (stop, poll).
+            "restart_policy": {"Name": "always"},
+            "labels": {
+                "org.cleanroom.role": "kernels",
+                "org.cleanroom.user": self.user.name,
+                "org.cleanroom.lab": self.container_name,
+            },
+            **host,
+        }
+
+    def lab_environment(self) -> dict:
+        """The lab server's environment additions: everything Jupyter would read from a user's
+        directories points at the lab container's private tmpfs instead (the home is only
+        the contents root)."""
+        return {
+            "HOME": LAB_PRIVATE_DIR,
+            "JUPYTER_CONFIG_DIR": f"{LAB_PRIVATE_DIR}/jupyter-config",
+            "JUPYTER_DATA_DIR": f"{LAB_PRIVATE_DIR}/jupyter-data",
+            "JUPYTER_RUNTIME_DIR": f"{LAB_PRIVATE_DIR}/jupyter-runtime",
+            "PYTHONNOUSERSITE": "1",
+            "CLEANROOM_KERNEL_SOCKET": kernel_socket.SOCKET_IN_CONTAINER,
+        }
+
+    def _start_kernel_container(self, spec: dict) -> None:
+        client = self.docker_client()
+        self._remove_kernel_container_sync(client)
+        client.containers.create(**spec).start()
+
+    def _remove_kernel_container_sync(self, client=None) -> None:
+        client = client or self.docker_client()
+        try:
+            client.containers.get(self.kernel_container_name).remove(force=True, v=True)
+        except NotFound:
+            pass
+
+    async def _wait_for_kernel_socket(self) -> None:
+        deadline = time.monotonic() + self.kernel_start_timeout
+        while not kernel_socket.socket_ready(self.kernel_socket_dir):
+            if time.monotonic() > deadline:
+                raise SpawnRefused(
+                    "Your kernels did not start in time. Please try again; if it persists, "
+                    "tell an admin (the hub log names the kernel container)."
+                )
+            await asyncio.sleep(0.1)
+
+    async def kernel_container_state(self) -> str:
+        """'running', 'restarting', or 'gone' (missing, exited, removing)."""
+
+        def inspect():
+            try:
+                state = self.docker_client().containers.get(self.kernel_container_name).attrs
+            except NotFound:
+                return "gone"
+            status = state["State"]
+            if status.get("Running") and not status.get("Restarting"):
+                return "running"
+            return "restarting" if status.get("Restarting") else "gone"
+
+        return await asyncio.to_thread(inspect)
+
+    # -- start, poll, stop ---------------------------------------------------------------------
+
     async def start(self):
         self.user_options.pop("image", None)  # the image is the admin's choice, never the user's
         self._progress_events: list[dict] = []
@@ -364,27 +495,39 @@ class CleanRoomSpawner(DockerSpawner):
                 Path(self.grant_cache_dir),
                 self.session_dir,
             )
+            await asyncio.to_thread(kernel_socket.ensure, self.kernel_socket_dir)
             lap("data")
         except Exception as error:
             await self._audit("spawn.refused", project=self.project, reason=str(error))
             raise
-        self.volumes = {str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"}, **data_volumes}
-        self.environment = {**self.environment, **data_env}
+        # The lab container: the home (contents) and the kernel socket; never the data.
+        self.volumes = {
+            str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"},
+            str(self.kernel_socket_dir): {"bind": kernel_socket.MOUNT_POINT, "mode": "ro"},
+        }
+        self.environment = {**self.environment, **self.lab_environment()}
         if self.airlock_url:
             self.environment["CLEANROOM_AIRLOCK_URL"] = self.airlock_url
-        self.environment["CLEANROOM_TERMINALS"] = "1" if self.allow_terminals else "0"
-        self._report(50, "Starting your server")
+        self._report(50, "Starting your kernels and your server")
         try:
+            await asyncio.to_thread(
+                self._start_kernel_container,
+                self.kernel_container_spec(home, data_volumes, data_env),
+            )
+            lap("kernels")
             result = await super().start()
-            lap("container")
+            lap("lab")
+            await self._wait_for_kernel_socket()
+            lap("gateway")
         except Exception as error:
-            # Leave nothing half-created: a container that was made but did not start goes.
-            await self._remove_leftover_container()
+            # Leave nothing half-created: containers that were made but did not start go.
+            await self._remove_leftovers()
             await self._audit("spawn.failed", reason=str(error))
             raise
         await self._audit(
             "spawn.started",
             container=self.container_name,
+            kernel_container=self.kernel_container_name,
             image=self.image,
             project=self.project,
             grants=grant_ids,
@@ -394,15 +537,42 @@ class CleanRoomSpawner(DockerSpawner):
         self.log.info("Start of %s took %s (seconds per step)", self._log_name, timings)
         return result
 
-    async def _remove_leftover_container(self) -> None:
+    async def _remove_leftovers(self) -> None:
         try:
             obj = await self.get_object()
             if obj is not None:
                 await self.remove_object()
         except Exception:  # noqa: BLE001 - cleanup must not hide the original error
-            self.log.exception("Could not remove the container of a failed start")
+            self.log.exception("Could not remove the lab container of a failed start")
+        await self._remove_kernel_side()
+
+    async def _remove_kernel_side(self) -> None:
+        try:
+            await asyncio.to_thread(self._remove_kernel_container_sync)
+        except Exception:  # noqa: BLE001 - cleanup must not hide the original error
+            self.log.exception("Could not remove %s", self.kernel_container_name)
+        await asyncio.to_thread(kernel_socket.release, self.kernel_socket_dir)
+
+    async def poll(self):
+        """None while both containers run. When the lab server is gone, its kernels go too;
+        when the kernel container is gone for good, the server counts as stopped (the hub
+        then stops the lab container)."""
+        status = await super().poll()
+        if status is not None:
+            await self._remove_kernel_side()
+            return status
+        if await self.kernel_container_state() == "gone":
+            self.log.warning("%s is gone; stopping the server", self.kernel_container_name)
+            return "kernel container gone"
+        return None
 
     async def stop(self, now=False):
         await super().stop(now=now)
+        # The kernels go before the home is unmounted (they hold it open).
+        await self._remove_kernel_side()
         await asyncio.to_thread(homes.release_home, Path(self.homes_dir), self.home_key)
-        await self._audit("spawn.stopped", container=self.container_name)
+        await self._audit(
+            "spawn.stopped",
+            container=self.container_name,
+            kernel_container=self.kernel_container_name,
+        )

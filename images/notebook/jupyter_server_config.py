@@ -1,14 +1,28 @@
-# System-wide defaults of the researcher's Jupyter server (/etc/jupyter/jupyter_server_config.py).
+# The researcher's lab server (/etc/jupyter/jupyter_server_config.py): JupyterLab, the Jupyter
+# server and the cleanroom-lab extension, in the *lab* container, where no researcher code runs.
 #
-# These settings are a convenience and a second layer, never the wall: the researcher runs
-# arbitrary code in the container and can override any of them. The controls that matter (no
-# network egress, the airlock, the filtering edge) sit outside the container.
+# These settings are walls: the researcher's code runs in the *kernel* container, which cannot
+# write here, signal this server or reach its port; and the spawner points HOME,
+# JUPYTER_CONFIG_DIR and JUPYTER_DATA_DIR at the lab container's own tmpfs and sets
+# PYTHONNOUSERSITE, so this server reads configuration, extensions, settings, kernel specs and
+# templates only from the image. The researcher's home is the contents root and nothing else.
 # ruff: noqa: F821  (`c` is provided by traitlets when this file is loaded)
-import os
+from tornado.netutil import Resolver
 
-# No terminals by default: the researcher works in notebooks (a kernel can still run commands).
-# A deployment that wants them sets CLEANROOM_TERMINALS=1 in the spawner's environment.
-c.ServerApp.terminals_enabled = os.environ.get("CLEANROOM_TERMINALS", "0") == "1"
+# Kernels run in the kernel container under Jupyter Kernel Gateway, reached through a Unix
+# socket (cleanroom_lab.kernels). No kernel ever runs in this container.
+Resolver.configure("cleanroom_lab.kernels.KernelSocketResolver")
+c.GatewayClient.url = "http://cleanroom-kernels"
+c.GatewayClient.request_timeout = 120.0
+c.GatewayClient.connect_timeout = 30.0
+# Kernel specs from this image only; kernel messages through the lab server's own limits.
+c.ServerApp.kernel_spec_manager_class = "cleanroom_lab.kernels.ImageKernelSpecManager"
+c.ServerApp.kernel_websocket_connection_class = "cleanroom_lab.kernels.BoundedGatewayConnection"
+c.BoundedGatewayConnection.output_bytes_per_second = 1_000_000
+c.BoundedGatewayConnection.output_burst_bytes = 3_000_000
+
+# No terminals: they would run here, in the trusted container. (The hub refuses to turn them on.)
+c.ServerApp.terminals_enabled = False
 
 # Never try to reach the internet (there is no route; do not wait for timeouts either).
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"

@@ -49,8 +49,19 @@ def test_spawner_gets_the_settings():
     assert c.CleanRoomSpawner.home_size == "3G"
     assert c.CleanRoomSpawner.homes_dir == "/srv/cr/homes"
     assert c.JupyterHub.allow_named_servers is False
-    assert c.CleanRoomSpawner.allow_terminals is False
-    assert make_config(CLEANROOM_TERMINALS="1").CleanRoomSpawner.allow_terminals is True
+
+
+def test_the_researchers_limits_are_the_kernel_containers():
+    c = make_config(CLEANROOM_MEM_LIMIT="6G", CLEANROOM_CPU_LIMIT="2.5", CLEANROOM_PIDS_LIMIT="300")
+    assert c.CleanRoomSpawner.kernel_mem_limit == "6G"
+    assert c.CleanRoomSpawner.kernel_cpu_limit == 2.5
+    assert c.CleanRoomSpawner.kernel_pids_limit == 300
+    # The lab container keeps the spawner's own small limits.
+    assert "mem_limit" not in c.CleanRoomSpawner and "pids_limit" not in c.CleanRoomSpawner
+
+
+def test_the_lab_server_reads_no_user_configuration():
+    assert make_config().Spawner.disable_user_config is True
 
 
 def test_admin_service_token_is_only_in_the_service():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from cleanroom import materialise, projectdata
+from cleanroom import homes, materialise, projectdata
 from cleanroom.catalog.materialiser import grant_materialiser
 from cleanroom.errors import SpawnRefused
 from cleanroom.policy import UNAVAILABLE, Decision
@@ -108,8 +108,9 @@ def test_watcher_stops_exactly_the_servers_whose_grants_are_gone(
 ):
     catalog, grant, cache = granted
     sessions = tmp_path / "sessions"
+    session = sessions / homes.home_key("alice", "yield")
     facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
-    projectdata.prepare_mounts(facts, [str(grant.id)], cache, sessions / "alice--yield")
+    projectdata.prepare_mounts(facts, [str(grant.id)], cache, session)
     result = dict(decision.result)
     result["grants"] = [str(grant.id) if g == "GRANT" else g for g in result.get("grants", [])]
     result["excluded_grants"] = [
@@ -121,7 +122,7 @@ def test_watcher_stops_exactly_the_servers_whose_grants_are_gone(
     )
     assert watcher.check_once() == (["alice"] if stopped else [])
     assert hub.deleted == (["/users/alice/server"] if stopped else [])
-    notice = projectdata.stop_notice(sessions / "alice--yield")
+    notice = projectdata.stop_notice(session)
     assert (notice is not None) == stopped
     if stopped and decision.allowed:
         assert notice["reasons"] == [f"grant {grant.id}: revoked"]

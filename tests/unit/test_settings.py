@@ -16,10 +16,13 @@ def test_round_trip_through_environment():
         {"CLEANROOM_HTTPS_PORT": "8443", "CLEANROOM_SUBNET": "10.9.0.0/24"}
     )
     assert Settings.from_env(settings.to_env()) == settings
-    with_terminals = Settings.from_env({"CLEANROOM_TERMINALS": "1"})
-    assert with_terminals.terminals is True
-    assert Settings.from_env(with_terminals.to_env()) == with_terminals
     assert settings.public_url == "https://localhost:8443/"
+
+
+def test_terminals_are_refused_with_the_reason():
+    assert Settings.from_env({"CLEANROOM_TERMINALS": "0"}).terminals is False
+    with pytest.raises(SettingsError, match="lab container.*kernel container"):
+        Settings.from_env({"CLEANROOM_TERMINALS": "1"})
 
 
 @pytest.mark.parametrize(
