@@ -144,6 +144,8 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     ]
     # The lab server reads no configuration, extensions or settings from the home.
     c.Spawner.disable_user_config = True
+    # How soon a server whose lab or kernel container died is noticed, and the other removed.
+    c.Spawner.poll_interval = 10
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 180

@@ -9,53 +9,15 @@ the host), so no test can pass because a canary was down or listening in the wro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import docker
 import pytest
 from support.canary import Canary
 from support.kernel import KernelSession
+from support.walls import host_addresses, in_container, in_kernel, ip_on, on_host
 
 pytestmark = pytest.mark.docker
-
-PROBE_FILE = Path(__file__).parents[1] / "support" / "probe.py"
-PROBE = PROBE_FILE.read_text()
-
-
-def in_kernel(kernel: KernelSession, plan: dict) -> dict:
-    output = kernel.run(PROBE + f"\nprint(json.dumps(run({plan!r})))\n")
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def in_container(container, plan: dict) -> dict:
-    exit_code, output = container.exec_run(["python3", "-c", PROBE, json.dumps(plan)])
-    assert exit_code == 0, output.decode(errors="replace")
-    return json.loads(output.decode().strip().splitlines()[-1])
-
-
-def on_host(plan: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(PROBE_FILE), json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
-
-
-def host_addresses() -> list[str]:
-    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True)
-    # Loopback is the container's own inside it; every other address is the host's.
-    addresses = [line.split()[3].split("/")[0] for line in out.stdout.splitlines()]
-    return [a for a in addresses if not a.startswith("127.")]
-
-
-def ip_on(container, network: str) -> str:
-    container.reload()
-    return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
 
 
 @pytest.fixture(scope="module")
@@ -124,24 +86,32 @@ def test_spawn_through_the_rest_api_with_user_options(hub):
     hub.stop_server("uma")
 
 
-def test_container_is_hardened_by_docker(hub, docker_client, running_alice):
+def test_lab_container_is_hardened_by_docker(hub, docker_client, running_alice):
+    """The lab container (the Jupyter server); the kernel container's settings are checked in
+    test_kernel_split.py."""
     attrs = hub.container(docker_client, "alice").attrs
     config, host = attrs["Config"], attrs["HostConfig"]
     assert config["User"] == "1000:100"
+    assert config["WorkingDir"] == "/"
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["ReadonlyRootfs"] is True
     assert host["Privileged"] is False
-    assert host["PidsLimit"] == 256
-    assert host["Memory"] == 2 * 1024**3
+    assert host["PidsLimit"] == 128
+    assert host["Memory"] == 1024**3
     assert host["AutoRemove"] is True
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    # The home, and the (here empty: no project) read-only view catalog; no Docker socket.
-    assert set(mounts) == {"/home/researcher", "/data/catalog.duckdb"}, mounts
+    # The home (contents) and, read-only, the kernels' socket; no data, no Docker socket.
+    assert set(mounts) == {"/home/researcher", "/run/cleanroom-kernels"}, mounts
     assert mounts["/home/researcher"]["RW"] is True
-    assert mounts["/data/catalog.duckdb"]["RW"] is False
+    assert mounts["/run/cleanroom-kernels"]["RW"] is False
     assert not any("docker.sock" in m["Source"] for m in attrs["Mounts"])
     assert list(attrs["NetworkSettings"]["Networks"]) == [hub.settings.network]
+    env = dict(e.split("=", 1) for e in config["Env"])
+    assert env["HOME"] == "/tmp" and env["PYTHONNOUSERSITE"] == "1"
+    assert env["JUPYTER_CONFIG_DIR"].startswith("/tmp/")
+    assert env["JUPYTER_DATA_DIR"].startswith("/tmp/")
+    assert env["JUPYTERHUB_DISABLE_USER_CONFIG"] == "1"
 
 
 HARDENING_FACTS = r"""
@@ -214,11 +184,13 @@ def test_no_connection_to_another_researcher(hub, docker_client, alice_kernel, b
     assert in_kernel(alice_kernel, plan)["tcp"][f"{bob_ip}:8888"] != "connected"
 
 
-def test_the_hub_api_answers_from_inside(hub, alice_kernel):
+def test_the_hub_api_answers_the_lab_server_but_not_the_kernel(hub, docker_client, alice_kernel):
     gateway, s = hub.settings.gateway, hub.settings
     url = f"GET http://{gateway}:{s.hub_port}/hub/api/"
+    lab = in_container(hub.container(docker_client, "alice"), {"http": [url]})
+    assert lab["http"][url] == 200
     researcher = in_kernel(alice_kernel, {"http": [url]})
-    assert researcher["http"][url] == 200
+    assert researcher["http"][url] != 200, researcher
 
 
 def test_no_outside_name_resolves(hub, alice_kernel, control):
@@ -237,7 +209,8 @@ def test_no_outside_name_resolves(hub, alice_kernel, control):
         assert reference["resolvers"]["127.0.0.11"][name]["answers"] > 0
 
 
-def test_researcher_token_cannot_list_users_or_mint_tokens(hub, alice_kernel):
+def test_server_token_cannot_list_users_or_mint_tokens(hub, docker_client, running_alice):
+    """The server's token lives in the lab container only; even there it can do little."""
     api = f"http://{hub.settings.gateway}:{hub.settings.hub_port}/hub/api"
     calls = [
         f"GET {api}/user",
@@ -246,7 +219,7 @@ def test_researcher_token_cannot_list_users_or_mint_tokens(hub, alice_kernel):
         f"GET {api}/users/bob",
         f"POST {api}/users/bob/server",
     ]
-    result = in_kernel(alice_kernel, {"http": calls})["http"]
+    result = in_container(hub.container(docker_client, "alice"), {"http": calls})["http"]
     assert result[f"GET {api}/user"] == 200, "the token works at all (positive control)"
     assert result[f"GET {api}/users"] == 403
     assert result[f"POST {api}/users/alice/tokens"] == 403

@@ -39,9 +39,28 @@ class KernelSession:
             sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(hub.certificate)},
             timeout=120,
         )
+        self.received_bytes = 0
 
     def run(self, code: str, timeout: float = 120) -> str:
         """Execute ``code``; return its stdout; raise AssertionError with the traceback."""
+        out: list[str] = []
+        for msg in self._execute(code, timeout):
+            kind = msg["msg_type"]
+            if kind == "stream" and msg["content"]["name"] == "stdout":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(msg["content"]["traceback"]))
+        return "".join(out)
+
+    def run_counting(self, code: str, timeout: float = 300) -> tuple[int, list[dict]]:
+        """Execute ``code``; return the bytes of every frame the browser received until the
+        cell finished, and that cell's messages."""
+        self.received_bytes = 0
+        messages = list(self._execute(code, timeout))
+        return self.received_bytes, messages
+
+    def _execute(self, code: str, timeout: float):
+        """Send one execute request; yield the messages answering it, up to idle."""
         msg_id = uuid.uuid4().hex
         self.ws.send(
             json.dumps(
@@ -68,18 +87,15 @@ class KernelSession:
             )
         )
         self.ws.settimeout(timeout)
-        out: list[str] = []
         while True:
-            msg = json.loads(self.ws.recv())
+            frame = self.ws.recv()
+            self.received_bytes += len(frame)
+            msg = json.loads(frame)
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            kind = msg["msg_type"]
-            if kind == "stream" and msg["content"]["name"] == "stdout":
-                out.append(msg["content"]["text"])
-            elif kind == "error":
-                raise AssertionError("\n".join(msg["content"]["traceback"]))
-            elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
+            yield msg
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return
 
     def close(self) -> None:
         try:

@@ -2,7 +2,8 @@
 
 The server is the notebook image's jupyter_server version, loaded with the image's own
 /etc/jupyter configuration file (images/notebook/jupyter_server_config.py) and the extension
-from extensions/cleanroom-lab. The fake airlock keeps requests in memory and follows the agreed
+from extensions/cleanroom-lab; its kernels run, as in the image, under the kernel container's
+Jupyter Kernel Gateway (images/notebook/kernels_gateway.py) on a Unix socket. The fake airlock keeps requests in memory and follows the agreed
 contract (docs/lab-extension.md): it records every call, with the token that made it.
 """
 
@@ -23,10 +24,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+import websocket
 
 REPO = Path(__file__).parents[2]
 EXTENSION = REPO / "extensions" / "cleanroom-lab"
 IMAGE_CONFIG = REPO / "images" / "notebook" / "jupyter_server_config.py"
+KERNELS_GATEWAY = REPO / "images" / "notebook" / "kernels_gateway.py"
 TOKEN = "server-token-lxa"
 RESEARCHER_TOKEN = "hub-token-of-lxa"
 
@@ -164,6 +167,8 @@ def lab(tmp_path_factory, airlock):
         "c.GuardedContentsManager.max_base64_read_bytes = 4096\n"
     )
     port = _free_port()
+    kernel_socket = base / "kernels" / "gateway.sock"
+    kernel_socket.parent.mkdir(mode=0o700)
     env = {
         **os.environ,
         "PYTHONPATH": str(EXTENSION),
@@ -172,8 +177,18 @@ def lab(tmp_path_factory, airlock):
         "JUPYTER_RUNTIME_DIR": str(runtime),
         "JUPYTER_CONFIG_PATH": "",
         "HOME": str(home),
+        "CLEANROOM_KERNEL_SOCKET": str(kernel_socket),
     }
     env.pop("CLEANROOM_TERMINALS", None)
+    gateway_log = open(base / "gateway.log", "w")  # noqa: SIM115
+    gateway = subprocess.Popen(
+        [sys.executable, str(KERNELS_GATEWAY)],
+        cwd=home,
+        # The kernel side's data dir is its own (in the image, the researcher's home).
+        env={**env, "PYTHONPATH": "", "JUPYTER_DATA_DIR": str(base / "gateway-data")},
+        stdout=gateway_log,
+        stderr=subprocess.STDOUT,
+    )
     log = open(base / "server.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [
@@ -200,18 +215,29 @@ def lab(tmp_path_factory, airlock):
                 if requests.get(f"{url}/api/status", params={"token": TOKEN}, timeout=2).ok:
                     break
             except requests.ConnectionError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         else:
             pytest.fail("the Jupyter server did not start")
         if process.poll() is not None:
             pytest.fail(f"the Jupyter server exited:\n{(base / 'server.log').read_text()}")
         session = requests.Session()
         session.headers["Authorization"] = f"token {TOKEN}"
-        yield {"url": url, "home": home, "base": base, "session": session, "data": data}
+        yield {
+            "url": url,
+            "home": home,
+            "base": base,
+            "session": session,
+            "data": data,
+            "kernel_socket": kernel_socket,
+            "gateway_pid": gateway.pid,
+        }
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for child in (process, gateway):
+            child.terminate()
+            child.wait(timeout=30)
         log.close()
+        gateway_log.close()
 
 
 def _api(lab, method, path, **kwargs):
@@ -437,3 +463,94 @@ def test_contents_api_refuses_large_binary_reads_and_uploads(lab):
 def test_terminals_are_off(lab):
     response = lab["session"].get(f"{lab['url']}/api/terminals", timeout=30)
     assert response.status_code == 404
+
+
+def _gateway_get(lab, path: str):
+    """GET from the kernel gateway itself, over its Unix socket (as only the lab server can)."""
+    import http.client
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(lab["kernel_socket"]))
+
+    connection = UnixConnection("cleanroom-kernels", timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def _run_in_kernel(lab, kernel_id: str, code: str) -> str:
+    url = lab["url"].replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels"
+    ws = websocket.create_connection(url, header=[f"Authorization: token {TOKEN}"], timeout=60)
+    try:
+        msg_id = f"run-{time.monotonic_ns()}"
+        header = {"msg_id": msg_id, "msg_type": "execute_request", "session": "t", "username": ""}
+        ws.send(
+            json.dumps(
+                {
+                    "header": {**header, "version": "5.3", "date": ""},
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {"code": code, "silent": False, "store_history": False},
+                    "channel": "shell",
+                }
+            )
+        )
+        out = []
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                raise AssertionError("\n".join(msg["content"]["traceback"]))
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return "".join(out)
+    finally:
+        ws.close()
+
+
+def test_kernels_run_under_the_gateway_in_their_notebooks_folder(lab):
+    session, url, home = lab["session"], lab["url"], lab["home"]
+    (home / "analysis").mkdir(exist_ok=True)
+    created = session.post(
+        f"{url}/api/sessions",
+        timeout=60,
+        json={"path": "analysis/n.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+    )
+    assert created.status_code == 201, created.text
+    kernel_id = created.json()["kernel"]["id"]
+    try:
+        status, kernels = _gateway_get(lab, "/api/kernels")
+        assert status == 200 and kernel_id in [k["id"] for k in kernels]
+        out = _run_in_kernel(lab, kernel_id, "import os; print(os.getcwd(), os.getppid())")
+        folder, parent = out.split()
+        assert folder == str(home / "analysis")
+        assert int(parent) == lab["gateway_pid"]
+    finally:
+        session.delete(f"{url}/api/sessions/{created.json()['id']}", timeout=60)
+    assert kernel_id not in [k["id"] for k in _gateway_get(lab, "/api/kernels")[1]]
+
+
+def test_kernel_specs_come_from_the_server_not_from_the_gateway(lab):
+    """A kernel spec the kernel side adds (its data dir is the researcher's) is never listed,
+    nor is its logo served."""
+    planted = lab["base"] / "gateway-data" / "kernels" / "planted"
+    planted.mkdir(parents=True)
+    (planted / "kernel.json").write_text(
+        json.dumps({"argv": ["python3", "-c", "pass"], "display_name": "Planted", "language": "x"})
+    )
+    (planted / "logo-64x64.png").write_bytes(b"<script>alert(1)</script>")
+    status, gateway_specs = _gateway_get(lab, "/api/kernelspecs")
+    assert status == 200 and "planted" in gateway_specs["kernelspecs"]  # the gateway has it
+    specs = lab["session"].get(f"{lab['url']}/api/kernelspecs", timeout=30)
+    assert specs.status_code == 200
+    assert "python3" in specs.json()["kernelspecs"]
+    assert "planted" not in specs.json()["kernelspecs"]
+    logo = lab["session"].get(f"{lab['url']}/kernelspecs/planted/logo-64x64.png", timeout=30)
+    assert logo.status_code == 404

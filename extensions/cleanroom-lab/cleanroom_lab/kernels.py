@@ -105,7 +105,10 @@ class ImageKernelSpecManager(GatewayKernelSpecManager):
         return self._local().get_kernel_spec(kernel_name)
 
     async def get_kernel_spec_resource(self, kernel_name, path):
-        spec = self._local().get_kernel_spec(kernel_name)
+        try:
+            spec = self._local().get_kernel_spec(kernel_name)
+        except KeyError:
+            return None  # jupyter_server then answers 404 (the name is unknown here too)
         name = os.path.basename(path)
         if name != path or not name.startswith("logo-"):
             return None
