@@ -20,3 +20,9 @@ c.JupyterHub.services = [{"name": "bench", "api_token": os.environ["BENCH_TOKEN"
 c.JupyterHub.load_roles = [
     {"name": "bench", "scopes": ["admin:users", "admin:servers"], "services": ["bench"]}
 ]
+# The image's /etc/jupyter configuration is the clean room's (kernels through a gateway in a
+# second container); vanilla runs a plain Jupyter server with its kernels in its own container.
+c.DockerSpawner.environment = {"JUPYTER_NO_CONFIG": "1"}
+# Raised so that 20 servers starting at once all finish (bench/spawn.py, burst).
+c.Spawner.start_timeout = 900
+c.Spawner.http_timeout = 900

@@ -17,6 +17,7 @@ c.GatewayClient.request_timeout = 120.0
 c.GatewayClient.connect_timeout = 30.0
 # Kernel specs from this image only; kernel messages through the lab server's own limits.
 c.ServerApp.kernel_spec_manager_class = "cleanroom_lab.kernels.ImageKernelSpecManager"
+c.ServerApp.kernel_manager_class = "cleanroom_lab.kernels.LiveGatewayKernelManager"
 c.ServerApp.kernel_websocket_connection_class = "cleanroom_lab.kernels.BoundedGatewayConnection"
 c.BoundedGatewayConnection.output_bytes_per_second = 1_000_000
 c.BoundedGatewayConnection.output_burst_bytes = 3_000_000

@@ -32,7 +32,6 @@ from cleanroom.airlock.handlers.api import OPENAPI_PATH  # noqa: E402
 from cleanroom.audit import AuditLog  # noqa: E402
 from cleanroom.catalog.service import CatalogService  # noqa: E402
 from cleanroom.policy import PolicyClient, revision_of_dir  # noqa: E402
-from support.kernel import KernelSession  # noqa: E402
 
 pytestmark = pytest.mark.docker
 
@@ -292,16 +291,18 @@ def test_a_researcher_outside_the_project_and_a_reviewer_see_nothing_of_others(h
     assert alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60).status_code == 403
 
 
-def test_inside_the_container_the_server_token_submits_but_never_downloads(hub, airlock):
+def test_inside_the_container_the_server_token_submits_but_never_downloads(
+    hub, airlock, docker_client
+):
+    """The lab container holds the server's token (the kernels hold none and have no network:
+    test_kernel_split.py); with it, from inside, a request is made but nothing downloads."""
     token = airlock["token"]
     rid = new_request(hub, token, {"inside.csv": CSV})
     api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
     for reviewer in ("alvin", "alba"):
         vote(hub, browser(hub, reviewer), rid, {"inside.csv": ("approve", "fine")})
     assert api(hub, token, "GET", f"api/requests/{rid}").json()["state"] == "approved"
-    kernel = KernelSession(hub, "alma")
-    try:
-        code = f"""
+    code = f"""
 import json, os, urllib.request, urllib.error
 base = os.environ["CLEANROOM_AIRLOCK_URL"]
 headers = {{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}}
@@ -321,9 +322,9 @@ status_page, page = call("GET", "requests/{rid}/files/inside.csv/download")
 print(json.dumps({{"base": base, "created": status, "project": created.get("project"),
                   "download": status_dl, "page": status_page, "body": dl.decode()[:300]}}))
 """
-        result = json.loads(kernel.run(code).strip().splitlines()[-1])
-    finally:
-        kernel.close()
+    exit_code, out = hub.container(docker_client, "alma").exec_run(["python3", "-c", code])
+    assert exit_code == 0, out.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
     assert result["base"] == hub.airlock_direct_url
     assert result["created"] == 201 and result["project"] == "alproj"
     assert result["download"] == 403 and result["page"] == 403

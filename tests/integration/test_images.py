@@ -352,15 +352,21 @@ import json, os, subprocess, time, urllib.error, urllib.request
 from jupyter_client.manager import start_new_kernel
 
 token = os.urandom(16).hex()
+# As the two containers of a server have it: the gateway on a socket, the server talking to it.
+os.makedirs("/tmp/kernels", mode=0o700)
+env = {**os.environ, "CLEANROOM_KERNEL_SOCKET": "/tmp/kernels/gateway.sock"}
+gateway = subprocess.Popen(["python3", "/opt/cleanroom/kernels_gateway.py"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 server = subprocess.Popen(
     ["jupyter", "server", "--ip=127.0.0.1", "--port=8888", f"--IdentityProvider.token={token}"],
-    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
-def get(path):
-    req = urllib.request.Request("http://127.0.0.1:8888" + path,
+def get(path, method="GET"):
+    req = urllib.request.Request("http://127.0.0.1:8888" + path, method=method,
+                                 data=b"{}" if method == "POST" else None,
                                  headers={"Authorization": f"token {token}"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=60) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -376,6 +382,10 @@ try:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise
             time.sleep(0.3)
+    while result["status"] != 200 and time.monotonic() < deadline:  # the gateway starting
+        time.sleep(0.3)
+        result["status"] = get("/api/status")
+    result["gateway_kernel"] = get("/api/kernels", method="POST")
     result["terminals"] = get("/api/terminals")
     result["lab"] = get("/lab")
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60)
@@ -391,6 +401,8 @@ try:
 finally:
     server.terminate()
     log = server.communicate(timeout=30)[0]
+    gateway.terminate()
+    gateway.wait(timeout=30)
 result["log_tail"] = log[-3000:]
 print(json.dumps(result))
 """
@@ -402,5 +414,6 @@ def test_jupyter_server_and_kernel_run_read_only(container):
     assert result["status"] == 200, log
     assert result["terminals"] == 404, f"terminals must be disabled by /etc/jupyter config\n{log}"
     assert result["lab"] == 200, log
+    assert result["gateway_kernel"] == 201, f"a kernel starts through the gateway\n{log}"
     assert result["kernel"] == ["ok", "1000"], log
     assert "Traceback" not in log, log

@@ -79,7 +79,7 @@ def test_spawn_page_shows_each_step(hub):
     starter.start()
     messages: list[str] = []
     deadline = time.monotonic() + 120
-    while "Starting your server" not in messages and time.monotonic() < deadline:
+    while "Starting your kernels and your server" not in messages and time.monotonic() < deadline:
         stream = hub.user_api(session, "GET", "/users/stan/server/progress", stream=True)
         for line in stream.iter_lines():
             if line.startswith(b"data:"):
@@ -93,7 +93,7 @@ def test_spawn_page_shows_each_step(hub):
     for step in (
         "Checking your access",
         "Preparing your isolated network and home",
-        "Starting your server",
+        "Starting your kernels and your server",
     ):
         assert step in messages, messages
 

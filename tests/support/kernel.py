@@ -1,10 +1,12 @@
 """Run code in a researcher's kernel the way the browser does: the Jupyter REST API to start a
-kernel, then the kernel websocket, both through nginx over TLS with the researcher's login."""
+kernel, then the kernel websocket, both through the entry point (nginx over TLS for the clean
+room) with the researcher's login."""
 
 from __future__ import annotations
 
 import json
 import ssl
+import time
 import uuid
 
 import requests
@@ -14,10 +16,10 @@ import websocket
 class KernelSession:
     """One kernel on ``user``'s server, driven over ``wss://.../api/kernels/<id>/channels``."""
 
-    def __init__(self, hub, user: str):
+    def __init__(self, hub, user: str, session: requests.Session | None = None):
         self.hub = hub
         self.user = user
-        self.session = hub.login(user)
+        self.session = session or hub.login(user)
         base = f"{hub.url}/user/{user}"
         lab = self.session.get(f"{base}/lab", timeout=60)  # completes the OAuth dance
         lab.raise_for_status()
@@ -32,11 +34,12 @@ class KernelSession:
         assert created.status_code == 201, created.text
         self.kernel_id = created.json()["id"]
         cookies = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
-        url = base.replace("https://", "wss://") + f"/api/kernels/{self.kernel_id}/channels"
+        url = "ws" + base.removeprefix("http") + f"/api/kernels/{self.kernel_id}/channels"
+        tls = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(hub.certificate)}
         self.ws = websocket.create_connection(
             url,
             header=[f"Cookie: {cookies}", f"X-XSRFToken: {xsrf}"],
-            sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(hub.certificate)},
+            sslopt=tls if url.startswith("wss://") else None,
             timeout=120,
         )
         self.received_bytes = 0
@@ -86,8 +89,12 @@ class KernelSession:
                 }
             )
         )
-        self.ws.settimeout(timeout)
+        deadline = time.monotonic() + timeout
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the cell did not finish within {timeout} s")
+            self.ws.settimeout(left)
             frame = self.ws.recv()
             self.received_bytes += len(frame)
             msg = json.loads(frame)

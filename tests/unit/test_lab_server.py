@@ -466,8 +466,8 @@ def test_terminals_are_off(lab):
     assert response.status_code == 404
 
 
-def _gateway_get(lab, path: str):
-    """GET from the kernel gateway itself, over its Unix socket (as only the lab server can)."""
+def _gateway_get(lab, path: str, method: str = "GET"):
+    """Ask the kernel gateway itself, over its Unix socket (as only the lab server can)."""
     import http.client
 
     class UnixConnection(http.client.HTTPConnection):
@@ -477,7 +477,7 @@ def _gateway_get(lab, path: str):
 
     connection = UnixConnection("cleanroom-kernels", timeout=30)
     try:
-        connection.request("GET", path)
+        connection.request(method, path)
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
     finally:
@@ -555,3 +555,17 @@ def test_kernel_specs_come_from_the_server_not_from_the_gateway(lab):
     assert "planted" not in specs.json()["kernelspecs"]
     logo = lab["session"].get(f"{lab['url']}/kernelspecs/planted/logo-64x64.png", timeout=30)
     assert logo.status_code == 404
+
+
+def test_a_kernel_the_gateway_lost_is_gone_for_the_lab_too(lab):
+    """As after a restart of the kernel container: the lab server asks the gateway, so
+    JupyterLab sees the kernel gone (and shows it dead), not a stale model."""
+    session, url = lab["session"], lab["url"]
+    created = session.post(f"{url}/api/kernels", json={"name": "python3"}, timeout=60)
+    assert created.status_code == 201, created.text
+    kernel_id = created.json()["id"]
+    assert session.get(f"{url}/api/kernels/{kernel_id}", timeout=30).status_code == 200
+    status, _ = _gateway_get(lab, f"/api/kernels/{kernel_id}", method="DELETE")
+    assert status == 204
+    assert session.get(f"{url}/api/kernels/{kernel_id}", timeout=30).status_code == 404
+    assert kernel_id not in [k["id"] for k in session.get(f"{url}/api/kernels").json()]

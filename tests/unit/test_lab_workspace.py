@@ -90,6 +90,22 @@ def test_the_dataset_mount_is_refused_through_a_link(room, tmp_path):
             workspace.expand([path])
 
 
+def test_a_link_to_data_this_server_does_not_mount_is_called_project_data(tmp_path):
+    """The lab container has no /data (the kernels have it): a link made there by a kernel
+    dangles in the lab, and is refused as project data, not as a missing file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(tmp_path / "absent-data" / "catalog.duckdb", home / "catalog-link.duckdb")
+    os.symlink(tmp_path / "elsewhere" / "gone.csv", home / "gone-link.csv")
+    workspace = Workspace(home, [str(tmp_path / "absent-data")])
+    with pytest.raises(Refused, match="project data .*dataset mount") as refused:
+        workspace.expand(["catalog-link.duckdb"])
+    assert refused.value.status == 403
+    with pytest.raises(Refused, match="does not exist") as missing:  # control: other links
+        workspace.expand(["gone-link.csv"])
+    assert missing.value.status == 404
+
+
 def test_the_dataset_mount_is_refused_even_inside_the_workspace(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x.csv").write_text("1")

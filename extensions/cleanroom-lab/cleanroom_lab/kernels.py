@@ -27,8 +27,9 @@ import uuid
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_server.gateway.connections import GatewayWebSocketConnection
-from jupyter_server.gateway.managers import GatewayKernelSpecManager
+from jupyter_server.gateway.managers import GatewayKernelSpecManager, GatewayMappingKernelManager
 from jupyter_server.utils import url_path_join
+from tornado import web
 from tornado.netutil import DefaultLoopResolver, Resolver
 from traitlets import Float, Int
 
@@ -68,6 +69,24 @@ class KernelSocketResolver(Resolver):
         if not stat.S_ISSOCK(mode):
             raise OSError(f"{path} is not a socket; refusing to connect")
         return [(socket.AF_UNIX, path)]
+
+
+class LiveGatewayKernelManager(GatewayMappingKernelManager):
+    """Answers a kernel's model from the gateway, not from memory.
+
+    jupyter_server's gateway manager answers ``GET /api/kernels/<id>`` from its cache; after
+    the kernel container restarts (its kernels are gone), the lab would go on reporting them.
+    Asking the gateway makes them 404, so JupyterLab shows them dead and starts new ones.
+    """
+
+    async def kernel_model(self, kernel_id):
+        kernel_id = str(kernel_id)
+        manager = self.get_kernel(kernel_id)  # 404 for an id this server never started
+        model = await manager.refresh_model()
+        if model is None:
+            self.remove_kernel(kernel_id)
+            raise web.HTTPError(404, f"Kernel does not exist: {kernel_id}")
+        return model
 
 
 class ImageKernelSpecManager(GatewayKernelSpecManager):
@@ -171,7 +190,9 @@ class OutputBudget:
     ) -> None:
         self.output_bytes = TokenBucket(bytes_per_second, burst_bytes, clock)
         self.output_messages = TokenBucket(
-            messages_per_second, messages_per_second * max(1.0, burst_bytes / bytes_per_second), clock
+            messages_per_second,
+            messages_per_second * max(1.0, burst_bytes / bytes_per_second),
+            clock,
         )
         self.control_bytes = TokenBucket(control_bytes_per_second, control_burst_bytes, clock)
         self.dropping = False
@@ -271,11 +292,15 @@ class BoundedGatewayConnection(GatewayWebSocketConnection):
             f"(limit {self.output_bytes_per_second:.0f} bytes/s). Write large results to a "
             "file instead.\n"
         )
+        msg_id = uuid.uuid4().hex
+        # The shape of every message jupyter_server sends: msg_id and msg_type at the top too.
         return json.dumps(
             {
                 "channel": "iopub",
+                "msg_id": msg_id,
+                "msg_type": "stream",
                 "header": {
-                    "msg_id": uuid.uuid4().hex,
+                    "msg_id": msg_id,
                     "msg_type": "stream",
                     "username": "cleanroom",
                     "session": "cleanroom-lab",

@@ -97,19 +97,28 @@ class Workspace:
         if any(part.startswith(".") for part in parts):
             raise Refused(f"{path} is hidden: hidden files and folders cannot be released.")
         lexical = os.path.join(self.root, *parts)
+        # Where links lead, even when the target is not there: the lab server does not mount
+        # the project's data (the kernels do), so a link to it dangles here.
+        leads_to = os.path.realpath(lexical)
         try:
             real = os.path.realpath(lexical, strict=True)
         except FileNotFoundError:
-            raise Refused(f"{path} does not exist.", 404) from None
+            real = None
         except OSError as error:
             raise Refused(f"{path} cannot be read ({error.strerror}).", 400) from None
         through_link = self._passes_link(parts)
         for name, real_dir in self.forbidden:
-            if _is_within(real, real_dir) or _is_within(os.path.abspath(lexical), name):
+            if (
+                _is_within(leads_to, real_dir)
+                or _is_within(leads_to, name)
+                or _is_within(os.path.abspath(lexical), name)
+            ):
                 raise Refused(
                     f"{path} is project data (under the dataset mount {name}): datasets never "
                     "leave the clean room. Release the results you derived from them instead."
                 )
+        if real is None:
+            raise Refused(f"{path} does not exist.", 404)
         if not _is_within(real, self.root):
             if through_link:
                 raise Refused(
