@@ -21,4 +21,5 @@ echo "== JupyterLab extension (eslint, prettier, jest)"
 echo "== policies"
 scripts/check-policies.sh
 echo "== pytest"
-.venv/bin/pytest -p no:cacheprovider "$@" tests/unit tests/integration tests/browser
+# The slowest tests are listed at the end, to see where the suite's time goes.
+.venv/bin/pytest -p no:cacheprovider --durations=30 "$@" tests/unit tests/integration tests/browser

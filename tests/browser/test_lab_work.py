@@ -94,7 +94,7 @@ def test_notebook_work_and_a_release_request(hub, project, page):
     run_cell(
         page,
         "import cleanroom\ncon = cleanroom.connect()\n"
-        "print('presses:', con.sql('select count(*) from presses').fetchone()[0])",
+        "print('presses:', con.execute('select count(*) from presses').fetchone()[0])",
     )
     expect(notebook.locator(".jp-OutputArea-output", has_text="presses: 37")).to_be_visible(
         timeout=LONG
