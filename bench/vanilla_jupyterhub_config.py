@@ -21,8 +21,15 @@ c.JupyterHub.load_roles = [
     {"name": "bench", "scopes": ["admin:users", "admin:servers"], "services": ["bench"]}
 ]
 # The image's /etc/jupyter configuration is the clean room's (kernels through a gateway in a
-# second container); vanilla runs a plain Jupyter server with its kernels in its own container.
-c.DockerSpawner.environment = {"JUPYTER_NO_CONFIG": "1"}
+# second container); vanilla runs its kernels in its own container, as Jupyter does by default.
+c.DockerSpawner.args = [
+    "--GatewayClient.url=",
+    "--ServerApp.kernel_manager_class="
+    "jupyter_server.services.kernels.kernelmanager.AsyncMappingKernelManager",
+    "--ServerApp.kernel_spec_manager_class=jupyter_client.kernelspec.KernelSpecManager",
+    "--ServerApp.kernel_websocket_connection_class="
+    "jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection",
+]
 # Raised so that 20 servers starting at once all finish (bench/spawn.py, burst).
 c.Spawner.start_timeout = 900
 c.Spawner.http_timeout = 900
