@@ -8,8 +8,9 @@
     that vanilla finishes too: failures, p50 and p95.
 
 The vanilla hub runs the same image with DockerSpawner's defaults: one container, kernels in
-it (the image's gateway settings switched back to Jupyter's defaults on the command line). After the run, the
-clean room's per-step start timings (from its hub log) are printed, summed over all starts.
+it (the image's gateway settings switched back to Jupyter's defaults on the command line).
+After the run, the clean room's per-step start timings (from its hub log) are printed, summed
+over all starts.
 
 Needs root, a running Docker engine and the built image (make deps images). Starts both hubs
 itself on free ports and stops them at the end.
