@@ -20,6 +20,7 @@ from cleanroom.audit import AuditLog
 from cleanroom.catalog.materialiser import grants_dir
 from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
+from support.browser import fill_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -46,9 +47,7 @@ def demo(hub) -> demo_data.DemoData:
 def sign_in(page: Page, hub, name: str) -> None:
     page.goto(f"{hub.url}/services/catalog/")
     page.wait_for_url(f"{hub.url}/hub/login**")
-    page.fill("#username_input", name)
-    page.fill("#password_input", hub.passwords[name])
-    page.click("#login_submit")
+    fill_login(page, name, hub.passwords[name])
     page.wait_for_url(f"{hub.url}/services/catalog/", timeout=60_000)
     expect(page.locator("header .who")).to_contain_text(f"Signed in as {name}")
 

@@ -22,6 +22,7 @@ from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
 from cleanroom.policy import PolicyClient, revision_of_dir
 from playwright.sync_api import Page, expect
+from support.browser import fill_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -98,9 +99,7 @@ def from_server(hub, token: str, method: str, path: str, **kwargs) -> dict:
 def sign_in(page: Page, hub, name: str, path: str = "") -> None:
     page.goto(hub.airlock_url + path)
     page.wait_for_url(f"{hub.url}/hub/login**")
-    page.fill("#username_input", name)
-    page.fill("#password_input", hub.passwords[name])
-    page.click("#login_submit")
+    fill_login(page, name, hub.passwords[name])
     page.wait_for_url(hub.airlock_url + path, timeout=60_000)
     expect(page.locator("header .who")).to_contain_text(f"Signed in as {name}")
 

@@ -15,6 +15,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -80,10 +81,7 @@ MAIN_MENU_ITEMS = """() => {
 
 
 def open_lab(hub, page: Page) -> str:
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", USER)
-    page.fill("#password_input", hub.passwords[USER])
-    page.click("#login_submit")
+    sign_in(page, hub, USER)
     page.wait_for_url(f"{hub.url}/user/{USER}/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)

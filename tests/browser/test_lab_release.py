@@ -19,6 +19,7 @@ import pytest
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
+from support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -84,13 +85,6 @@ def project(hub):
     hub.stop_server(RESEARCHER)
 
 
-def sign_in(hub, page: Page, name: str) -> None:
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", hub.passwords[name])
-    page.click("#login_submit")
-
-
 def release_from_menu(page: Page, target, item: str, justification: str):
     """Right-click ``target``, choose ``item``, and return the dialog before sending."""
     target.click(button="right")
@@ -106,7 +100,7 @@ def card(page: Page, text: str):
 
 
 def test_request_release_and_see_the_reviewers_answer(hub, project, browser, page):
-    sign_in(hub, page, RESEARCHER)
+    sign_in(page, hub, RESEARCHER)
     page.wait_for_url(f"{hub.url}/user/{RESEARCHER}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
     # The researcher writes a table and draws a figure in a notebook.
@@ -181,7 +175,7 @@ def test_request_release_and_see_the_reviewers_answer(hub, project, browser, pag
 
     # A reviewer, in another browser, returns the CSV for changes with a comment for her.
     reviewer = browser.new_context(ignore_https_errors=True).new_page()
-    sign_in(hub, reviewer, REVIEWER)
+    sign_in(reviewer, hub, REVIEWER)
     reviewer.wait_for_url(f"{hub.url}/**", timeout=60_000)
     reviewer.goto(f"{hub.url}/services/airlock/requests/{request_id}")
     form = reviewer.locator("#vote-form")

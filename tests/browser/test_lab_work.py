@@ -13,6 +13,7 @@ from cleanroom.audit import AuditLog
 from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
 from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
+from support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -54,13 +55,6 @@ def project(hub, tmp_path_factory):
     hub.stop_server(RESEARCHER)
 
 
-def sign_in(hub, page: Page, name: str) -> None:
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", hub.passwords[name])
-    page.click("#login_submit")
-
-
 def run_cell(page: Page, code: str) -> None:
     """Type ``code`` into the active notebook's last cell, as a person would, and run it."""
     page.evaluate("window.jupyterapp.commands.execute('notebook:insert-cell-below')")
@@ -71,7 +65,7 @@ def run_cell(page: Page, code: str) -> None:
 
 
 def test_notebook_work_and_a_release_request(hub, project, page):
-    sign_in(hub, page, RESEARCHER)
+    sign_in(page, hub, RESEARCHER)
     page.wait_for_url(f"{hub.url}/user/{RESEARCHER}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
     page.evaluate(

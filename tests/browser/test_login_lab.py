@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
+from support.browser import fill_login, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
 
 def test_researcher_logs_in_and_gets_jupyterlab(hub, page):
     hub.add_user("carla", ("researcher",))
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", "carla")
-    page.fill("#password_input", hub.passwords["carla"])
-    page.click("#login_submit")
+    sign_in(page, hub, "carla")
     # After login the hub starts the server and sends the browser on to JupyterLab.
     page.wait_for_url(f"{hub.url}/user/carla/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
@@ -27,8 +25,6 @@ def test_researcher_logs_in_and_gets_jupyterlab(hub, page):
 def test_wrong_password_is_refused(hub, page):
     hub.add_user("carlo", ("researcher",))
     page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", "carlo")
-    page.fill("#password_input", "not-the-password")
-    page.click("#login_submit")
+    fill_login(page, "carlo", "not-the-password")
     expect(page.locator("body")).to_contain_text("Invalid username or password", timeout=30_000)
     assert "/user/carlo" not in page.url

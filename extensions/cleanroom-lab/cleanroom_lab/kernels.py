@@ -246,6 +246,12 @@ class BoundedGatewayConnection(GatewayWebSocketConnection):
     control_burst_bytes = Float(
         2_000_000, config=True, help="Bytes of status and reply messages that may arrive at once."
     )
+    classify_max_bytes = Int(
+        256 * 1024,
+        config=True,
+        help="Largest kernel message read to tell status and replies from output; larger "
+        "ones are counted as output unread.",
+    )
     max_message_bytes = Int(
         16 * 1024 * 1024,
         config=True,
@@ -269,8 +275,11 @@ class BoundedGatewayConnection(GatewayWebSocketConnection):
     def handle_outgoing_message(self, incoming_msg, *args) -> None:
         if isinstance(incoming_msg, bytes):
             incoming_msg = incoming_msg.decode("utf-8", "replace")
-        channel, msg_type, parent = _summary(incoming_msg)
         size = len(incoming_msg)
+        # Reading a message costs as much as its size, and a flood is mostly dropped: only
+        # small messages are read to tell status and replies from output; larger ones count
+        # as output, whatever they say they are.
+        msg_type = _summary(incoming_msg)[1] if size <= self.classify_max_bytes else ""
         if size <= self.max_message_bytes and self.budget.admit(msg_type, size):
             if self.budget.dropping and msg_type not in CONTROL_MESSAGES:
                 self.budget.dropping = False
@@ -283,6 +292,8 @@ class BoundedGatewayConnection(GatewayWebSocketConnection):
                 self.kernel_id,
                 self.budget.dropped_bytes,
             )
+            # Once per episode: the notice answers the cell whose output was cut.
+            parent = _summary(incoming_msg)[2] if size <= self.max_message_bytes else {}
             super().handle_outgoing_message(self._notice(parent), *args)
 
     def _notice(self, parent: dict) -> str:
