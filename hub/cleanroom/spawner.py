@@ -510,13 +510,23 @@ class CleanRoomSpawner(DockerSpawner):
             self.environment["CLEANROOM_AIRLOCK_URL"] = self.airlock_url
         self._report(50, "Starting your kernels and your server")
         try:
-            await asyncio.to_thread(
-                self._start_kernel_container,
-                self.kernel_container_spec(home, data_volumes, data_env),
+            # Both containers at once: neither needs the other to start (the lab server
+            # connects to the socket only when a kernel is asked for).
+            # Both finish before anything is judged, so a failure of one never leaves the
+            # other half-made after the clean-up below.
+            outcomes = await asyncio.gather(
+                asyncio.to_thread(
+                    self._start_kernel_container,
+                    self.kernel_container_spec(home, data_volumes, data_env),
+                ),
+                super().start(),
+                return_exceptions=True,
             )
-            lap("kernels")
-            result = await super().start()
-            lap("lab")
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            result = outcomes[1]
+            lap("containers")
             await self._wait_for_kernel_socket()
             lap("gateway")
         except Exception as error:
