@@ -15,6 +15,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
@@ -133,16 +134,30 @@ def test_no_menu_or_context_menu_offers_a_way_out(hub, lab_user, page):
     leading_out = [i for i in shown if WAY_OUT.search(i["label"]) or WAY_OUT.search(i["command"])]
     assert leading_out == []
 
-    # The command palette finds no way out either.
-    page.evaluate("window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+    # The command palette finds no way out either. It is modal and closes when anything
+    # takes the focus (the launcher appearing late, say), so it is opened again if needed.
+    expect(page.locator(".jp-Launcher")).to_be_visible(timeout=60_000)
     search = page.locator(".lm-CommandPalette-input")
-    expect(search).to_be_visible(timeout=10_000)
+    open_palette = "window.jupyterapp.commands.execute('apputils:activate-command-palette')"
+
+    def palette_search(text: str) -> None:
+        for _ in range(3):
+            if not search.is_visible():
+                page.evaluate(open_palette)
+                expect(search).to_be_visible(timeout=10_000)
+            try:
+                search.fill(text, timeout=5_000)
+                return
+            except PlaywrightTimeoutError:
+                continue  # it closed between the check and the typing
+        search.fill(text)
+
     ours = page.locator(".lm-CommandPalette-item", has_text="Request Release")
     for word in ("download", "export", "browser tab", "share", "print", "upload"):
         # Our own item shows, then goes: the palette has rendered the new search.
-        search.fill("request release")
+        palette_search("request release")
         expect(ours).not_to_have_count(0)
-        search.fill(word)
+        palette_search(word)
         expect(ours).to_have_count(0)
         found = page.locator(".lm-CommandPalette-item").all_inner_texts()
         assert [text for text in found if WAY_OUT.search(text)] == [], (word, found)
