@@ -8,12 +8,12 @@ import sys
 
 from traitlets.config import Config
 
-from . import roles
+from . import origins, roles
 from .opa import opa_service
 from .settings import Settings
 
 
-def configure(c: Config, settings: Settings, admin_token: str) -> Config:
+def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str = "") -> Config:
     """Fill ``c`` for one clean-room hub; touches nothing outside ``c``."""
     state = settings.state_path
 
@@ -27,7 +27,16 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
     # network gateway, the one place their containers may connect to.
     c.JupyterHub.bind_url = f"http://127.0.0.1:{settings.proxy_port}/"
     c.JupyterHub.public_url = settings.public_url
+    # Each researcher's server on a host name of its own (<label>.<public host>), so nothing a
+    # researcher writes runs on the origin of the hub's, the airlock's and the admin pages;
+    # the services stay on the public host. Cookies carry __Host-: a researcher's origin
+    # cannot set one for the public host.
+    c.JupyterHub.subdomain_host = origins.public_origin(settings)
+    c.JupyterHub.subdomain_hook = origins.subdomain_hook
+    c.JupyterHub.cookie_host_prefix_enabled = True
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    if proxy_token:
+        c.ConfigurableHTTPProxy.auth_token = proxy_token
     c.JupyterHub.hub_bind_url = f"http://{settings.gateway}:{settings.hub_port}"
     c.JupyterHub.hub_connect_url = f"http://{settings.gateway}:{settings.hub_port}"
     proxy = shutil.which("configurable-http-proxy")
@@ -75,6 +84,13 @@ def configure(c: Config, settings: Settings, admin_token: str) -> Config:
             # Stops running servers whose grants no longer apply (cleanroom.watcher).
             "name": "grant-watcher",
             "command": [sys.executable, "-m", "cleanroom.watcher"],
+            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+        },
+        {
+            # The edge filter (cleanroom.edgefilter): nginx sends it every request for a
+            # researcher's host name; it is restarted by the hub if it exits.
+            "name": "edge",
+            "command": [sys.executable, "-m", "cleanroom.edgefilter"],
             "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
         },
         {

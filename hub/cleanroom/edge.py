@@ -1,6 +1,6 @@
-"""The nginx entry point: the only public address. It terminates TLS in front of the proxy.
-
-For now it passes everything through to JupyterHub's proxy; the edge filtering comes later.
+"""The nginx entry point: the only public address. It terminates TLS, sends the public host to
+JupyterHub's proxy and researchers' host names to the edge filter (``cleanroom.edgefilter``),
+and serves JupyterLab's static files from a copy taken out of the notebook image.
 """
 
 from __future__ import annotations
@@ -8,12 +8,18 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 from string import Template
 
+import docker
+
+from . import origins
 from .settings import REPO_DIR, Settings
 
 TEMPLATE = REPO_DIR / "hub" / "nginx" / "nginx.conf.template"
@@ -33,12 +39,13 @@ def ensure_self_signed(settings: Settings) -> None:
     if settings.tls_cert:
         return
     cert, key = tls_paths(settings)
-    if cert.exists() and key.exists():
+    # The public host and every researcher's host name under it.
+    names = {f"DNS:{settings.public_host}", f"DNS:*.{settings.public_host}"}
+    names_file = cert.with_suffix(".names")
+    wanted = ",".join(sorted(names))
+    if cert.exists() and key.exists() and _read(names_file) == wanted:
         return
     cert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    names = {f"DNS:{settings.public_host}", "DNS:localhost", "IP:127.0.0.1"}
-    if settings.public_host.replace(".", "").isdigit():
-        names = {f"IP:{settings.public_host}", "DNS:localhost", "IP:127.0.0.1"}
     subprocess.run(
         [
             "openssl",
@@ -62,19 +69,93 @@ def ensure_self_signed(settings: Settings) -> None:
         capture_output=True,
     )
     key.chmod(0o600)
+    names_file.write_text(wanted)
 
 
-def render(settings: Settings) -> str:
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+# Where the notebook image keeps JupyterLab's static files (images/notebook/Dockerfile's venv),
+# and where the edge serves each from: /user/<name>/static/lab/, /lab/extensions/, /static/.
+IMAGE_STATIC = {
+    "lab": "/opt/venv/share/jupyter/lab/static",
+    "labextensions": "/opt/venv/share/jupyter/labextensions",
+    "server": "/opt/venv/lib/python3.11/site-packages/jupyter_server/static",
+}
+
+
+def lab_static_dir(settings: Settings, image_id: str) -> Path:
+    return settings.state_path / "lab-static" / image_id.split(":")[-1][:16]
+
+
+def extract_lab_static(settings: Settings) -> Path:
+    """Copy JupyterLab's static files out of the notebook image, once per image ID, into a
+    directory nginx's workers can read. Nothing is ever fetched from a running container."""
+    client = docker.from_env()
+    image = client.images.get(settings.image)
+    target = lab_static_dir(settings, image.id)
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.chmod(0o755)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    container = client.containers.create(image.id, command=["true"], network_mode="none")
+    try:
+        for name, path in IMAGE_STATIC.items():
+            stream, _stat = container.get_archive(path)
+            with tempfile.TemporaryFile() as archive:
+                for chunk in stream:
+                    archive.write(chunk)
+                archive.seek(0)
+                with tarfile.open(fileobj=archive) as tar:
+                    tar.extractall(partial, filter="data")
+            (partial / Path(path).name).rename(partial / name)
+        for path in [partial, *partial.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        partial.rename(target)  # whole or not at all
+    finally:
+        container.remove(force=True)
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def hub_csp(settings: Settings) -> str:
+    """The hub's pages: their own scripts and styles only, no frames from elsewhere, forms
+    that go to this origin (and, after sign-in, on to the researcher's server)."""
+    port = "" if settings.https_port == 443 else f":{settings.https_port}"
+    return (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'self'; frame-ancestors 'self'; "
+        f"form-action 'self' https://*.{settings.public_host}{port}"
+    )
+
+
+def render(settings: Settings, lab_static: Path | None = None) -> str:
     cert, key = tls_paths(settings)
     state = settings.state_path
+    origin = origins.public_origin(settings)
     return Template(TEMPLATE.read_text()).substitute(
         state_dir=str(state),
         bind_address=settings.bind_address,
         https_port=settings.https_port,
         proxy_port=settings.proxy_port,
+        edge_port=settings.edge_port,
         tls_cert=str(cert),
         tls_key=str(key),
         worker_user=WORKER_USER,
+        public_host=settings.public_host,
+        public_origin=origin,
+        public_hostport=origin.split("://", 1)[1],
+        hub_csp=hub_csp(settings),
+        # A notebook at its cap, in a JSON model, with room to spare; the filter checks the
+        # exact caps.
+        max_body_size=f"{settings.notebook_cap + 1024 * 1024}",
+        lab_static=str(lab_static or state / "lab-static" / "missing"),
     )
 
 
@@ -110,9 +191,10 @@ def prepare_temp_dirs(nginx_dir: Path) -> None:
 def start(settings: Settings) -> None:
     """Write the configuration and start nginx, or reload it when it already runs."""
     ensure_self_signed(settings)
+    lab_static = extract_lab_static(settings)
     nginx_dir = settings.state_path / "nginx"
     prepare_temp_dirs(nginx_dir)
-    config_path(settings).write_text(render(settings))
+    config_path(settings).write_text(render(settings, lab_static))
     base = ["nginx", "-p", str(nginx_dir), "-c", str(config_path(settings))]
     subprocess.run([*base, "-t", "-q"], check=True)
     if running_pid(settings):

@@ -55,7 +55,17 @@ def teardown_host(settings: Settings) -> None:
 
 def admin_token(settings: Settings) -> str:
     """The token of the hub's admin service (created once, readable by root only)."""
-    path = settings.state_path / "secrets" / "admin_token"
+    return _secret(settings, "admin_token")
+
+
+def proxy_token(settings: Settings) -> str:
+    """The token of the proxy's REST API (created once, readable by root only): kept in a
+    file so that a restarted hub finds the routes of the proxy that kept running."""
+    return _secret(settings, "proxy_token")
+
+
+def _secret(settings: Settings, name: str) -> str:
+    path = settings.state_path / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_suffix(".tmp")

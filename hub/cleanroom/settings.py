@@ -189,6 +189,26 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
                           "Most files one release request may hold (413 above it)."),
     "airlock_max_request_bytes": (_bytes, "4G", "a size such as 1G or 4G",
                                   "Most bytes all files of one request may add up to (413)."),
+    "edge_port": (_port, "8084", "a port number 1-65535",
+                  "The edge filter (cleanroom.edgefilter), on 127.0.0.1 only: nginx sends it "
+                  "every request for a researcher's host name."),
+    "display_rate": (_bytes, "384K", "a size per second such as 256K or 1M",
+                     "Bytes per second one researcher's browser may receive from their "
+                     "servers, on average (HTTP bodies and websocket messages together)."),
+    "display_burst": (_bytes, "12M", "a size such as 8M or 16M",
+                      "Bytes one researcher's browser may receive at once, above the rate "
+                      "(opening a large notebook)."),
+    "display_daily_quota": (_bytes, "256M", "a size such as 128M or 1G",
+                            "Bytes one researcher's browser may receive from their servers in "
+                            "a day (UTC); above it the display channel closes until midnight."),
+    "display_audit_threshold": (_bytes, "64M", "a size such as 32M or 128M",
+                                "A researcher whose browser received this many bytes in a day "
+                                "is written to the audit log (once a day)."),
+    "contents_read_cap": (_bytes, "1M", "a size such as 512K or 2M",
+                          "Largest file other than a notebook that JupyterLab may open or save "
+                          "(text or base64); larger ones are refused at the edge."),
+    "notebook_cap": (_bytes, "16M", "a size such as 8M or 32M",
+                     "Largest notebook that JupyterLab may open or save through the edge."),
 }
 # fmt: on
 
@@ -236,6 +256,13 @@ class Settings:
     airlock_max_files: int
     terminals: bool
     airlock_max_request_bytes: int
+    edge_port: int
+    display_rate: int
+    display_burst: int
+    display_daily_quota: int
+    display_audit_threshold: int
+    contents_read_cap: int
+    notebook_cap: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -256,6 +283,16 @@ class Settings:
             raise SettingsError(
                 "CLEANROOM_TLS_CERT and CLEANROOM_TLS_KEY go together: set both, or neither "
                 "for a generated self-signed certificate."
+            )
+        try:
+            ipaddress.ip_address(values["public_host"])
+        except ValueError:
+            pass
+        else:
+            raise SettingsError(
+                f"CLEANROOM_PUBLIC_HOST={values['public_host']!r} is an address: researchers' "
+                "servers live on host names under the public one (<user>.<public host>), so "
+                "set a DNS name with a wildcard entry (see docs/edge.md)."
             )
         if values["terminals"]:
             raise SettingsError(TERMINALS_REFUSED)

@@ -23,6 +23,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # The test hubs' host names (tests/support/testhub.py): only on this machine.
+    "--host-resolver-rules=MAP cleanroom.test 127.0.0.1, MAP *.cleanroom.test 127.0.0.1",
 ]
 
 

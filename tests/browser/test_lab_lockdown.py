@@ -83,11 +83,11 @@ MAIN_MENU_ITEMS = """() => {
 
 def open_lab(hub, page: Page) -> str:
     sign_in(page, hub, USER)
-    page.wait_for_url(f"{hub.url}/user/{USER}/lab**", timeout=180_000)
+    page.wait_for_url(f"{hub.server_url(USER)}/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
     page.evaluate("async () => { await window.jupyterapp.restored; }")
-    return f"{hub.url}/user/{USER}"
+    return hub.server_url(USER)
 
 
 def context_menu_labels(page: Page, locator) -> list[str]:

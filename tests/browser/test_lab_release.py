@@ -101,7 +101,7 @@ def card(page: Page, text: str):
 
 def test_request_release_and_see_the_reviewers_answer(hub, project, browser, page):
     sign_in(page, hub, RESEARCHER)
-    page.wait_for_url(f"{hub.url}/user/{RESEARCHER}/lab**", timeout=180_000)
+    page.wait_for_url(f"{hub.server_url(RESEARCHER)}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
     # The researcher writes a table and draws a figure in a notebook.
     page.evaluate(

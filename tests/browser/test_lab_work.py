@@ -66,7 +66,7 @@ def run_cell(page: Page, code: str) -> None:
 
 def test_notebook_work_and_a_release_request(hub, project, page):
     sign_in(page, hub, RESEARCHER)
-    page.wait_for_url(f"{hub.url}/user/{RESEARCHER}/lab**", timeout=180_000)
+    page.wait_for_url(f"{hub.server_url(RESEARCHER)}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
     page.evaluate(
         """async () => {

@@ -13,7 +13,7 @@ def test_researcher_logs_in_and_gets_jupyterlab(hub, page):
     hub.add_user("carla", ("researcher",))
     sign_in(page, hub, "carla")
     # After login the hub starts the server and sends the browser on to JupyterLab.
-    page.wait_for_url(f"{hub.url}/user/carla/lab**", timeout=180_000)
+    page.wait_for_url(f"{hub.server_url('carla')}/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     assert page.url.startswith("https://"), "JupyterLab is served through the TLS entry point"
     # A room with no network does not ask about news from the outside.

@@ -35,7 +35,7 @@ def lab(hub):
         "os.symlink('/etc/passwd', 'passwd-link')\n"
     )
     session = kernel.session
-    xsrf = session.cookies.get("_xsrf", path=f"/user/{USER}/") or ""
+    xsrf = hub.server_xsrf(session, USER)
     yield {"session": session, "base": kernel.base, "headers": {"X-XSRFToken": xsrf}}
     kernel.close()
     hub.stop_server(USER)

@@ -20,11 +20,11 @@ class KernelSession:
         self.hub = hub
         self.user = user
         self.session = session or hub.login(user)
-        base = f"{hub.url}/user/{user}"
+        base = hub.server_url(user)
         lab = self.session.get(f"{base}/lab", timeout=60)  # completes the OAuth dance
         lab.raise_for_status()
         self.base = base
-        xsrf = self.session.cookies.get("_xsrf", path=f"/user/{user}/") or ""
+        xsrf = hub.server_xsrf(self.session, user)
         created = self.session.post(
             f"{base}/api/kernels",
             json={"name": "python3"},
@@ -107,7 +107,7 @@ class KernelSession:
     def close(self) -> None:
         try:
             self.ws.close()
-            xsrf = self.session.cookies.get("_xsrf", path=f"/user/{self.user}/") or ""
+            xsrf = self.hub.server_xsrf(self.session, self.user)
             self.session.delete(
                 f"{self.base}/api/kernels/{self.kernel_id}",
                 headers={"X-XSRFToken": xsrf},

@@ -20,10 +20,27 @@ from pathlib import Path
 import docker
 import requests
 import urllib3
-from cleanroom import accounts, daemon, edge, host
+from cleanroom import accounts, daemon, edge, host, origins
 from cleanroom.settings import Settings
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+# The test hubs' public host. Researchers' servers live on <label>.cleanroom.test: this process
+# resolves the domain and every name under it to 127.0.0.1 (Chromium gets the same rule), and
+# nothing else changes. ".test" is reserved: it never means a host on the network.
+TEST_DOMAIN = "cleanroom.test"
+_system_getaddrinfo = socket.getaddrinfo
+
+
+def _getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, bytes):
+        host = host.decode()
+    if isinstance(host, str) and (host == TEST_DOMAIN or host.endswith("." + TEST_DOMAIN)):
+        host = "127.0.0.1"
+    return _system_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _getaddrinfo
 
 
 def free_port() -> int:
@@ -52,7 +69,7 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
     shutil.copytree(Path(__file__).parents[2] / "policies", policies)
     env = {
         "CLEANROOM_STATE_DIR": state,
-        "CLEANROOM_PUBLIC_HOST": "localhost",
+        "CLEANROOM_PUBLIC_HOST": TEST_DOMAIN,
         "CLEANROOM_BIND_ADDRESS": "127.0.0.1",
         "CLEANROOM_HTTPS_PORT": str(free_port()),
         "CLEANROOM_PROXY_PORT": str(free_port()),
@@ -87,6 +104,18 @@ class TestHub:
     def url(self) -> str:
         return self.settings.public_url.rstrip("/")
 
+    def server_url(self, name: str) -> str:
+        """``name``'s server as a browser reaches it: their own host name, /user/<name>
+        (no trailing slash)."""
+        return origins.user_server_url(self.settings, name).rstrip("/")
+
+    def server_xsrf(self, session: requests.Session, name: str) -> str:
+        """The XSRF token ``name``'s server set in ``session`` (after a visit to its /lab)."""
+        host = origins.user_host(self.settings, name)
+        return next(
+            (c.value for c in session.cookies if c.name == "_xsrf" and c.domain == host), ""
+        )
+
     @property
     def certificate(self) -> Path:
         """The hub's self-signed certificate: tests verify TLS against it."""
@@ -120,13 +149,14 @@ class TestHub:
             f"{self.url}/hub/login", data=data, timeout=30, allow_redirects=False
         )
         assert response.status_code == 302, f"login of {name} failed: {response.status_code}"
-        assert any(c.name.startswith("jupyterhub-hub-login") for c in session.cookies), (
+        assert any(c.name.endswith("jupyterhub-hub-login") for c in session.cookies), (
             f"login of {name} set no login cookie"
         )
         return session
 
     def user_api(self, session: requests.Session, method: str, path: str, **kwargs):
-        xsrf = session.cookies.get("_xsrf", path="/hub/")
+        # "__Host-_xsrf" on path / (the hub's cookies carry the __Host- prefix)
+        xsrf = next((c.value for c in session.cookies if c.name.endswith("_xsrf")), None)
         headers = {"X-XSRFToken": xsrf} if xsrf else {}
         return session.request(
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
