@@ -9,7 +9,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
   exit 1
 fi
 echo "starting dockerd (log: /var/log/dockerd.log)"
-nohup dockerd >/var/log/dockerd.log 2>&1 &
+# Its own session: it outlives the shell (and process group) that started it.
+setsid nohup dockerd >/var/log/dockerd.log 2>&1 &
 for _ in $(seq 60); do
   docker info >/dev/null 2>&1 && exit 0
   sleep 1

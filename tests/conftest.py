@@ -5,6 +5,8 @@
   network and firewall) on ports of its own, with users ``alice`` and ``bob`` (researchers),
   ``rita`` (reviewer) and ``adam`` (admin). Started once per session, torn down after.
 - ``running_alice``: alice's server, started through her own login.
+- ``edge_hub``: a second hub with a small display channel (rate, burst, daily quota), for the
+  edge's limits.
 
 When a test fails, the hub log and the logs of the test hub's containers are printed.
 """
@@ -55,6 +57,28 @@ def hub(docker_client, notebook_image) -> TestHub:
         test_hub.add_user("bob", ("researcher",))
         test_hub.add_user("rita", ("reviewer",))
         test_hub.add_user("adam", ("admin",))
+        yield test_hub
+    finally:
+        stop_test_hub(test_hub)
+        _hubs.remove(test_hub)
+
+
+# The display channel's bounds for ``edge_hub``: small, so that tests reach them in seconds.
+EDGE_LIMITS = {
+    "CLEANROOM_DISPLAY_RATE": "2M",
+    "CLEANROOM_DISPLAY_BURST": "2M",
+    "CLEANROOM_DISPLAY_DAILY_QUOTA": "12M",
+    "CLEANROOM_DISPLAY_AUDIT_THRESHOLD": "4M",
+}
+
+
+@pytest.fixture(scope="session")
+def edge_hub(docker_client, notebook_image) -> TestHub:
+    """A second hub whose display channel is small (EDGE_LIMITS), with researcher ``quinn``."""
+    test_hub = start_test_hub(docker_client, **EDGE_LIMITS)
+    _hubs.append(test_hub)
+    try:
+        test_hub.add_user("quinn", ("researcher",))
         yield test_hub
     finally:
         stop_test_hub(test_hub)

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import accounts, demo_setup, edge, host
+from . import accounts, demo_setup, edge, host, origins
 from .settings import REPO_DIR, Settings
 
 HUB_CONFIG = REPO_DIR / "hub" / "jupyterhub_config.py"
@@ -104,7 +104,10 @@ def up(settings: Settings) -> None:
     for step in demo_setup.ensure_demo_catalog(settings):
         print(f"demo: added {step}")
     print(f"\nThe clean room is up: {settings.public_url}")
-    print("(the certificate is self-signed unless CLEANROOM_TLS_CERT is set)\n")
+    print("(the certificate is self-signed unless CLEANROOM_TLS_CERT is set)")
+    example = origins.user_server_url(settings, "researcher")
+    print(f"Researchers' servers: each on its own host name, e.g. {example}")
+    print(f"Admin pages: {settings.public_url}services/catalog/\n")
     print(f"Project {demo_setup.PROJECT!r}: researcher works in it; reviewer and checker review")
     print(f"Release requests and reviews: {settings.public_url}services/airlock/")
     print("Demo accounts (stored in {}):".format(settings.state_path / "secrets"))

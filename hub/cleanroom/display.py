@@ -85,9 +85,14 @@ class DisplayLedger:
         self._lock = threading.Lock()
         # (day, user) -> bytes reserved in the database and not yet spent
         self._unspent: dict[tuple[str, str], int] = {}
+        # (day, user) whose quota was reached: nothing more that day
+        self._closed: set[tuple[str, str]] = set()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.executescript(_SCHEMA)
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -101,7 +106,7 @@ class DisplayLedger:
         key = (self.clock(), user)
         with self._lock:
             unspent = self._unspent.get(key, 0)
-            if unspent < count:
+            if unspent < count or key in self._closed:
                 return False
             self._unspent[key] = unspent - count
             return True
@@ -113,9 +118,19 @@ class DisplayLedger:
         day = self.clock()
         key = (day, user)
         with self._lock:
+            if key in self._closed:
+                raise QuotaReached(f"{user} reached the display quota for {day}")
             unspent = self._unspent.get(key, 0)
             if unspent < count:
-                unspent += self._reserve(day, user, max(count - unspent, RESERVE_BYTES), count)
+                short = count - unspent
+                try:
+                    unspent += self._reserve(day, user, max(short, RESERVE_BYTES), short)
+                except QuotaReached:
+                    # Closed until the day ends, even for what the rest of the quota would
+                    # cover: one refusal ends the day's channel.
+                    self._closed = {k for k in self._closed if k[0] == day} | {key}
+                    self._unspent.pop(key, None)
+                    raise
             self._unspent = {k: v for k, v in self._unspent.items() if k[0] == day}
             self._unspent[key] = unspent - count
 
@@ -135,7 +150,7 @@ class DisplayLedger:
             ).fetchone()
             before, audited, quota_reached = row or (0, 0, 0)
             room = self.quota - before
-            if room < needed:
+            if quota_reached or room < needed:
                 if not quota_reached:
                     self._write_audit(
                         "display.quota_reached", user, day=day, bytes=before, quota=self.quota
@@ -196,7 +211,7 @@ def day_counts(path: Path, threshold: int, quota: int, days: int = 14) -> list[D
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     try:
         rows = db.execute(
-            "SELECT day, user, bytes FROM display_bytes WHERE day IN "
+            "SELECT day, user, bytes, quota_reached FROM display_bytes WHERE day IN "
             "(SELECT DISTINCT day FROM display_bytes ORDER BY day DESC LIMIT ?) "
             "ORDER BY day DESC, bytes DESC, user",
             (days,),
@@ -205,4 +220,7 @@ def day_counts(path: Path, threshold: int, quota: int, days: int = 14) -> list[D
         return []
     finally:
         db.close()
-    return [DayCount(day, user, n, n >= threshold, n >= quota) for day, user, n in rows]
+    return [
+        DayCount(day, user, n, n >= threshold, bool(reached) or n >= quota)
+        for day, user, n, reached in rows
+    ]

@@ -55,7 +55,7 @@ ROUTES: tuple[Route, ...] = (
            "The end of the hub's sign-in (OAuth): sets the server's cookie."),
     _route("logout", r"logout", "GET", API,
            "Signing out of the server; it sends the browser on to the hub's logout."),
-    _route("lab-settings", r"lab/api/settings(/[^/?#]+)?/?", "GET PUT", API,
+    _route("lab-settings", r"lab/api/settings(/[^/?#]+)*/?", "GET PUT", API,
            "JupyterLab's settings and their schemas (kept in the lab container, from the "
            "image's overrides)."),
     _route("lab-workspaces", r"lab/api/workspaces(/[^/?#]+)?/?", "GET PUT", API,
@@ -66,6 +66,15 @@ ROUTES: tuple[Route, ...] = (
            "The theme stylesheets and fonts (from the image)."),
     _route("lab-listings", r"lab/api/listings(/[^/?#]+)+", "GET", API,
            "The extension manager's listings (empty here)."),
+    _route("lab-build", r"lab/api/build", "GET", API,
+           "Whether JupyterLab needs a rebuild (never here); asked at every start."),
+    _route("lsp-status", r"lsp/status", "GET", API,
+           "Which language servers exist (none in the image); asked at every start."),
+    _route("config", r"api/config/[A-Za-z0-9_-]{1,100}", "GET", API,
+           "Front-end configuration sections (the announcements switch), read only."),
+    _route("export-formats", r"api/nbconvert", "GET", API,
+           "The names of the export formats JupyterLab asks for at start (the exports "
+           "themselves, /nbconvert/, are refused)."),
     _route("contents", r"api/contents" + FILE_PATH, "GET PUT PATCH POST DELETE", CONTENTS,
            "The file browser and editors: list, open, save, rename, copy and delete files in "
            "the home, and their checkpoints; capped by what a file is (a notebook or not)."),

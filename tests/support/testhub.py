@@ -78,6 +78,7 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
         "CLEANROOM_AIRLOCK_PORT": str(free_port()),
         "CLEANROOM_OPA_PORT": str(free_port()),
         "CLEANROOM_CATALOG_WEB_PORT": str(free_port()),
+        "CLEANROOM_EDGE_PORT": str(free_port()),
         "CLEANROOM_SUBNET": free_subnet(client),
         "CLEANROOM_NETWORK": f"cleanroom-test-{tag}",
         "CLEANROOM_BRIDGE": f"crt-{tag}",

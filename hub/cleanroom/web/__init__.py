@@ -22,5 +22,6 @@ module                 what
 ``organisations``      organisations and users' organisations
 ``datasets``           datasets, versions, registering
 ``projects``           projects, members, grants
+``display``            bytes each researcher's browser received per day (the display channel)
 =====================  =================================================================
 """

@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import jinja2
@@ -24,11 +25,14 @@ from ..webservice import (
     serve_until_stopped,
     service_routes,
 )
-from . import datasets, jobs, organisations, projects
+from . import datasets, display, jobs, organisations, projects
 from .base import check_route_table, log
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 HERE = Path(__file__).resolve().parent
-MODULES = (organisations, datasets, projects, jobs)
+MODULES = (organisations, datasets, projects, jobs, display)
 
 
 def templates() -> jinja2.Environment:
@@ -53,8 +57,12 @@ def make_app(
     cookie_secret: bytes | None = None,
     workers: int = 2,
     hub_auth=None,
+    settings: Settings | None = None,
 ) -> Application:
-    """The application over ``catalog`` (a CatalogService) at ``prefix`` (ends with /)."""
+    """The application over ``catalog`` (a CatalogService) at ``prefix`` (ends with /).
+
+    ``settings``: the deployment's (the display channel's limits); by default each page that
+    needs them reads them from the environment."""
     if not prefix.endswith("/"):
         prefix += "/"
     return Application(
@@ -66,6 +74,7 @@ def make_app(
         state_dir=state_dir,
         import_dir=import_dir,
         hub_auth=hub_auth,
+        cleanroom_settings=settings,
         **cookie_settings(cookie_secret),
     )
 
@@ -89,7 +98,13 @@ async def serve() -> None:
     service_url = urlparse(
         os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{settings.catalog_web_port}")
     )
-    app = make_app(catalog, prefix=prefix, state_dir=settings.state_dir, import_dir=str(import_dir))
+    app = make_app(
+        catalog,
+        prefix=prefix,
+        state_dir=settings.state_dir,
+        import_dir=str(import_dir),
+        settings=settings,
+    )
     server = HTTPServer(app)
     # Loopback only: the hub's proxy is the way in.
     server.listen(service_url.port or settings.catalog_web_port, "127.0.0.1")

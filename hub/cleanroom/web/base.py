@@ -51,6 +51,7 @@ NAVIGATION = (
     ("users", "Users"),
     ("datasets", "Datasets"),
     ("projects", "Projects"),
+    ("display", "Display channel"),
 )
 
 
@@ -96,7 +97,8 @@ class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
     """What every page shares. Application settings used: ``catalog`` (CatalogService),
     ``jobs`` (cleanroom.web.jobs.JobRunner), ``templates`` (a Jinja2 Environment),
     ``import_dir``, ``state_dir``, ``prefix`` (the service's URL prefix) and optionally
-    ``hub_auth`` (a HubOAuth; by default one configured from the hub's environment)."""
+    ``hub_auth`` (a HubOAuth; by default one configured from the hub's environment) and
+    ``cleanroom_settings`` (the deployment's Settings; by default read from the environment)."""
 
     def initialize(self) -> None:
         if self.settings.get("hub_auth") is not None:  # tests give one; else from the env
