@@ -60,6 +60,12 @@ class VanillaHub:
         self.url = url
         self.api = api
 
+    def server_url(self, name: str) -> str:
+        return f"{self.url}/user/{name}"
+
+    def server_xsrf(self, session: requests.Session, name: str) -> str:
+        return session.cookies.get("_xsrf", path=f"/user/{name}/") or ""
+
     def add_user(self, name: str) -> None:
         try:
             self.api.call("POST", f"/users/{name}")
@@ -96,6 +102,12 @@ class CleanRoom:
 
     def login(self, name: str) -> requests.Session:
         return self.hub.login(name)
+
+    def server_url(self, name: str) -> str:
+        return self.hub.server_url(name)
+
+    def server_xsrf(self, session: requests.Session, name: str) -> str:
+        return self.hub.server_xsrf(session, name)
 
 
 def wait_ready(api: HubAPI, name: str, start: float, timeout: float) -> float:

@@ -36,7 +36,7 @@ from .settings import Settings
 
 log = logging.getLogger("cleanroom.edgefilter")
 
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 MAX_WS_MESSAGE = 32 * 1024 * 1024
 # How much of a browser's kernel message is read to remember which cell is running.
 MAX_PARSED_MESSAGE = 64 * 1024

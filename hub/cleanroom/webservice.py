@@ -88,6 +88,26 @@ class ServiceHandlerMixin:
         return await in_thread(func, *args, **kwargs)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_origin_reason(method: str, headers: Any, host: str) -> str:
+    """Why a cookie-signed request that changes something did not come from this origin
+    (``''`` when it did). Pages on researchers' host names are same-site with the services,
+    so their requests carry the services' cookies, and they may set an XSRF cookie of their
+    own for the public host: only the browser's Origin and Sec-Fetch-Site tell them apart.
+    The edge (nginx) refuses the same requests first; this holds behind any other proxy."""
+    if method.upper() in SAFE_METHODS:
+        return ""
+    fetch_site = headers.get("Sec-Fetch-Site", "")
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site is {fetch_site}"
+    origin = headers.get("Origin", "")
+    if origin and origin.split("://", 1)[-1] != host:
+        return f"Origin {origin} is not this site"
+    return ""
+
+
 def cookie_settings(cookie_secret: bytes | None) -> dict[str, Any]:
     """Application settings for the services' cookies: a secret (a new one per process
     unless given), XSRF checks on forms, and a cookie scripts cannot read nor other sites

@@ -316,7 +316,8 @@ def test_daily_quota_closes_the_channel_and_survives_restarts(edge_hub, rogue):
     status, body = wait_for_edge(edge_hub, "otto", target)
     assert status == 429
     # Control: another researcher's channel is open.
-    status, _, body = raw_request(edge_hub, host_of(edge_hub, "olga"), "GET", target)
+    theirs = target.replace("/user/otto/", "/user/olga/")
+    status, _, body = raw_request(edge_hub, host_of(edge_hub, "olga"), "GET", theirs)
     assert status == 200 and MARKER in body
 
     # The audit log has the crossing of the threshold and the quota, once each.
@@ -349,3 +350,32 @@ def test_channel_closes_when_the_count_cannot_be_kept(edge_hub, rogue):
         ledger.close()
     status, _, body = raw_request(edge_hub, host, "GET", target)
     assert status == 200 and MARKER in body
+
+
+def test_security_headers_on_every_response(hub, rogue):
+    public = hub.settings.public_host
+    static = next((hub.settings.state_path / "lab-static").glob("*/lab/main.*.js"))
+    answers = {
+        "hub page": raw_request(hub, public, "GET", "/hub/login"),
+        "airlock page": raw_request(hub, public, "GET", "/services/airlock/"),
+        "public /user/": raw_request(hub, public, "GET", "/user/mallory/lab"),
+        "server answer": raw_request(hub, host_of(hub, "mallory"), "GET", "/user/mallory/api"),
+        "edge refusal": raw_request(hub, host_of(hub, "mallory"), "GET", "/user/mallory/files/x"),
+        "static file": raw_request(
+            hub, host_of(hub, "mallory"), "GET", f"/user/mallory/static/lab/{static.name}"
+        ),
+    }
+    for what, (status, headers, _) in answers.items():
+        assert status < 500, what
+        assert headers.get("Strict-Transport-Security", "").startswith("max-age="), what
+        assert headers.get("X-Content-Type-Options") == "nosniff", what
+        assert headers.get("Referrer-Policy") == "same-origin", what
+        policies = " ".join(headers.get_all("Content-Security-Policy") or [])
+        assert "frame-ancestors 'self'" in policies, what
+    # The hub's pages: their own scripts only, and forms only to the public host and the
+    # researchers' servers.
+    hub_policy = " ".join(answers["hub page"][1].get_all("Content-Security-Policy"))
+    assert "default-src 'self'" in hub_policy and "form-action 'self' https://*." in hub_policy
+    # A static file comes from the image's copy (the rogue server never sees it).
+    assert answers["static file"][0] == 200 and answers["static file"][2] == static.read_bytes()
+    assert not any("/static/lab/" in path for path in rogue.paths)

@@ -27,7 +27,7 @@ from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado.web import HTTPError, RequestHandler
 
 from ..catalog.errors import CatalogError
-from ..webservice import ServiceHandlerMixin
+from ..webservice import ServiceHandlerMixin, cross_origin_reason
 
 log = logging.getLogger("cleanroom.web")
 
@@ -110,6 +110,12 @@ class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", "no-store")
+
+    def check_xsrf_cookie(self) -> None:
+        reason = cross_origin_reason(self.request.method, self.request.headers, self.request.host)
+        if reason:
+            raise HTTPError(403, f"Refused: this request came from another site ({reason}).")
+        super().check_xsrf_cookie()
 
     async def prepare(self) -> None:
         # Ask the hub who this is without blocking the loop (the mixin's sync path would).

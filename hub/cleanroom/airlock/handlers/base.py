@@ -24,7 +24,7 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado.web import HTTPError, RequestHandler
 
 from ...errors import CleanRoomError
-from ...webservice import ServiceHandlerMixin
+from ...webservice import ServiceHandlerMixin, cross_origin_reason
 from ..errors import AirlockError, InvalidInput, NotSignedIn
 from ..permissions import Caller
 
@@ -101,6 +101,9 @@ class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
         # sends it by itself), so XSRF is checked only for cookie sign-ins.
         if self.request.headers.get("Authorization"):
             return
+        reason = cross_origin_reason(self.request.method, self.request.headers, self.request.host)
+        if reason:
+            raise HTTPError(403, f"Refused: this request came from another site ({reason}).")
         super().check_xsrf_cookie()
 
     async def prepare(self) -> None:
