@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from cleanroom import display, edge, origins  # noqa: E402
+from support import kernel as kernel_messages  # noqa: E402
 from support.kernel import KernelSession  # noqa: E402
 from support.testhub import free_port, start_test_hub, stop_test_hub  # noqa: E402
 
@@ -170,28 +171,7 @@ def make_notebook(target: int) -> dict:
 
 
 def execute_request(code: str) -> tuple[str, str]:
-    msg_id = uuid.uuid4().hex
-    message = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": USER,
-            "session": uuid.uuid4().hex,
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "channel": "shell",
-        "content": {
-            "code": code,
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        },
-    }
-    return msg_id, json.dumps(message)
+    return kernel_messages.execute_request(code, USER)
 
 
 def round_trip(ws: websocket.WebSocket) -> tuple[float, str]:

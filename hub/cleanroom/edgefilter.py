@@ -192,6 +192,9 @@ class EdgeFilter:
         except display.LedgerUnavailable as error:
             log.error("display ledger unavailable, refusing %s: %s", decision.user, error)
             return refusal(503, LEDGER_MESSAGE)
+        except aiohttp.ClientError as error:
+            log.warning("%s %s: %s", request.method, request.raw_path, error)
+            return refusal(502, "The server cannot be reached right now; try again shortly.")
 
     def upstream_headers(self, request: web.Request, decision: edge_routes.Decision) -> dict:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED_REQUEST}
@@ -263,7 +266,13 @@ class EdgeFilter:
                 if sent > cap:
                     break
                 if length is None:
-                    await self.channel.send(user, len(chunk))
+                    try:
+                        await self.channel.send(user, len(chunk))
+                    except (display.QuotaReached, display.LedgerUnavailable) as error:
+                        # The answer has begun: it can only be cut off.
+                        log.warning("cut off %s for %s: %s", url.path, user, error)
+                        request.transport.close()
+                        return response
                 await response.write(chunk)
             if sent > cap:
                 # No length was announced and the body ran past the cap: cut it off.

@@ -13,6 +13,32 @@ import requests
 import websocket
 
 
+def execute_request(code: str, user: str) -> tuple[str, str]:
+    """An execute request for ``code`` as JupyterLab sends it (JSON): (its msg_id, the frame)."""
+    msg_id = uuid.uuid4().hex
+    message = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": user,
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+    }
+    return msg_id, json.dumps(message)
+
+
 class KernelSession:
     """One kernel on ``user``'s server, driven over ``wss://.../api/kernels/<id>/channels``."""
 
@@ -64,31 +90,8 @@ class KernelSession:
 
     def _execute(self, code: str, timeout: float):
         """Send one execute request; yield the messages answering it, up to idle."""
-        msg_id = uuid.uuid4().hex
-        self.ws.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": "execute_request",
-                        "username": self.user,
-                        "session": uuid.uuid4().hex,
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "channel": "shell",
-                    "content": {
-                        "code": code,
-                        "silent": False,
-                        "store_history": False,
-                        "user_expressions": {},
-                        "allow_stdin": False,
-                        "stop_on_error": True,
-                    },
-                }
-            )
-        )
+        msg_id, message = execute_request(code, self.user)
+        self.ws.send(message)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()

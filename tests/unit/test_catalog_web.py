@@ -32,35 +32,12 @@ from cleanroom.settings import Settings
 from cleanroom.web import app as web_app
 from cleanroom.web.base import ADMIN_SCOPE, CONTENT_SECURITY_POLICY
 from cleanroom.web.forms import import_file, list_import_files, parse_mapping
-from jupyterhub.services.auth import HubOAuth
+from support.webpages import ACCESS, PREFIX, StandInHubOAuth
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 pytest_plugins = ["catalog_fixtures"]
-
-PREFIX = "/services/catalog/"
-ACCESS = "access:services!service=catalog"
-USERS = {
-    "adam": [ACCESS, ADMIN_SCOPE],  # the admin group
-    "hubadmin": [ACCESS],  # a JupyterHub admin outside the admin group
-    "rita": [],  # may not even reach the service
-}
-
-
-class StandInHubOAuth(HubOAuth):
-    """Who is signed in comes from a test cookie instead of the hub."""
-
-    async def _get_user(self, handler):
-        name = handler.get_cookie("test-user")
-        if name not in USERS:
-            return None
-        handler._cached_hub_user = {"name": name, "kind": "user", "scopes": USERS[name],
-                                    "groups": [], "admin": False}  # fmt: skip
-        return handler._cached_hub_user
-
-    def _get_token_cookie(self, handler):
-        return handler.get_cookie("test-user")
 
 
 class Web:
