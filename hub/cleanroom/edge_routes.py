@@ -172,7 +172,7 @@ def decide(
         return refuse(400, "The address holds characters the edge does not accept.")
     parts = path.split("/")
     if len(parts) < 4 or parts[0] != "" or parts[1] != "user":
-        return refuse(404, NOT_HERE)
+        return refuse(403, NOT_HERE)
     try:
         user = unquote(parts[2], errors="strict")
         segments = [unquote(s, errors="strict") for s in parts[3:]]
@@ -198,7 +198,7 @@ def decide(
         if upgrade != (route.kind in WEBSOCKET_KINDS):
             return refuse(400, "This address is a websocket." if not upgrade else NOT_HERE)
         return _allowed(route, user, rest, caps)
-    return refuse(404, NOT_HERE)
+    return refuse(403, NOT_HERE)
 
 
 def _allowed(route: Route, user: str, rest: str, caps: Caps) -> Decision:

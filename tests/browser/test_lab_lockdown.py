@@ -225,7 +225,8 @@ def test_no_menu_or_context_menu_offers_a_way_out(hub, lab_user, page):
     )
     assert "lx-dropped.txt" not in listed
 
-    # No upload button; the server's download routes answer 403 through the hub.
+    # No upload button; the download routes are refused (403) at the edge, and by the lab
+    # server behind it.
     expect(page.locator(".jp-FileBrowser-toolbar .jp-id-upload")).to_have_count(0)
     for route in (
         "files/lx-table.csv",
