@@ -1,6 +1,6 @@
 """The edge's allow-list (cleanroom.edge_routes): what JupyterLab needs passes, every other
 spelling is refused. The same requests go through the real edge in
-tests/integration/test_edge.py."""
+tests/integration/test_edge_walls.py."""
 
 from __future__ import annotations
 

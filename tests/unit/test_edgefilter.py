@@ -1,6 +1,6 @@
 """Pieces of the edge filter (cleanroom.edgefilter) that need no network: the rate, the notice
 it puts under a cell, and what counts as a binary write. The whole filter is tested through
-the real entry point in tests/integration/test_edge.py."""
+the real entry point in tests/integration/test_edge_walls.py."""
 
 from __future__ import annotations
 

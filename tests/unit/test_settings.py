@@ -60,3 +60,10 @@ def test_every_setting_is_documented():
     text = describe(Settings.from_env({}))
     for name in SETTINGS:
         assert f"CLEANROOM_{name.upper()}=" in text
+
+
+def test_public_host_must_be_a_name():
+    # Researchers' servers live on <user>.<public host>: an address cannot have those.
+    with pytest.raises(SettingsError, match="wildcard"):
+        Settings.from_env({"CLEANROOM_PUBLIC_HOST": "10.0.0.5"})
+    assert Settings.from_env({"CLEANROOM_PUBLIC_HOST": "vault.example.org"}).public_host
