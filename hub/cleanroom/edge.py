@@ -191,7 +191,16 @@ def prepare_temp_dirs(nginx_dir: Path) -> None:
 def start(settings: Settings) -> None:
     """Write the configuration and start nginx, or reload it when it already runs."""
     ensure_self_signed(settings)
-    lab_static = extract_lab_static(settings)
+    try:
+        lab_static = extract_lab_static(settings)
+    except docker.errors.ImageNotFound:
+        # The hub starts, and says so; no researcher's server can start without the image.
+        print(
+            f"The notebook image {settings.image} is missing: build it (images/build.sh) and "
+            "run this again. Until then JupyterLab's static files are not served.",
+            file=sys.stderr,
+        )
+        lab_static = None
     nginx_dir = settings.state_path / "nginx"
     prepare_temp_dirs(nginx_dir)
     config_path(settings).write_text(render(settings, lab_static))

@@ -96,5 +96,8 @@ def test_download_routes_contents_guard_and_terminals(lab):
         headers=lab["headers"],
         timeout=60,
     )
-    assert upload.status_code == 403 and "administrator" in upload.json()["message"]
+    # Refused at the edge before the lab server's own guard (tests/unit/test_lab_server.py)
+    assert upload.status_code == 403 and upload.headers.get("X-Cleanroom-Edge") == "refused"
+    listing = session.get(f"{base}/api/contents", timeout=60).json()
+    assert "in.bin" not in {entry["name"] for entry in listing["content"]}
     assert session.get(f"{base}/api/terminals", timeout=60).status_code == 404
