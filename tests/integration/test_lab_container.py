@@ -100,4 +100,7 @@ def test_download_routes_contents_guard_and_terminals(lab):
     assert upload.status_code == 403 and upload.headers.get("X-Cleanroom-Edge") == "refused"
     listing = session.get(f"{base}/api/contents", timeout=60).json()
     assert "in.bin" not in {entry["name"] for entry in listing["content"]}
-    assert session.get(f"{base}/api/terminals", timeout=60).status_code == 404
+    # Terminals: refused at the edge (and absent from the lab server behind it: 404 there,
+    # tests/unit/test_lab_server.py).
+    terminals = session.get(f"{base}/api/terminals", timeout=60)
+    assert terminals.status_code == 403 and terminals.headers.get("X-Cleanroom-Edge") == "refused"
