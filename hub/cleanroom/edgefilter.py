@@ -345,7 +345,9 @@ class EdgeFilter:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 return
             data = msg.data
-            size = len(data) if msg.type == WSMsgType.BINARY else len(data.encode())
+            # Kernel messages are ASCII JSON: their length is their size in bytes.
+            binary = msg.type == WSMsgType.BINARY
+            size = len(data) if binary or data.isascii() else len(data.encode())
             try:
                 await self.channel.send(user, size)
             except display.QuotaReached:
@@ -403,7 +405,7 @@ class CellTracker:
         self.parent: dict = {}
 
     def seen(self, data: bytes) -> None:
-        if len(data) > MAX_PARSED_MESSAGE:
+        if len(data) > MAX_PARSED_MESSAGE or b"execute_request" not in data:
             return
         try:
             if self.binary:
