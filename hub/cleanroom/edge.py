@@ -120,6 +120,10 @@ def extract_lab_static(settings: Settings) -> Path:
     finally:
         container.remove(force=True)
         shutil.rmtree(partial, ignore_errors=True)
+    # Copies of earlier images go: nginx is given the new one right after this.
+    for old in target.parent.iterdir():
+        if old != target and not old.name.startswith(".partial-"):
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
