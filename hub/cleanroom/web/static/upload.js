@@ -131,6 +131,7 @@
 
   class Refused extends Error {}
 
+  const field = (name) => form.elements.namedItem(name);
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const percent = (done, total) => Math.floor((done * 100) / Math.max(1, total));
 
@@ -212,9 +213,9 @@
         filename: file.name,
         size: file.size,
         sha256,
-        contributor_column: form.elements.contributor_column.value,
-        mapping: form.elements.mapping.value,
-        values_are_orgs: form.elements.values_are_orgs.checked,
+        contributor_column: field("contributor_column").value,
+        mapping: field("mapping").value,
+        values_are_orgs: field("values_are_orgs").checked,
       }),
     );
     if (r.status !== 201) throw new Refused(r.data.error || `the server answered ${r.status}`);
@@ -297,7 +298,7 @@
     }
     current = null;
     fileField.value = done.file;
-    if (form.elements.name.value.trim()) {
+    if (field("name").value.trim()) {
       say(`${done.file} is uploaded and checked; registering it…`);
       form.submit();
       return;
