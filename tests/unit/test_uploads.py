@@ -367,3 +367,16 @@ def test_content_format(tmp_path, sources):
     path = tmp_path / "x.csv"
     path.write_bytes(b"PAR1 but not at the end")
     assert content_format(path) == "csv"
+
+
+def test_a_check_cut_short_by_a_restart_is_made_again(uploads):
+    session = uploads.session()
+    data = csv_bytes()
+    upload_id = uploads.start(session, data).json()["id"]
+    uploads.put(session, upload_id, 0, data)
+    store = UploadStore(uploads.import_dir, max_bytes=MAX_BYTES)
+    store.begin_check(upload_id, actor="adam")  # then the process stopped
+    assert uploads.status(session, upload_id)["state"] == "checking"
+    assert store.recover() == [upload_id]
+    assert uploads.status(session, upload_id)["state"] == "receiving"
+    assert uploads.check(session, upload_id)["state"] == "done"

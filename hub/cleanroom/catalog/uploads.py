@@ -14,7 +14,8 @@ magic bytes) or CSV that DuckDB reads, and that passes the catalog's own checks
 organisation) is moved (a hard link, then the part removed: atomic, never over another file)
 into the import directory. A refused upload's part is removed at once; uploads untouched for
 :data:`STALE_AFTER_S` (a day) are removed by :meth:`UploadStore.clean`, which the service runs
-at its start, every hour and at each new upload.
+at its start, every hour and at each new upload; checks cut short by a restart are made again
+(:meth:`UploadStore.recover`, at the start).
 """
 
 from __future__ import annotations
@@ -273,6 +274,23 @@ class UploadStore:
             part.unlink()
             return name
         raise InvalidValue(f"there are too many files named like {filename}: rename the file")
+
+    def recover(self) -> list[str]:
+        """After a restart: uploads left ``checking`` (their check died with the process) go
+        back to ``receiving``, complete, so that the page's next check runs them again."""
+        recovered: list[str] = []
+        if not self.staging.is_dir():
+            return recovered
+        for meta in self.staging.glob("*.json"):
+            try:
+                upload = Upload(**json.loads(meta.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if upload.state == "checking":
+                upload.state = "receiving"
+                self._save(upload)
+                recovered.append(upload.id)
+        return recovered
 
     def clean(self, older_than: float = STALE_AFTER_S) -> list[str]:
         """Remove uploads (parts and their records) untouched for ``older_than`` seconds."""

@@ -123,7 +123,7 @@ async def serve() -> None:
              import_dir)  # fmt: skip
     # Partial uploads abandoned for a day: at the start, then every hour.
     cleaner = PeriodicCallback(lambda: _clean_uploads(app), CLEAN_UPLOADS_EVERY_S * 1000)
-    _clean_uploads(app)
+    _clean_uploads(app, starting=True)
     cleaner.start()
     # Airlock copies this service was writing in the background when it last stopped.
     finishing = asyncio.ensure_future(asyncio.to_thread(_finish_pending, catalog, settings))
@@ -133,8 +133,11 @@ async def serve() -> None:
     app.settings["jobs"].shutdown()
 
 
-def _clean_uploads(app: Application) -> None:
+def _clean_uploads(app: Application, *, starting: bool = False) -> None:
     try:
+        if starting:
+            for upload_id in app.settings["uploads"].recover():
+                log.info("upload %s was being checked when the service stopped", upload_id)
         removed = app.settings["uploads"].clean()
     except OSError:
         log.exception("could not clean the abandoned uploads")
