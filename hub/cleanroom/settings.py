@@ -176,6 +176,9 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
     "import_dir": (_optional_path, "", "empty, or an absolute path",
                    "Where the admin pages register dataset files from (only files under it); "
                    "empty means <state_dir>/import."),
+    "upload_max_bytes": (_bytes, "20G", "a size such as 500M or 20G",
+                         "The largest dataset file an admin may upload through the admin "
+                         "pages (refused at the start above it); the command line has no cap."),
     "airlock_dir": (_optional_path, "", "empty, or an absolute path outside the homes",
                     "Where the airlock keeps release requests: their files by content hash "
                     "and its database. Empty means <state_dir>/airlock; never under homes."),
@@ -251,6 +254,7 @@ class Settings:
     catalog_url: str
     catalog_web_port: int
     import_dir: str
+    upload_max_bytes: int
     airlock_dir: str
     airlock_max_file_bytes: int
     airlock_max_files: int

@@ -579,6 +579,31 @@ class CatalogService:
             "organisations": sorted(set(resolved.values())),
         }
 
+    def check_source(
+        self,
+        source: str | Path,
+        *,
+        contributor_column: str,
+        mapping: Mapping[str, str] | None = None,
+        values_are_organisations: bool = False,
+        format: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[SourceSummary, dict[str, str]]:
+        """The checks :meth:`register_dataset` makes of a file, without registering it (the
+        admin pages' uploads run them before a file enters the import directory): the file
+        reads as ``format``, has ``contributor_column``, and every contributor value maps to
+        an organisation of the catalog. Returns the summary and value -> organisation id;
+        raises what registering would raise, having written nothing."""
+        if not isinstance(contributor_column, str) or not contributor_column:
+            raise InvalidValue("name the contributor column (which company or plant a row is from)")
+        mapping = self._check_mapping(mapping)
+        summary = inspect_source(
+            source, contributor_column=contributor_column, format=format, progress=progress
+        )
+        with self._session() as s:
+            resolved = self._map_contributors(s, summary, mapping, values_are_organisations)
+        return summary, resolved
+
     def register_dataset(
         self,
         name: str,

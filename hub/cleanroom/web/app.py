@@ -16,8 +16,10 @@ from urllib.parse import urlparse
 
 import jinja2
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 from tornado.web import Application
 
+from ..catalog.uploads import UploadStore
 from ..webservice import (
     cookie_settings,
     page_templates,
@@ -25,14 +27,16 @@ from ..webservice import (
     serve_until_stopped,
     service_routes,
 )
-from . import datasets, display, jobs, organisations, projects
+from . import datasets, display, jobs, organisations, projects, uploads
 from .base import check_route_table, log
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
 HERE = Path(__file__).resolve().parent
-MODULES = (organisations, datasets, projects, jobs, display)
+MODULES = (organisations, uploads, datasets, projects, jobs, display)
+DEFAULT_UPLOAD_MAX_BYTES = 20 * 1024**3
+CLEAN_UPLOADS_EVERY_S = 3600
 
 
 def templates() -> jinja2.Environment:
@@ -58,11 +62,13 @@ def make_app(
     workers: int = 2,
     hub_auth=None,
     settings: Settings | None = None,
+    upload_max_bytes: int | None = None,
 ) -> Application:
     """The application over ``catalog`` (a CatalogService) at ``prefix`` (ends with /).
 
     ``settings``: the deployment's (the display channel's limits); by default each page that
-    needs them reads them from the environment."""
+    needs them reads them from the environment. ``upload_max_bytes``: the largest upload
+    (default the settings' upload_max_bytes, else 20 GiB)."""
     if not prefix.endswith("/"):
         prefix += "/"
     return Application(
@@ -73,6 +79,11 @@ def make_app(
         prefix=prefix,
         state_dir=state_dir,
         import_dir=import_dir,
+        uploads=UploadStore(
+            import_dir,
+            max_bytes=upload_max_bytes
+            or (settings.upload_max_bytes if settings else DEFAULT_UPLOAD_MAX_BYTES),
+        ),
         hub_auth=hub_auth,
         cleanroom_settings=settings,
         **cookie_settings(cookie_secret),
@@ -110,11 +121,29 @@ async def serve() -> None:
     server.listen(service_url.port or settings.catalog_web_port, "127.0.0.1")
     log.info("catalog pages at %s (prefix %s), files from %s", service_url.geturl(), prefix,
              import_dir)  # fmt: skip
+    # Partial uploads abandoned for a day: at the start, then every hour.
+    cleaner = PeriodicCallback(lambda: _clean_uploads(app), CLEAN_UPLOADS_EVERY_S * 1000)
+    _clean_uploads(app, starting=True)
+    cleaner.start()
     # Airlock copies this service was writing in the background when it last stopped.
     finishing = asyncio.ensure_future(asyncio.to_thread(_finish_pending, catalog, settings))
     await serve_until_stopped(server)
     finishing.cancel()
+    cleaner.stop()
     app.settings["jobs"].shutdown()
+
+
+def _clean_uploads(app: Application, *, starting: bool = False) -> None:
+    try:
+        if starting:
+            for upload_id in app.settings["uploads"].recover():
+                log.info("upload %s was being checked when the service stopped", upload_id)
+        removed = app.settings["uploads"].clean()
+    except OSError:
+        log.exception("could not clean the abandoned uploads")
+        return
+    if removed:
+        log.info("removed abandoned upload files: %s", removed)
 
 
 def _finish_pending(catalog, settings) -> None:
