@@ -246,9 +246,14 @@ class TestHub:
 def start_test_hub(client: docker.DockerClient, **overrides: str) -> TestHub:
     env = test_settings(client, **overrides)
     settings = Settings.from_env(env)
-    daemon.start_hub(settings)
-    edge.start(settings)
-    return TestHub(env=env, settings=settings)
+    test_hub = TestHub(env=env, settings=settings)
+    try:
+        daemon.start_hub(settings)
+        edge.start(settings)
+    except BaseException:
+        stop_test_hub(test_hub)  # nothing of a hub that did not come up stays behind
+        raise
+    return test_hub
 
 
 def stop_test_hub(hub: TestHub) -> None:
