@@ -388,6 +388,11 @@ class Home:
         self.verify_cache = _VerifyCache(verify_every)
         self._sources: Sources | None = None
 
+    def __deepcopy__(self, memo: dict) -> Home:
+        # traitlets deep-copies the config it loads; the copy is this same object (it holds
+        # a lock and, once used, open databases).
+        return self
+
     @property
     def sources(self) -> Sources:
         if self._sources is None:

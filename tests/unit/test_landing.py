@@ -6,6 +6,7 @@ with sources that raise or an OPA that is not there.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from datetime import UTC, datetime
 from pathlib import Path
@@ -426,4 +427,10 @@ def test_the_hub_is_configured_to_land_everyone_on_the_home(tmp_path):
     assert c.JupyterHub.default_url == "/hub/home"
     assert c.JupyterHub.template_paths == [str(landing.TEMPLATES)]
     assert isinstance(c.JupyterHub.template_vars["cleanroom_home"], landing.Home)
+    # JupyterHub deep-copies the config it loads (a Home holds a lock and open databases).
+    copied = copy.deepcopy(c)
+    assert (
+        copied.JupyterHub.template_vars["cleanroom_home"]
+        is c.JupyterHub.template_vars["cleanroom_home"]
+    )
     assert (landing.TEMPLATES / "home.html").read_text().count('{% extends "templates/home.html"')
