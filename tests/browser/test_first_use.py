@@ -20,6 +20,7 @@ from cleanroom.airlock.models import FileVersion, Request
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
 from cleanroom.catalog.service import CatalogService
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 from support.browser import sign_in
 
@@ -119,6 +120,22 @@ def land(page: Page, hub, name: str, role: str) -> Navigations:
     return navigations
 
 
+def wait_for_lab(page: Page, hub, name: str) -> None:
+    """Wait until the start ends in JupyterLab on ``name``'s host name. When the server's
+    containers come up, new network interfaces appear on this host and Chromium may drop the
+    page it is loading (net::ERR_NETWORK_CHANGED): then, as a person would, go back to the
+    hub's page of the start, which sends a started server's owner on to it."""
+    for attempt in range(3):
+        try:
+            page.wait_for_url(f"{hub.server_url(name)}/lab**", timeout=LONG)
+            return
+        except PlaywrightError as error:
+            if "ERR_NETWORK_CHANGED" not in str(error) or attempt == 2:
+                raise
+            hub.wait_ready(name)
+            page.goto(f"{hub.url}/hub/spawn-pending/{name}")
+
+
 def test_a_researcher_starts_her_project_from_the_home(hub, world, page):
     navigations = land(page, hub, RESEARCHER, "researcher")
     projects = page.locator("#cleanroom-projects")
@@ -129,7 +146,7 @@ def test_a_researcher_starts_her_project_from_the_home(hub, world, page):
     expect(page.locator("#cleanroom-reviews, #cleanroom-admin")).to_have_count(0)
 
     row.get_by_role("button", name=f"Start {PROJECT}").click()
-    page.wait_for_url(f"{hub.server_url(RESEARCHER)}/lab**", timeout=LONG)
+    wait_for_lab(page, hub, RESEARCHER)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     assert hub.api.call("GET", f"/users/{RESEARCHER}")["servers"][""]["user_options"] == {
         "project": PROJECT
