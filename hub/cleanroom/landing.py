@@ -47,7 +47,12 @@ CATALOG_DOWN = "The catalog cannot be read now, so your projects are not listed.
 POLICY_DOWN = (
     "The access policy (OPA) cannot be asked now, so whether a project may start is unknown."
 )
-AIRLOCK_DOWN = "The airlock's requests cannot be read now, so the count of waiting ones is unknown."
+AIRLOCK_DOWN = "The airlock's requests cannot be read now, so how many wait for you is unknown."
+REVIEW_POLICY_DOWN = (
+    "The review policy (OPA) cannot be asked now, so how many requests wait for you is unknown."
+)
+CATALOG_COUNTS_DOWN = "The catalog cannot be read now, so its counts are not shown."
+REQUESTS_DOWN = "The airlock's requests cannot be read now, so how many are in review is unknown."
 AUDIT_DOWN = "The audit log cannot be read now."
 
 
@@ -183,7 +188,7 @@ def _projects(sources: Sources, person: Person, unavailable: list[str]):
 
     def ask(project: str | None) -> tuple[bool | None, tuple[str, ...]]:
         nonlocal policy_down
-        if policy is None:
+        if policy is None or policy_down:  # asked once without an answer: do not wait again
             policy_down = True
             return None, ()
         try:
@@ -232,7 +237,7 @@ def _waiting(sources: Sources, caller: Caller, unavailable: list[str]) -> int | 
         unavailable.append(AIRLOCK_DOWN)
         return None
     if policy.unavailable:
-        unavailable.append(AIRLOCK_DOWN.replace("requests", "review policy (OPA)"))
+        unavailable.append(REVIEW_POLICY_DOWN)
         return None
     return waiting
 
@@ -295,13 +300,13 @@ def gather(sources: Sources, person: Person, verify_cache: _VerifyCache | None =
             counts = sources.catalog().counts()
         except Exception:  # noqa: BLE001
             log.exception("home of %s: the catalog cannot be counted", person.name)
-            unavailable.append(CATALOG_DOWN.replace("your projects are", "its counts are"))
+            unavailable.append(CATALOG_COUNTS_DOWN)
         try:
             airlock = sources.airlock(sources.policy())
             in_review = 0 if airlock is None else len(airlock.list_all(caller, "in_review"))
         except Exception:  # noqa: BLE001
             log.exception("home of %s: the airlock cannot be read", person.name)
-            unavailable.append(AIRLOCK_DOWN.replace("waiting ones", "requests in review"))
+            unavailable.append(REQUESTS_DOWN)
         audit = _audit_state(sources, verify_cache or _VerifyCache(0), unavailable)
     return HomeFacts(
         person=person,

@@ -235,6 +235,7 @@ def test_a_catalog_that_cannot_be_read_is_said_not_raised(world):
     assert facts.projects is None
     assert facts.catalog_counts is None
     assert landing.CATALOG_DOWN in facts.unavailable
+    assert landing.CATALOG_COUNTS_DOWN in facts.unavailable
     assert facts.audit is not None  # the rest is still there
 
 
@@ -247,7 +248,7 @@ def test_an_opa_that_does_not_answer_makes_the_answers_unknown(seeded, airlock, 
     assert entry.may_start is None and entry.reasons == ()
     assert landing.POLICY_DOWN in facts.unavailable
     assert facts.waiting is None
-    assert any("review policy" in u for u in facts.unavailable)
+    assert landing.REVIEW_POLICY_DOWN in facts.unavailable
 
 
 def test_an_airlock_database_that_cannot_be_read_is_said_not_raised(world, tmp_path):
@@ -261,6 +262,7 @@ def test_an_airlock_database_that_cannot_be_read_is_said_not_raised(world, tmp_p
     facts = landing.gather(sources, person("rita", "reviewer", "admin"))
     assert facts.waiting is None and facts.in_review is None
     assert landing.AIRLOCK_DOWN in facts.unavailable
+    assert landing.REQUESTS_DOWN in facts.unavailable
 
 
 def test_an_audit_log_that_cannot_be_read_is_said_not_raised(world):
