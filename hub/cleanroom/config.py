@@ -8,7 +8,7 @@ import sys
 
 from traitlets.config import Config
 
-from . import origins, roles
+from . import landing, origins, roles
 from .opa import opa_service
 from .settings import Settings
 
@@ -127,6 +127,13 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
         )
     c.JupyterHub.load_groups = roles.load_groups()
     c.JupyterHub.allow_named_servers = False
+
+    # Everyone lands on the hub's home after login, never on /hub/spawn (a 403 for all but
+    # researchers): JupyterHub's home.html extended (cleanroom/templates/home.html), filled
+    # per role with facts from the catalog, the policies, the airlock and the audit log.
+    c.JupyterHub.default_url = "/hub/home"
+    c.JupyterHub.template_paths = [str(landing.TEMPLATES)]
+    c.JupyterHub.template_vars = {"cleanroom_home": landing.Home(settings)}
 
     # The researchers' servers.
     c.JupyterHub.spawner_class = "cleanroom.spawner.CleanRoomSpawner"

@@ -12,7 +12,7 @@ import json
 import pytest
 from cleanroom import daemon, origins
 from playwright.sync_api import expect
-from support.browser import sign_in
+from support.browser import sign_in, sign_in_to_lab
 from support.rogue import RogueServer, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
@@ -68,7 +68,7 @@ def test_a_page_on_a_researchers_origin_cannot_read_or_post_to_the_public_host(h
 
 
 def test_display_quota_is_shown_in_jupyterlab(edge_hub, page):
-    sign_in(page, edge_hub, "quinn")
+    sign_in_to_lab(page, edge_hub, "quinn")
     page.wait_for_url(f"{edge_hub.server_url('quinn')}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=LONG)
     page.evaluate(

@@ -16,7 +16,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from support.browser import sign_in
+from support.browser import sign_in_to_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -82,7 +82,7 @@ MAIN_MENU_ITEMS = """() => {
 
 
 def open_lab(hub, page: Page) -> str:
-    sign_in(page, hub, USER)
+    sign_in_to_lab(page, hub, USER)
     page.wait_for_url(f"{hub.server_url(USER)}/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)

@@ -19,7 +19,7 @@ import pytest
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
-from support.browser import sign_in
+from support.browser import sign_in, sign_in_to_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -100,7 +100,7 @@ def card(page: Page, text: str):
 
 
 def test_request_release_and_see_the_reviewers_answer(hub, project, browser, page):
-    sign_in(page, hub, RESEARCHER)
+    sign_in_to_lab(page, hub, RESEARCHER)
     page.wait_for_url(f"{hub.server_url(RESEARCHER)}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
     # The researcher writes a table and draws a figure in a notebook.

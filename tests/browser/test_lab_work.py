@@ -13,7 +13,7 @@ from cleanroom.audit import AuditLog
 from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
 from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
-from support.browser import sign_in
+from support.browser import sign_in_to_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -65,7 +65,7 @@ def run_cell(page: Page, code: str) -> None:
 
 
 def test_notebook_work_and_a_release_request(hub, project, page):
-    sign_in(page, hub, RESEARCHER)
+    sign_in_to_lab(page, hub, RESEARCHER)
     page.wait_for_url(f"{hub.server_url(RESEARCHER)}/lab**", timeout=180_000)
     page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
     page.evaluate(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from support.browser import fill_login, sign_in
+from support.browser import fill_login, sign_in_to_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
 
 def test_researcher_logs_in_and_gets_jupyterlab(hub, page):
     hub.add_user("carla", ("researcher",))
-    sign_in(page, hub, "carla")
-    # After login the hub starts the server and sends the browser on to JupyterLab.
+    # After login the hub's home; its start button starts the server and JupyterLab opens.
+    sign_in_to_lab(page, hub, "carla")
     page.wait_for_url(f"{hub.server_url('carla')}/lab**", timeout=180_000)
     expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
     assert page.url.startswith("https://"), "JupyterLab is served through the TLS entry point"

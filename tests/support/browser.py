@@ -11,7 +11,23 @@ def fill_login(page, name: str, password: str) -> None:
 
 
 def sign_in(page, hub, name: str) -> None:
-    """Open the hub's login page and sign in as ``name`` (then the hub starts the server
-    and sends the browser on to JupyterLab)."""
+    """Open the hub's login page and sign in as ``name``; the hub sends everyone to its home
+    (``/hub/home``, cleanroom.landing)."""
     page.goto(f"{hub.url}/hub/login")
     fill_login(page, name, hub.passwords[name])
+
+
+def sign_in_to_lab(page, hub, name: str, project: str | None = None) -> None:
+    """Sign in as ``name`` and, from the hub's home, go to JupyterLab as a researcher would:
+    the running server's "Open JupyterLab", else the start button of ``project`` (without
+    one: the first start button, or "Start without a project"). The caller waits for /lab."""
+    sign_in(page, hub, name)
+    page.wait_for_url(f"{hub.url}/hub/home**", timeout=60_000)
+    running = page.locator("#cleanroom-open")
+    if running.count():
+        running.click()
+        return
+    starts = page.locator(".cleanroom-start")
+    if project is not None:
+        starts = page.locator(f'tr[data-project="{project}"] .cleanroom-start')
+    starts.first.click()
