@@ -288,16 +288,18 @@ class EdgeFilter:
         assert self.session is not None
         user = decision.user
         await self.channel.send(user, 512)  # the handshake; refuses at once when over quota
-        offered = [
-            p.strip()
-            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
-            if p.strip()
-        ]
+        if request.headers.get("Sec-WebSocket-Protocol", "").strip():
+            # The lab servers speak Jupyter's JSON kernel protocol only (their gateway client
+            # enforces it). A browser that insists on a subprotocol (JupyterLab's first try)
+            # is told no before anything is opened behind: it then connects without one. An
+            # answer without the offered protocol would fail in the browser after the lab
+            # server had already opened a connection to the kernels for nothing, and such
+            # half-opened twins of a session raced the real one after kernel restarts.
+            return refusal(400, "Connect without a websocket subprotocol.")
         url = URL(self.upstream + request.raw_path, encoded=True)
         try:
             upstream = await self.session.ws_connect(
                 url,
-                protocols=offered,
                 headers=self.upstream_headers(request, decision),
                 max_msg_size=MAX_WS_MESSAGE,
                 autoping=True,
@@ -309,11 +311,7 @@ class EdgeFilter:
             )
         except aiohttp.ClientError as error:
             return refusal(502, f"The server cannot be reached ({error.__class__.__name__}).")
-        browser = web.WebSocketResponse(
-            protocols=[upstream.protocol] if upstream.protocol else (),
-            max_msg_size=MAX_WS_MESSAGE,
-            compress=False,
-        )
+        browser = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, compress=False)
         await browser.prepare(request)
         cell = CellTracker(binary=upstream.protocol == V1_PROTOCOL)
         tasks = [
