@@ -3,8 +3,16 @@ says who is signed in (a ``test-user`` cookie) and with which scopes."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cleanroom.web import app as web_app
 from cleanroom.web.base import ADMIN_SCOPE
 from jupyterhub.services.auth import HubOAuth
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
 PREFIX = "/services/catalog/"
 ACCESS = "access:services!service=catalog"
@@ -28,3 +36,40 @@ class StandInHubOAuth(HubOAuth):
 
     def _get_token_cookie(self, handler):
         return handler.get_cookie("test-user")
+
+
+def stand_in_auth() -> StandInHubOAuth:
+    return StandInHubOAuth(
+        api_token="t", api_url="http://127.0.0.1:9/hub/api/", oauth_client_id="service-catalog",
+        base_url=PREFIX, access_scopes={ACCESS}, login_url="http://127.0.0.1:9/hub/login",
+    )  # fmt: skip
+
+
+@contextmanager
+def serving(catalog, **app_settings) -> Iterator[str]:
+    """The admin pages over ``catalog`` on a free loopback port, in a thread of their own, with
+    the stand-in sign-in; yields their URL (ending in PREFIX). ``app_settings`` go to
+    ``cleanroom.web.app.make_app``."""
+    sockets = bind_sockets(0, "127.0.0.1")
+    port = sockets[0].getsockname()[1]
+    started, box = threading.Event(), {}
+
+    async def serve():
+        box["stop"] = asyncio.Event()
+        app = web_app.make_app(catalog, prefix=PREFIX, hub_auth=stand_in_auth(), **app_settings)
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        box["loop"] = asyncio.get_running_loop()
+        started.set()
+        await box["stop"].wait()
+        server.stop()
+        app.settings["jobs"].shutdown()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}{PREFIX}"
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)

@@ -12,7 +12,6 @@ through the hub is tested in tests/integration/test_catalog_web.py and the brows
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import threading
@@ -32,9 +31,7 @@ from cleanroom.settings import Settings
 from cleanroom.web import app as web_app
 from cleanroom.web.base import ADMIN_SCOPE, CONTENT_SECURITY_POLICY
 from cleanroom.web.forms import import_file, list_import_files, parse_mapping
-from support.webpages import ACCESS, PREFIX, StandInHubOAuth
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+from support.webpages import ACCESS, PREFIX, serving
 from traitlets.config import Config
 
 pytest_plugins = ["catalog_fixtures"]
@@ -78,34 +75,8 @@ def web(seeded, tmp_path, sources) -> Web:
     shutil.copy(sources.welds, import_dir / "welds.csv")
     (tmp_path / "outside.csv").write_text("a,b\n1,2\n")
     (import_dir / "escape.csv").symlink_to(tmp_path / "outside.csv")
-    auth = StandInHubOAuth(
-        api_token="t", api_url="http://127.0.0.1:9/hub/api/", oauth_client_id="service-catalog",
-        base_url=PREFIX, access_scopes={ACCESS}, login_url="http://127.0.0.1:9/hub/login",
-    )  # fmt: skip
-    sockets = bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
-    started, stop = threading.Event(), None
-    loop_box = {}
-
-    async def serve():
-        nonlocal stop
-        stop = asyncio.Event()
-        app = web_app.make_app(seeded, prefix=PREFIX, state_dir=str(tmp_path / "state"),
-                               import_dir=str(import_dir), hub_auth=auth)  # fmt: skip
-        server = HTTPServer(app)
-        server.add_sockets(sockets)
-        loop_box["loop"] = asyncio.get_running_loop()
-        started.set()
-        await stop.wait()
-        server.stop()
-        app.settings["jobs"].shutdown()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield Web(f"http://127.0.0.1:{port}{PREFIX}", import_dir, seeded)
-    loop_box["loop"].call_soon_threadsafe(stop.set)
-    thread.join(10)
+    with serving(seeded, state_dir=str(tmp_path / "state"), import_dir=str(import_dir)) as url:
+        yield Web(url, import_dir, seeded)
 
 
 PAGES = ["", "organisations", "users", "datasets", "datasets/new-dataset", "datasets/wafers",

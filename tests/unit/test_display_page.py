@@ -9,9 +9,7 @@ signed in and with which scopes (as in test_catalog_web.py).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,9 +21,7 @@ from cleanroom.display import RESERVE_BYTES, DisplayLedger, QuotaReached, ledger
 from cleanroom.settings import Settings
 from cleanroom.web import app as web_app
 from cleanroom.web.base import CONTENT_SECURITY_POLICY
-from support.webpages import ACCESS, PREFIX, StandInHubOAuth
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+from support.webpages import PREFIX, serving
 
 MIB = 1024 * 1024
 DAY = "2026-03-01"
@@ -62,42 +58,20 @@ class Page:
 
 
 @contextmanager
-def serving(state_dir: Path, settings: Settings | None) -> Iterator[Page]:
-    auth = StandInHubOAuth(
-        api_token="t", api_url="http://127.0.0.1:9/hub/api/", oauth_client_id="service-catalog",
-        base_url=PREFIX, access_scopes={ACCESS}, login_url="http://127.0.0.1:9/hub/login",
-    )  # fmt: skip
-    sockets = bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
-    started, box = threading.Event(), {}
-
-    async def serve():
-        box["stop"] = asyncio.Event()
-        # The page reads no catalog.
-        app = web_app.make_app(None, prefix=PREFIX, state_dir=str(state_dir),
-                               import_dir=str(state_dir / "import"), hub_auth=auth,
-                               settings=settings)  # fmt: skip
-        server = HTTPServer(app)
-        server.add_sockets(sockets)
-        box["loop"] = asyncio.get_running_loop()
-        started.set()
-        await box["stop"].wait()
-        server.stop()
-        app.settings["jobs"].shutdown()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield Page(f"http://127.0.0.1:{port}{PREFIX}display", state_dir)
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
+def serving_display(state_dir: Path, settings: Settings | None) -> Iterator[Page]:
+    # The page reads no catalog.
+    with serving(
+        None,
+        state_dir=str(state_dir),
+        import_dir=str(state_dir / "import"),
+        settings=settings,
+    ) as url:
+        yield Page(f"{url}display", state_dir)
 
 
 @pytest.fixture
 def page(tmp_path) -> Iterator[Page]:
-    with serving(tmp_path / "state", SETTINGS) as served:
+    with serving_display(tmp_path / "state", SETTINGS) as served:
         yield served
 
 
@@ -195,7 +169,7 @@ def test_before_anything_is_counted(page):
 
 def test_without_settings_given_the_limits_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CLEANROOM_DISPLAY_DAILY_QUOTA", "5M")
-    with serving(tmp_path / "state", None) as served:
+    with serving_display(tmp_path / "state", None) as served:
         served.ledger().spend("alice", RESERVE_BYTES)
         html = served.get("adam").text
     assert "<dd>5.0 MiB per researcher per day (UTC)" in html

@@ -7,10 +7,8 @@ catalog), the admin scope and XSRF, the audit records, and the cleaning of aband
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -21,12 +19,9 @@ pytest.register_assert_rewrite("catalog_fixtures")
 
 from catalog_fixtures import PLANTS, dump
 from cleanroom.catalog.uploads import STAGING, UploadStore, content_format, safe_filename
-from cleanroom.web import app as web_app
 from cleanroom.web.base import CONTENT_SECURITY_POLICY
 from cleanroom.web.forms import list_import_files
-from support.webpages import ACCESS, PREFIX, StandInHubOAuth
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
+from support.webpages import PREFIX, serving
 
 pytest_plugins = ["catalog_fixtures"]
 
@@ -108,34 +103,13 @@ class Uploads:
 def uploads(seeded, tmp_path) -> Uploads:
     import_dir = tmp_path / "import"
     import_dir.mkdir()
-    auth = StandInHubOAuth(
-        api_token="t", api_url="http://127.0.0.1:9/hub/api/", oauth_client_id="service-catalog",
-        base_url=PREFIX, access_scopes={ACCESS}, login_url="http://127.0.0.1:9/hub/login",
-    )  # fmt: skip
-    sockets = bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
-    started, stop, loop_box = threading.Event(), None, {}
-
-    async def serve():
-        nonlocal stop
-        stop = asyncio.Event()
-        app = web_app.make_app(seeded, prefix=PREFIX, state_dir=str(tmp_path / "state"),
-                               import_dir=str(import_dir), hub_auth=auth,
-                               upload_max_bytes=MAX_BYTES)  # fmt: skip
-        server = HTTPServer(app)
-        server.add_sockets(sockets)
-        loop_box["loop"] = asyncio.get_running_loop()
-        started.set()
-        await stop.wait()
-        server.stop()
-        app.settings["jobs"].shutdown()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield Uploads(f"http://127.0.0.1:{port}{PREFIX}", import_dir, seeded)
-    loop_box["loop"].call_soon_threadsafe(stop.set)
-    thread.join(10)
+    with serving(
+        seeded,
+        state_dir=str(tmp_path / "state"),
+        import_dir=str(import_dir),
+        upload_max_bytes=MAX_BYTES,
+    ) as url:
+        yield Uploads(url, import_dir, seeded)
 
 
 def test_chunked_upload_lands_checked_in_the_import_dir_and_registers(uploads):
