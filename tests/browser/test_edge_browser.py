@@ -12,7 +12,7 @@ import json
 import pytest
 from cleanroom import daemon, origins
 from playwright.sync_api import expect
-from support.browser import sign_in, sign_in_to_lab
+from support.browser import run_cell, sign_in, sign_in_to_lab
 from support.rogue import RogueServer, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
@@ -98,15 +98,9 @@ def test_display_quota_is_shown_in_jupyterlab(edge_hub, page):
     )
     notebook = page.locator(".jp-NotebookPanel")
     expect(notebook).to_be_visible(timeout=LONG)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:insert-cell-below')")
-    editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
-    editor.click()
     # 30 MB of output at 0.5 MB/s, under the lab server's own output limits (so the output
     # stays one stream), over the day's 12 MiB: the edge stops it with a message.
-    page.keyboard.type(
-        "import time\n_ = [(print('x' * 500_000), time.sleep(1)) for i in range(60)]"
-    )
-    page.keyboard.press("Shift+Enter")
+    run_cell(page, "import time\n_ = [(print('x' * 500_000), time.sleep(1)) for i in range(60)]")
     expect(
         notebook.locator(".jp-OutputArea-output", has_text="Display quota reached")
     ).to_be_visible(timeout=LONG)

@@ -12,8 +12,8 @@ import pytest
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
 from cleanroom.catalog.service import CatalogService
-from playwright.sync_api import Page, expect
-from support.browser import sign_in_to_lab
+from playwright.sync_api import expect
+from support.browser import run_cell, sign_in_to_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -53,15 +53,6 @@ def project(hub, tmp_path_factory):
     hub.start_server(RESEARCHER, options={"project": PROJECT})
     yield PROJECT
     hub.stop_server(RESEARCHER)
-
-
-def run_cell(page: Page, code: str) -> None:
-    """Type ``code`` into the active notebook's last cell, as a person would, and run it."""
-    page.evaluate("window.jupyterapp.commands.execute('notebook:insert-cell-below')")
-    editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
-    editor.click()
-    page.keyboard.type(code)
-    page.keyboard.press("Shift+Enter")
 
 
 def test_notebook_work_and_a_release_request(hub, project, page):

@@ -31,3 +31,12 @@ def sign_in_to_lab(page, hub, name: str, project: str | None = None) -> None:
     if project is not None:
         starts = page.locator(f'tr[data-project="{project}"] .cleanroom-start')
     starts.first.click()
+
+
+def run_cell(page, code: str) -> None:
+    """Type ``code`` into the active notebook's last cell, as a person would, and run it."""
+    page.evaluate("window.jupyterapp.commands.execute('notebook:insert-cell-below')")
+    editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
+    editor.click()
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
