@@ -96,6 +96,8 @@ ROUTES: tuple[Route, ...] = (
            "The server's version, status and who is signed in."),
     _route("cleanroom-lab", r"cleanroom-lab/(settings|preview|requests)", "GET POST", API,
            "The cleanroom-lab extension: \"Request release…\" and the requests panel."),
+    _route("cleanroom-lab-datasets", r"cleanroom-lab/datasets", "GET", API,
+           "The Datasets panel: the granted views' columns, row counts and grants (no data)."),
     _route("cleanroom-lab-request",
            r"cleanroom-lab/requests/[A-Za-z0-9_-]{1,64}(/withdraw|/resubmit)?", "GET POST", API,
            "One release request of the requests panel: its state, withdraw, resubmit."),

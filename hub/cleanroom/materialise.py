@@ -360,6 +360,22 @@ def _describe(con, path: Path, source_format: str) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
+def describe_researcher_copy(
+    cache_dir: str | os.PathLike[str], key: str, scratch_dir: Path
+) -> tuple[dict[str, str], int]:
+    """The researcher's copy of a grant as the researcher sees it: its columns with their
+    DuckDB types, and its number of rows (read from the Parquet footer)."""
+    path = researcher_dir(cache_dir, key) / DATA_FILE
+    con = _connect([path], scratch_dir)
+    try:
+        relation = source_relation(path, "parquet")
+        columns = _describe(con, path, "parquet")
+        [(rows,)] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()  # noqa: S608
+    finally:
+        con.close()
+    return columns, int(rows)
+
+
 # --- materialising -----------------------------------------------------------------------------
 
 

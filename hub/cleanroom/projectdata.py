@@ -24,6 +24,10 @@ from .policy import GrantFacts, ProjectFacts, UserFacts
 CATALOG_ENV = "CLEANROOM_CATALOG"
 MOUNTED_FILE = "mounted.json"
 STOPPED_FILE = "stopped.json"
+# What the lab server's Datasets panel shows: facts about the mounted views, never their data.
+DATASETS_FILE = "datasets.json"
+DATASETS_ENV = "CLEANROOM_DATASETS"
+DATASETS_IN_LAB = "/etc/cleanroom/datasets.json"
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,9 @@ def prepare_mounts(
     Raises SpawnRefused when a granted dataset's data is not ready on this host.
     """
     allowed = [g for g in facts.grant_infos if str(g.id) in set(map(str, allowed_ids))]
+    named = view_names(allowed)
     views: dict[str, str] = {}
-    for name, grant in view_names(allowed).items():
+    for name, grant in named.items():
         key = grant.materialisation_key
         ready = grant.materialisation_status == "ready" and key is not None
         if ready:
@@ -83,11 +88,60 @@ def prepare_mounts(
     session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     catalog_path = materialise.build_view_catalog(views, session_dir / materialise.CATALOG_FILE)
     os.chmod(catalog_path, 0o444)
+    write_datasets_file(describe_views(named, cache_dir, session_dir), session_dir)
     # The grant watcher compares what a running server has mounted with what still applies.
     (session_dir / MOUNTED_FILE).write_text(json.dumps(sorted(str(g.id) for g in allowed)))
     volumes = materialise.container_mounts(views, cache_dir, catalog_path)
     environment = {CATALOG_ENV: f"{materialise.DEFAULT_DATA_DIR}/{materialise.CATALOG_FILE}"}
     return volumes, environment
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def describe_views(views: dict[str, GrantInfo], cache_dir: Path, scratch_dir: Path) -> list:
+    """What the researcher may know of each mounted view without reading it: its columns and
+    types, its number of rows, what the grant restricts and until when it runs."""
+    described = []
+    for name, grant in sorted(views.items()):
+        columns, rows = materialise.describe_researcher_copy(
+            cache_dir, grant.materialisation_key, scratch_dir
+        )
+        described.append(
+            {
+                "view": name,
+                "dataset": grant.dataset,
+                "version": grant.version_label,
+                "grant": grant.id,
+                "columns": [{"name": c, "type": t} for c, t in columns.items()],
+                "rows": rows,
+                # The names of ungranted columns are not the researcher's to know: only that
+                # there are some.
+                "columns_restricted": grant.columns is not None,
+                "row_filter": grant.row_filter,
+                "expires_at": _when(grant.expires_at),
+                "granted_at": _when(grant.granted_at),
+            }
+        )
+    return described
+
+
+def write_datasets_file(described: list, session_dir: Path) -> Path:
+    """Replace the session's datasets file in one step (a running lab server may read it)."""
+    target = session_dir / DATASETS_FILE
+    partial = target.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    partial.write_text(json.dumps({"datasets": described}, indent=1, sort_keys=True) + "\n")
+    os.chmod(partial, 0o444)
+    os.replace(partial, target)
+    return target
+
+
+def lab_mounts(session_dir: Path) -> tuple[dict, dict[str, str]]:
+    """The lab server's read-only view of the session: the datasets file only."""
+    volumes = {str(session_dir / DATASETS_FILE): {"bind": DATASETS_IN_LAB, "mode": "ro"}}
+    return volumes, {DATASETS_ENV: DATASETS_IN_LAB}
 
 
 def mounted_grant_ids(session_dir: Path) -> list[str]:

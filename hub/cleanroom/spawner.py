@@ -501,11 +501,14 @@ class CleanRoomSpawner(DockerSpawner):
             await self._audit("spawn.refused", project=self.project, reason=str(error))
             raise
         # The lab container: the home (contents) and the kernel socket; never the data.
+        # (and the datasets' facts for the Datasets panel).
+        facts_volumes, facts_env = projectdata.lab_mounts(self.session_dir)
         self.volumes = {
             str(home): {"bind": HOME_IN_CONTAINER, "mode": "rw"},
             str(self.kernel_socket_dir): {"bind": kernel_socket.MOUNT_POINT, "mode": "ro"},
+            **facts_volumes,
         }
-        self.environment = {**self.environment, **self.lab_environment()}
+        self.environment = {**self.environment, **self.lab_environment(), **facts_env}
         if self.airlock_url:
             self.environment["CLEANROOM_AIRLOCK_URL"] = self.airlock_url
         self._report(50, "Starting your kernels and your server")

@@ -82,3 +82,31 @@ def test_no_data_mounted_says_what_to_do(client, tmp_path, monkeypatch):
         client.connect()
     monkeypatch.delenv("CLEANROOM_CATALOG")
     assert str(client.catalog_path()) == "/data/catalog.duckdb"
+
+
+def test_request_release_offers_files_of_the_home_relative_to_it(client, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "work" / "outputs").mkdir(parents=True)
+    (home / "work" / "outputs" / "table.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "outside.csv").write_text("x\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home / "work")
+    proposal = client.request_release(
+        "outputs/table.csv", title="Means", justification="for the paper"
+    )
+    bundle = proposal._repr_mimebundle_()
+    assert bundle[client.RELEASE_MIME] == {
+        "paths": ["work/outputs/table.csv"],
+        "title": "Means",
+        "justification": "for the paper",
+    }
+    assert "nothing is sent until you do" in bundle["text/plain"]
+    with pytest.raises(FileNotFoundError, match="is not a file: write it first"):
+        client.request_release(["outputs/missing.csv"])
+    with pytest.raises(ValueError, match="is not in your home"):
+        client.request_release([str(tmp_path / "outside.csv")])
+    (home / "work" / "link.csv").symlink_to(tmp_path / "outside.csv")
+    with pytest.raises(ValueError, match="is not in your home"):
+        client.request_release(["link.csv"])
+    with pytest.raises(ValueError, match="at least one file"):
+        client.request_release([])

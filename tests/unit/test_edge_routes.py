@@ -52,6 +52,7 @@ ALLOWED = [
     ("GET", "/user/alice/api/contents/a.ipynb?content=1&hash=0&type=notebook&1796275093854"),
     ("POST", "/user/alice/cleanroom-lab/requests"),
     ("POST", "/user/alice/cleanroom-lab/requests/r-12ab/withdraw"),
+    ("GET", "/user/alice/cleanroom-lab/datasets"),
 ]
 
 

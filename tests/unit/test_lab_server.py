@@ -31,6 +31,19 @@ REPO = Path(__file__).parents[2]
 EXTENSION = REPO / "extensions" / "cleanroom-lab"
 IMAGE_CONFIG = REPO / "images" / "notebook" / "jupyter_server_config.py"
 KERNELS_GATEWAY = REPO / "images" / "notebook" / "kernels_gateway.py"
+START_HERE = REPO / "images" / "notebook" / "start-here" / "Start here.ipynb"
+DESCRIBED = {
+    "view": "sales",
+    "dataset": "sales",
+    "version": "v1",
+    "grant": 3,
+    "columns": [{"name": "region", "type": "VARCHAR"}],
+    "rows": 10,
+    "columns_restricted": True,
+    "row_filter": None,
+    "expires_at": "2027-01-01T00:00:00Z",
+    "granted_at": "2026-01-01T00:00:00Z",
+}
 TOKEN = "server-token-lxa"
 RESEARCHER_TOKEN = "hub-token-of-lxa"
 
@@ -156,6 +169,10 @@ def lab(tmp_path_factory, airlock):
     for folder in (home, data, runtime):
         folder.mkdir()
     (data / "sales.parquet").write_bytes(b"PAR1 the depositors' data")
+    facts = base / "datasets.json"
+    facts.write_text(json.dumps({"datasets": [DESCRIBED]}))
+    (home / ".cleanroom-lab").mkdir()
+    (home / "Start here.ipynb").symlink_to(base / "secret.txt")  # left by the researcher
     (base / "secret.txt").write_text("outside the workspace")
     config = base / "config.py"
     config.write_text(
@@ -164,6 +181,8 @@ def lab(tmp_path_factory, airlock):
         f"c.CleanroomLab.airlock_url = {airlock.url!r}\n"
         f"c.CleanroomLab.api_token = {RESEARCHER_TOKEN!r}\n"
         f"c.CleanroomLab.dataset_dirs = [{str(data)!r}]\n"
+        f"c.CleanroomLab.datasets_file = {str(facts)!r}\n"
+        f"c.CleanroomLab.start_here = {str(START_HERE)!r}\n"
         "c.CleanroomLab.max_file_bytes = 64 * 1024\n"
         "c.GuardedContentsManager.max_base64_read_bytes = 4096\n"
     )
@@ -255,6 +274,7 @@ def test_every_endpoint_needs_the_researcher_session(lab):
     anonymous = requests.Session()
     for method, path in [
         ("GET", "settings"),
+        ("GET", "datasets"),
         ("POST", "preview"),
         ("GET", "requests"),
         ("POST", "requests"),
@@ -266,6 +286,19 @@ def test_every_endpoint_needs_the_researcher_session(lab):
             method, f"{lab['url']}/cleanroom-lab/{path}", json={}, timeout=30, allow_redirects=False
         )
         assert response.status_code in (302, 403), (method, path, response.status_code)
+
+
+def test_the_datasets_panel_reads_what_the_hub_wrote(lab):
+    response = _api(lab, "GET", "datasets")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"datasets": [DESCRIBED], "message": ""}
+
+
+def test_start_here_is_never_written_through_a_link(lab):
+    # The home already held a link of that name: it was left alone, and the marker set.
+    assert (lab["home"] / "Start here.ipynb").is_symlink()
+    assert (lab["base"] / "secret.txt").read_text() == "outside the workspace"
+    assert (lab["home"] / ".cleanroom-lab" / "start-here-copied").exists()
 
 
 def test_preview_shows_exactly_what_would_be_sent(lab):

@@ -4,7 +4,9 @@ exercised in tests/integration/test_project_data.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from cleanroom import homes, materialise, projectdata
@@ -46,6 +48,49 @@ def test_only_the_allowed_grants_are_mounted_read_only(granted, tmp_path):
     # Not allowed by the policy: not mounted.
     volumes, _ = projectdata.prepare_mounts(facts, [], cache, tmp_path / "t")
     assert [v["bind"] for v in volumes.values()] == ["/data/catalog.duckdb"]
+
+
+def test_the_datasets_file_describes_each_view_without_its_data(granted, tmp_path):
+    catalog, first, cache = granted
+    catalog.revoke_grant(first.id, reason="narrower", actor="adam")
+    grant = catalog.grant(
+        "yield",
+        "wafers",
+        reason="only recent lots",
+        actor="adam",
+        columns=["lot", "year", "yield_pct"],
+        row_filter="year >= 2023",
+        expires_at=datetime(2026, 9, 1, tzinfo=UTC),
+    )
+    facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
+    projectdata.prepare_mounts(facts, [str(grant.id)], cache, tmp_path / "s")
+    written = tmp_path / "s" / projectdata.DATASETS_FILE
+    assert written.stat().st_mode & 0o777 == 0o444
+    [view] = json.loads(written.read_text())["datasets"]
+    assert view["view"] == "wafers" and view["grant"] == grant.id
+    assert view["columns"] == [
+        {"name": "lot", "type": "BIGINT"},
+        {"name": "year", "type": "BIGINT"},
+        {"name": "yield_pct", "type": "DOUBLE"},
+    ]
+    # 200 lots over the years 2022, 2023, 2024 in turn: two thirds are 2023 or later.
+    assert view["rows"] == 133
+    assert view["columns_restricted"] is True
+    assert view["row_filter"] == '"year" >= 2023'  # as the checker rewrote it
+    assert view["expires_at"] == "2026-09-01T00:00:00Z"
+    # Nothing of the ungranted columns, not even their names.
+    assert "recipe_secret" not in written.read_text() and "plant" not in written.read_text()
+    volumes, env = projectdata.lab_mounts(tmp_path / "s")
+    assert volumes == {str(written): {"bind": projectdata.DATASETS_IN_LAB, "mode": "ro"}}
+    assert env == {"CLEANROOM_DATASETS": projectdata.DATASETS_IN_LAB}
+
+
+def test_a_server_without_grants_gets_an_empty_datasets_file(granted, tmp_path):
+    catalog, _grant, cache = granted
+    facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
+    projectdata.prepare_mounts(facts, [], cache, tmp_path / "s")
+    written = tmp_path / "s" / projectdata.DATASETS_FILE
+    assert json.loads(written.read_text()) == {"datasets": []}
 
 
 def test_data_that_is_not_ready_refuses_the_start(granted, tmp_path):

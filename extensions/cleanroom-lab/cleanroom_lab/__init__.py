@@ -15,6 +15,7 @@ from .config import CleanroomLab
 from .guard import guard_handlers
 from .handlers import LabState, lab_handlers
 from .sources import Sources
+from .starthere import copy_start_here
 from .workspace import Workspace
 
 __all__ = ["__version__", "CleanroomLab"]
@@ -36,6 +37,13 @@ def _load_jupyter_server_extension(serverapp):
         workspace=Workspace(root, settings.dataset_dirs, settings.limits),
         sources=Sources(os.path.join(root, ".cleanroom-lab", "sources.json")),
     )
+    try:
+        copied = copy_start_here(settings.start_here, root)
+    except OSError as error:  # a full or odd home must not keep the server from starting
+        serverapp.log.warning("cleanroom-lab: the Start here notebook was not copied: %s", error)
+    else:
+        if copied:
+            serverapp.log.info("cleanroom-lab: copied %s into the new home", copied.name)
     web_app = serverapp.web_app
     web_app.settings["cleanroom_lab"] = state
     base_url = web_app.settings["base_url"]

@@ -44,6 +44,23 @@ class CleanroomLab(Configurable):
             dirs.append(os.path.dirname(catalog))
         return sorted(set(dirs))
 
+    datasets_file = Unicode(
+        help="""The facts about this server's datasets that the Datasets panel shows (columns,
+        types, row counts, restrictions, expiry), written by the hub when it started the
+        server and mounted read-only (the spawner sets $CLEANROOM_DATASETS). Empty or
+        missing: the panel says no datasets are mounted.""",
+    ).tag(config=True)
+
+    @default("datasets_file")
+    def _default_datasets_file(self):
+        return os.environ.get("CLEANROOM_DATASETS", "")
+
+    start_here = Unicode(
+        "/opt/cleanroom/Start here.ipynb",
+        help="""The read-only "Start here" notebook copied into a new home once (the
+        researcher may delete it; it does not come back). Empty: none.""",
+    ).tag(config=True)
+
     max_file_bytes = Int(
         100 * MiB, help="Largest file (or cell output) a release request can hold, in bytes."
     ).tag(config=True)

@@ -16,6 +16,7 @@ from jupyter_server.utils import url_path_join
 
 from .airlock import AirlockClient, AirlockError
 from .config import CleanroomLab
+from .datasets import read_datasets
 from .filetypes import FILE_TYPES, check_type
 from .outputs import check_output
 from .sources import Sources
@@ -122,6 +123,14 @@ class SettingsHandler(LabHandler):
                 "airlock": bool(self.lab.settings.airlock_url),
             },
         )
+
+
+class DatasetsHandler(LabHandler):
+    """The project's granted views as the hub described them (the Datasets panel)."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        self.reply(200, read_datasets(self.lab.settings.datasets_file))
 
 
 class PreviewHandler(LabHandler):
@@ -269,6 +278,7 @@ def lab_handlers(base_url: str) -> list[tuple]:
 
     return [
         (route("settings"), SettingsHandler),
+        (route("datasets"), DatasetsHandler),
         (route("preview"), PreviewHandler),
         (route("requests"), RequestsHandler),
         (route(f"requests/{REQUEST_ID}"), RequestHandler),

@@ -13,6 +13,12 @@ export interface IPreviewFile {
   type: string;
 }
 
+/** A title and justification to start the dialog with (from `request_release()`). */
+export interface IReleaseInitial {
+  title: string;
+  justification: string;
+}
+
 export interface IReleaseChoice {
   title: string;
   justification: string;
@@ -177,10 +183,17 @@ export class ReleaseBody extends Widget {
 /** Ask until the researcher gives a justification or cancels; null when cancelled. */
 export async function askForRelease(
   files: IPreviewFile[],
-  outputs: IOutputFile[]
+  outputs: IOutputFile[],
+  initial: IReleaseInitial | null = null
 ): Promise<IReleaseChoice | null> {
   let problem = '';
-  let previous: IReleaseChoice | null = null;
+  let previous: IReleaseChoice | null = initial
+    ? {
+        ...initial,
+        files: files.map(({ path, type }) => ({ path, type })),
+        outputs: []
+      }
+    : null;
   for (;;) {
     const result: Dialog.IResult<IReleaseChoice> = await showDialog({
       title: 'Request release',

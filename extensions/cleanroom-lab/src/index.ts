@@ -6,7 +6,12 @@ import {
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { CodeCell } from '@jupyterlab/cells';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  INotebookTracker,
+  NotebookActions,
+  NotebookPanel
+} from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { CommandRegistry } from '@lumino/commands';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
@@ -17,15 +22,18 @@ import {
   carriesFiles,
   isForbiddenCommand
 } from './lockdown';
+import { DatasetsPanel } from './datasets';
 import { IOutputFile, outputBaseName, outputFiles } from './outputs';
 import { RequestsPanel } from './panel';
 import { requestRelease } from './release';
+import { releaseCardFactory } from './releasecard';
 
 export const CommandIDs = {
   releaseFiles: 'cleanroom:request-release',
   releaseNotebook: 'cleanroom:request-release-notebook',
   releaseOutput: 'cleanroom:request-release-output',
-  openRequests: 'cleanroom:open-requests'
+  openRequests: 'cleanroom:open-requests',
+  openDatasets: 'cleanroom:open-datasets'
 };
 
 /**
@@ -139,12 +147,13 @@ const release: JupyterFrontEndPlugin<void> = {
   description:
     'Request release of files, notebooks and cell outputs; the requests panel.',
   autoStart: true,
-  requires: [IFileBrowserFactory, INotebookTracker],
+  requires: [IFileBrowserFactory, INotebookTracker, IRenderMimeRegistry],
   optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
     browsers: IFileBrowserFactory,
     notebooks: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
     settings: ISettingRegistry | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null
@@ -153,6 +162,13 @@ const release: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'right', { rank: 900 });
     restorer?.add(panel, panel.id);
     const refresh = () => void panel.refresh();
+    // What cleanroom.request_release() displays: the dialog, filled in, on a click.
+    rendermime.addFactory(
+      releaseCardFactory(proposal =>
+        requestRelease(proposal.paths, [], refresh, proposal)
+      ),
+      0
+    );
 
     app.commands.addCommand(CommandIDs.releaseFiles, {
       label: 'Request release…',
@@ -236,4 +252,49 @@ const release: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [lockdown, release];
+/** Put code into the current notebook as a new cell below the active one. */
+function insertIntoNotebook(tracker: INotebookTracker, code: string): void {
+  const current = tracker.currentWidget;
+  if (!current) {
+    Notification.info(
+      'Open a notebook first: the query is added to the current notebook.',
+      { autoClose: 6000 }
+    );
+    return;
+  }
+  const notebook = current.content;
+  NotebookActions.insertBelow(notebook);
+  notebook.activeCell?.model.sharedModel.setSource(code);
+}
+
+const datasets: JupyterFrontEndPlugin<void> = {
+  id: 'cleanroom-lab:datasets',
+  description:
+    "The Datasets panel: the project's granted views, and a query of each.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const panel = new DatasetsPanel(code =>
+      insertIntoNotebook(notebooks, code)
+    );
+    app.shell.add(panel, 'left', { rank: 150 });
+    restorer?.add(panel, panel.id);
+    app.commands.addCommand(CommandIDs.openDatasets, {
+      label: 'Show Datasets',
+      execute: () => app.shell.activateById(panel.id)
+    });
+    palette?.addItem({
+      command: CommandIDs.openDatasets,
+      category: 'Clean room'
+    });
+    void app.restored.then(() => panel.refresh());
+  }
+};
+
+export default [lockdown, release, datasets];

@@ -1,6 +1,6 @@
 import { Notification, showErrorMessage } from '@jupyterlab/apputils';
 
-import { IPreviewFile, askForRelease } from './dialog';
+import { IPreviewFile, IReleaseInitial, askForRelease } from './dialog';
 import { IReleaseRequest, stateLabel } from './model';
 import { IOutputFile } from './outputs';
 import { ReleaseError, postJSON } from './request';
@@ -12,7 +12,8 @@ import { ReleaseError, postJSON } from './request';
 export async function requestRelease(
   paths: string[],
   outputs: IOutputFile[],
-  onSent: () => void
+  onSent: () => void,
+  initial: IReleaseInitial | null = null
 ): Promise<void> {
   let files: IPreviewFile[] = [];
   try {
@@ -27,7 +28,7 @@ export async function requestRelease(
     );
     return;
   }
-  const choice = await askForRelease(files, outputs);
+  const choice = await askForRelease(files, outputs, initial);
   if (choice === null) {
     return;
   }

@@ -4,6 +4,7 @@
     cleanroom.datasets()       # the datasets granted to this server's project
     con = cleanroom.connect()  # a read-only DuckDB connection with one view per dataset
     con.sql("SELECT * FROM wafer_lots LIMIT 5").df()
+    cleanroom.request_release(["outputs/table.csv"], justification="...")  # asks, in JupyterLab
 
 The data is mounted read-only and holds only what your project was granted: ungranted columns
 and rows are not in the container at all. Write results to your home directory; to take
@@ -15,11 +16,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["NoDataMounted", "catalog_path", "connect", "datasets"]
+__all__ = [
+    "NoDataMounted",
+    "ReleaseProposal",
+    "catalog_path",
+    "connect",
+    "datasets",
+    "request_release",
+]
 __version__ = "0.1.0"
 
 CATALOG_ENV = "CLEANROOM_CATALOG"
 DEFAULT_CATALOG = "/data/catalog.duckdb"
+RELEASE_MIME = "application/vnd.cleanroom.release-request+json"
+MAX_RELEASE_FILES = 50
 
 
 class NoDataMounted(RuntimeError):
@@ -75,3 +85,50 @@ def datasets(con=None) -> list[str]:
         if own:
             con.close()
     return [r[0] for r in rows]
+
+
+class ReleaseProposal:
+    """What :func:`request_release` returns: shown in JupyterLab as a "Request release…"
+    button that opens the release dialog with these files, title and justification."""
+
+    def __init__(self, paths: list[str], title: str, justification: str):
+        self.paths, self.title, self.justification = paths, title, justification
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        proposal = {"paths": self.paths, "title": self.title, "justification": self.justification}
+        text = (
+            f"Release request for {', '.join(self.paths)}: open this notebook in JupyterLab "
+            "and press its \"Request release…\" button (nothing is sent until you do)."
+        )
+        return {RELEASE_MIME: proposal, "text/plain": text}
+
+    def __repr__(self) -> str:
+        return f"ReleaseProposal(paths={self.paths!r})"
+
+
+def request_release(paths, *, title: str = "", justification: str = "") -> ReleaseProposal:
+    """Offer files in your home for release: display the result (last line of a cell) and
+    press its "Request release…" button. This kernel cannot send anything out itself: the
+    button opens JupyterLab's release dialog, which shows exactly what goes, and a reviewer
+    decides. ``paths`` are relative to this notebook's folder or absolute, inside your home.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise ValueError("Name at least one file to release.")
+    if len(paths) > MAX_RELEASE_FILES:
+        raise ValueError(f"One release request holds at most {MAX_RELEASE_FILES} files.")
+    home = Path(os.environ.get("HOME") or Path.home()).resolve()
+    relative = []
+    for path in paths:
+        full = Path(path).absolute()
+        if not full.is_file():
+            raise FileNotFoundError(f"{path} is not a file: write it first, then ask again.")
+        try:
+            relative.append(full.resolve().relative_to(home).as_posix())
+        except ValueError:
+            raise ValueError(
+                f"{path} is not in your home ({home}): only files there can be released."
+            ) from None
+    return ReleaseProposal(relative, str(title)[:200], str(justification)[:5000])
