@@ -28,7 +28,7 @@ from ..webservice import (
     service_routes,
 )
 from . import datasets, display, jobs, organisations, projects, uploads
-from .base import check_route_table, log
+from .base import NotFoundHandler, check_route_table, log
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -87,6 +87,7 @@ def make_app(
         hub_auth=hub_auth,
         cleanroom_settings=settings,
         **cookie_settings(cookie_secret),
+        default_handler_class=NotFoundHandler,
     )
 
 

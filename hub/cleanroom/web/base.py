@@ -111,11 +111,15 @@ class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", "no-store")
 
+    forged = False
+
     def check_xsrf_cookie(self) -> None:
         reason = cross_origin_reason(self.request.method, self.request.headers, self.request.host)
+        self.forged = True  # until checked: the error page then says to reload the form
         if reason:
             raise HTTPError(403, f"Refused: this request came from another site ({reason}).")
         super().check_xsrf_cookie()
+        self.forged = False
 
     async def prepare(self) -> None:
         # Ask the hub who this is without blocking the loop (the mixin's sync path would).
@@ -183,9 +187,10 @@ class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
             user=self.current_user,
             xsrf=self.xsrf_token.decode("ascii"),
             navigation=NAVIGATION,
-            here=self.request.path.removeprefix(self.prefix).split("/")[0],
             hub_url="/hub/home",
         )
+        # The navigation's current item: the section this page is in (or a handler's choice).
+        context.setdefault("here", self.request.path.removeprefix(self.prefix).split("/")[0])
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(self.settings["templates"].get_template(template).render(**context))
@@ -193,28 +198,85 @@ class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, HTTPError) and exc.log_message:
+        if status_code >= 500:  # no internals: the log has them
+            message = "Something went wrong on the server; the service's log says what."
+        elif isinstance(exc, HTTPError) and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif isinstance(exc, CatalogError):
             message = str(exc)
-        elif status_code >= 500:
-            message = "Something went wrong on the server; the service's log says what."
+        self.error_page(status_code, message)
+
+    def error_page(self, status: int, message: str) -> None:
+        """The error page: a heading, ``message``, what to do next and where to go."""
+        # The user as the hub said in prepare (never asked again here, and maybe not yet).
+        user = getattr(self, "_hub_auth_user_cache", None)
+        admin = user_can_administer(user)
+        path = self.request.path.removeprefix(self.prefix)
+        heading, next_step, links = error_guidance(status, path, admin, self.forged)
+        self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         template = self.settings["templates"].get_template("error.html")
         self.finish(
             template.render(
-                code=status_code,
-                reason=self._reason,
+                code=status,
+                heading=heading,
                 message=message,
+                next_step=next_step,
+                links=[(self.prefix + target, label) for target, label in links],
                 prefix=self.prefix,
-                user=None,
-                navigation=(),
-                here="",
+                user=user,
+                navigation=NAVIGATION if admin else (),
+                here=None,
                 hub_url="/hub/home",
                 error=None,
                 notice=None,
             )
         )
+
+
+class NotFoundHandler(CatalogHandler):
+    """Any other path: the error page (for admins; others are sent to sign in or refused)."""
+
+    @needs_admin
+    async def get(self, *_args: str) -> None:
+        raise HTTPError(404, f"There is no page {self.request.path}.")
+
+
+HEADINGS = {400: "Not done", 403: "Not allowed", 404: "Not found", 405: "Not possible"}
+# The list to go to from a path's section (the first part of the path).
+SECTIONS = {"datasets": "datasets", "uploads": "datasets", "projects": "projects",
+            "grants": "projects", "organisations": "organisations", "users": "users"}  # fmt: skip
+
+
+def error_guidance(
+    status: int, path: str, admin: bool, forged: bool = False
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """An error page's heading, what to do next, and where to go (paths under the prefix)."""
+    heading = HEADINGS.get(status, "Something went wrong" if status >= 500 else "Not done")
+    if status == 403 and forged:  # refused before anyone was asked who they are
+        step = "The form was sent from an old or a foreign page: reload the page and send it again."
+        return heading, step, []
+    if not admin:
+        # Not an admin (or not known to be one): the pages stay closed, so only the hub's home.
+        step = (
+            "The catalog pages are for admins: ask an admin to add you to the admin group on "
+            "the hub, then sign in again from the hub's home."
+        )
+        return heading, step, []
+    section = SECTIONS.get(path.split("/")[0], "")
+    labels = dict(NAVIGATION)
+    links = [(section, labels[section])] if section else []
+    links.append(("", "Overview"))
+    if status >= 500:
+        step = (
+            "Try again in a minute. If it keeps happening, look in the catalog service's log "
+            "(in the hub's log), which has the details, or tell whoever runs the server."
+        )
+    elif status == 404:
+        step = "It may have been removed, or the link is wrong: go to the list and open it there."
+    else:
+        step = "Nothing was changed: go back, correct what it says and try again."
+    return heading, step, links
 
 
 def check_route_table(handlers: list[tuple]) -> None:

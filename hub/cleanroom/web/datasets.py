@@ -80,7 +80,7 @@ class DatasetsHandler(CatalogHandler):
     @needs_admin
     async def get(self) -> None:
         datasets = await self.call(self.catalog.list_datasets)
-        self.page("datasets.html", datasets=datasets)
+        self.page("datasets.html", datasets=datasets, import_dir=self.settings["import_dir"])
 
 
 class RegisterHandler(CatalogHandler):
@@ -126,7 +126,7 @@ class DatasetHandler(CatalogHandler):
         try:
             await dataset_page(self, name=name)
         except CatalogError as error:
-            self.page("error.html", status=404, code=404, message=str(error))
+            self.error_page(404, str(error))
 
 
 class VersionHandler(CatalogHandler):

@@ -146,16 +146,18 @@ async def start_job(
     handler.redirect(handler.url("jobs", job.id), status=303)
 
 
+# The list each kind of job belongs to (its page's "where you are").
+JOB_SECTIONS = {"register": "datasets", "version": "datasets", "grant": "projects"}
+
+
 class JobHandler(CatalogHandler):
     @needs_admin
     async def get(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
         if job is None:
-            self.page(
-                "job.html",
-                status=404,
-                job=None,
-                error="There is no such job here: the service may have restarted since. "
+            self.error_page(
+                404,
+                "There is no such job here: the service may have restarted since. "
                 "The lists show what the catalog holds.",
             )
             return
@@ -164,7 +166,7 @@ class JobHandler(CatalogHandler):
                 self, form=job.form, error=f"{job.title}: {job.error}", status=200
             )
             return
-        self.page("job.html", job=job)
+        self.page("job.html", job=job, here=JOB_SECTIONS.get(job.kind, ""))
 
 
 default_handlers = [(r"jobs/([A-Za-z0-9_-]+)", JobHandler)]

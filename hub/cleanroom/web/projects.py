@@ -34,10 +34,7 @@ async def project_page(
 ) -> None:
     projects = {p.name: p for p in await handler.call(handler.catalog.list_projects)}
     if name not in projects:
-        handler.page(
-            "error.html", status=404, code=404,
-            message=f"There is no project {name!r}: see the list of projects.",
-        )  # fmt: skip
+        handler.error_page(404, f"There is no project {name!r}.")
         return
     members = await handler.call(handler.catalog.list_members, name)
     grants = await handler.call(handler.catalog.list_grants, name)
@@ -73,7 +70,7 @@ async def grant_page(
         await handler.call(handler.catalog.list_members, project)
         dataset = await handler.call(handler.catalog.get_dataset, dataset_name)
     except CatalogError as problem:
-        handler.page("error.html", status=404, code=404, message=str(problem))
+        handler.error_page(404, str(problem))
         return
     versions = {str(v.version): v for v in dataset.versions}
     version = versions.get(str(form.get("version") or "").lstrip("vV"), dataset.latest)
@@ -241,7 +238,7 @@ class GrantChangeHandler(CatalogHandler):
         try:
             grant = await self.call(self.catalog.get_grant, grant_id)
         except CatalogError as error:
-            self.page("error.html", status=404, code=404, message=str(error))
+            self.error_page(404, str(error))
             return
         try:
             if action == "revoke":

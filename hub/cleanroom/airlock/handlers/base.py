@@ -84,6 +84,7 @@ class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
     api = False
     caller: Caller | None = None
     server_project: str | None = None
+    forged = False
 
     def initialize(self) -> None:
         if self.settings.get("hub_auth") is not None:
@@ -102,9 +103,11 @@ class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
         if self.request.headers.get("Authorization"):
             return
         reason = cross_origin_reason(self.request.method, self.request.headers, self.request.host)
+        self.forged = True  # until checked: the error page then says to reload the form
         if reason:
             raise HTTPError(403, f"Refused: this request came from another site ({reason}).")
         super().check_xsrf_cookie()
+        self.forged = False
 
     async def prepare(self) -> None:
         await self.identify()
@@ -170,10 +173,10 @@ class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
             return exc.status, str(exc), exc.reasons
         if isinstance(exc, CleanRoomError):  # the audit log or the catalog could not answer
             return 503, f"the airlock cannot do this now: {exc}", reasons
-        if isinstance(exc, HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        elif status_code >= 500:
+        if status_code >= 500:  # no internals: the log has them
             message = "something went wrong in the airlock; its log says what"
+        elif isinstance(exc, HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
         else:
             message = self._reason
         return status_code, message, reasons
@@ -202,13 +205,84 @@ class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
             self.finish(json.dumps(body))
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
+        path = self.request.path.removeprefix(self.prefix)
+        heading, next_step, links = error_guidance(status, path, self.caller, self.forged)
         template = self.settings["templates"].get_template("error.html")
         self.finish(
             template.render(
                 code=status,
-                message=message,
+                heading=heading,
+                message=message[:1].upper() + message[1:],
                 reasons=reasons,
+                next_step=next_step,
+                links=[(self.prefix + target, label) for target, label in links],
                 prefix=self.prefix,
-                user=None,
-            )  # fmt: skip
+                user=self.caller,
+                here=None,
+            )
         )
+
+
+HEADINGS = {
+    400: "Not done",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible now",
+    413: "Too large",
+    503: "Not available right now",
+}
+TRY_AGAIN = (
+    "Try again in a minute. If it keeps happening, tell an admin: the airlock's log has the "
+    "details."
+)
+
+
+def error_guidance(
+    status: int, path: str, caller: Caller | None, forged: bool = False
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """An error page's heading, what to do next, and where to go (paths under the prefix)."""
+    heading = HEADINGS.get(status, "Something went wrong" if status >= 500 else "Not done")
+    parts = path.split("/")
+    home = [("", "My requests")]
+    if caller is not None and caller.may_review:
+        home.append(("review", "Waiting for me"))
+    if caller is not None and caller.is_admin:
+        home.append(("admin", "All requests"))
+    # From a form or a file of a request: back to that request's page.
+    on_request = parts[0] == "requests" and len(parts) > 2
+    back = [(f"requests/{parts[1]}", "Back to the request")] if on_request else home
+    if status >= 500:
+        return heading, TRY_AGAIN, back
+    if status == 401:
+        return heading, "Open the airlock from the hub and sign in there.", []
+    if status == 403 and forged:
+        step = "The form was sent from an old or a foreign page: reload the page and send it again."
+        return heading, step, back
+    if status == 403 and parts[0] == "admin":
+        step = (
+            "These pages are for admins: ask an admin to add you to the admin group on the hub, "
+            "then sign in again."
+        )
+        return heading, step, home
+    if status == 403:
+        step = (
+            "If you should have access, ask an admin to add you to the request's project or "
+            "to give you the reviewer role in it."
+        )
+        return heading, step, home
+    if status == 404:
+        return (
+            heading,
+            "It may have been withdrawn, or the link is wrong: go to one of your lists below.",
+            home,
+        )
+    if status == 409:
+        step = (
+            "Nothing was changed. The request may have moved on since you opened it: open it "
+            "again to see where it is now, correct what the reasons say and try again."
+        )
+        return heading, step, back
+    if status == 413:
+        return heading, "Nothing was kept: send fewer or smaller files.", back
+    return heading, "Nothing was changed: go back, correct what it says and try again.", back

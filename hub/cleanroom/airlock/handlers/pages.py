@@ -46,6 +46,8 @@ def render_diff(old, new, media_type: str, name: str, old_sha: str, new_sha: str
 
 class PageHandler(AirlockHandler):
     def page(self, template: str, *, status: int = 200, **context: Any) -> None:
+        # The nav item to mark as the current page: the list this page is (or belongs to).
+        context.setdefault("here", self.request.path.removeprefix(self.prefix))
         context.update(
             prefix=self.prefix,
             user=self.caller,
@@ -111,8 +113,15 @@ class RequestPage(PageHandler):
                 f["name"] for f in model["files"]
                 if not any(v["reviewer"] == self.caller.name for v in f["votes"])
             ]  # fmt: skip
+        here, parent = "", "My requests"
+        if not is_requester and may_review:
+            here, parent = "review", "Waiting for me"
+        elif not is_requester and self.caller.is_admin:
+            here, parent = "admin", "All requests"
         self.page(
             "request.html",
+            here=here,
+            parent=parent,
             request=model,
             is_requester=is_requester,
             show_contents=contents,
