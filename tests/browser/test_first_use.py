@@ -22,7 +22,7 @@ from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
 from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
-from support.browser import sign_in
+from support.browser import sign_in, sign_in_to_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -31,6 +31,8 @@ PROJECT = "fuproj"
 REQUEST_ID = "fu-waiting-1"
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 LONG = 180_000  # ms: a server start
+GRANTED_COLUMNS = ["line", "yield_pct"]  # not "plant", the contributor column
+EXPIRY = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,14 @@ def world(hub, tmp_path_factory):
     catalog.create_project(PROJECT, description="Line yields, first use", actor=ADMIN)
     catalog.add_member(PROJECT, RESEARCHER, "researcher", actor=ADMIN)
     catalog.add_member(PROJECT, REVIEWER, "reviewer", actor=ADMIN)
-    catalog.grant(PROJECT, "fu_lines", reason="first use", actor=ADMIN)
+    catalog.grant(
+        PROJECT,
+        "fu_lines",
+        reason="first use",
+        actor=ADMIN,
+        columns=GRANTED_COLUMNS,
+        expires_at=EXPIRY,
+    )
     waiting_request(hub)
     yield catalog
     hub.stop_server(RESEARCHER)
@@ -159,6 +168,91 @@ def test_a_researcher_starts_her_project_from_the_home(hub, world, page):
     expect(link).to_have_attribute("href", f"{hub.server_url(RESEARCHER)}/")
     link.click()
     page.wait_for_url(f"{hub.server_url(RESEARCHER)}/lab**", timeout=LONG)
+    navigations.check()
+
+
+def test_a_researcher_finds_her_datasets_and_runs_start_here_to_a_release(hub, world, page):
+    navigations = Navigations(page)
+    sign_in_to_lab(page, hub, RESEARCHER, PROJECT)
+    wait_for_lab(page, hub, RESEARCHER)
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
+
+    # The Datasets panel: exactly the granted columns, the row count, the grant's limits.
+    page.locator('.lm-TabBar-tab[data-id="cleanroom-datasets"]').click()
+    view = page.locator('.jp-cleanroom-dataset[data-view="fu_lines"]')
+    expect(view).to_contain_text("40 rows · 2 columns", timeout=60_000)
+    expect(view).to_contain_text("Columns: only the 2 granted to this project")
+    expect(view).to_contain_text("Rows: all of the dataset")
+    expect(view).to_contain_text("Grant expires 2030-01-01 00:00 UTC")
+    view.locator("summary").click()
+    names = view.locator("tr[data-column]").evaluate_all("rows => rows.map(r => r.dataset.column)")
+    assert names == GRANTED_COLUMNS
+    assert "plant" not in view.inner_text()
+    page.screenshot(path=str(IMAGES / "first-use-datasets.png"))
+
+    # "Start here" is in the new home, read-only.
+    page.locator('.lm-TabBar-tab[data-id="filebrowser"]').click()
+    item = page.locator(".jp-DirListing-item", has_text="Start here.ipynb")
+    expect(item).to_be_visible(timeout=30_000)
+    writable = page.evaluate(
+        "async () => (await window.jupyterapp.serviceManager.contents.get("
+        "'Start here.ipynb', {content: false})).writable"
+    )
+    assert writable is False
+    item.dblclick()
+    notebook = page.locator(".jp-NotebookPanel", has_text="Start here")
+    expect(notebook).to_be_visible(timeout=60_000)
+    page.wait_for_function(
+        "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel != null",
+        timeout=120_000,
+    )
+    # Top to bottom, from the Run menu, in the kernel container.
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+    page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+    proposal = notebook.locator(".jp-cleanroom-proposal")
+    expect(proposal).to_be_visible(timeout=LONG)
+    errors = notebook.locator(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+    )
+    assert "Error" not in " ".join(errors.all_inner_texts())
+    expect(notebook).to_contain_text("R² of yield_pct on held-out rows")
+    page.screenshot(path=str(IMAGES / "first-use-start-here.png"))
+
+    # Its last cell offers the release dialog, filled in; sending puts it in the airlock.
+    proposal.click()
+    dialog = page.locator(".jp-Dialog", has=page.locator(".jp-cleanroom-ReleaseDialog"))
+    expect(dialog).to_contain_text("start-here-outputs/summary.csv", timeout=30_000)
+    expect(dialog).to_contain_text("start-here-outputs/figure.png")
+    expect(dialog.locator(".jp-cleanroom-justification")).to_have_value(
+        "A first look at fu_lines: counts, means and spread of its numeric columns."
+    )
+    dialog.get_by_role("button", name="Send for review").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0, timeout=60_000)
+    page.evaluate("window.jupyterapp.commands.execute('cleanroom:open-requests')")
+    card = page.locator(".jp-cleanroom-request", has_text="Start here: summary and figure")
+    expect(card).to_have_attribute("data-state", "in_review", timeout=LONG)
+    request_id = card.get_attribute("data-request-id")
+    sessions = session_factory(create_airlock_engine(hub.settings.airlock_path / "airlock.sqlite"))
+    with sessions() as s:
+        stored = s.get(Request, request_id)
+        assert stored.requester == RESEARCHER and stored.project == PROJECT
+        files = {f.name for f in s.query(FileVersion).filter_by(request_id=request_id)}
+    assert files == {"summary.csv", "figure.png"}
+
+    # "Insert query" puts a working query of the view into the current notebook.
+    page.evaluate(
+        "async () => { await window.jupyterapp.commands.execute("
+        "'notebook:create-new', {kernelName: 'python3'}); }"
+    )
+    page.wait_for_function(
+        "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel != null",
+        timeout=120_000,
+    )
+    page.locator('.lm-TabBar-tab[data-id="cleanroom-datasets"]').click()
+    view.get_by_role("button", name="Insert query").click()
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-cell'); }")
+    table = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table")
+    expect(table).to_contain_text("yield_pct", timeout=LONG)
     navigations.check()
 
 
