@@ -124,6 +124,11 @@ def land(page: Page, hub, name: str, role: str) -> Navigations:
     expect(page.locator("#cleanroom-where")).to_contain_text(f"signed in as {name}")
     expect(page.locator(".breadcrumb")).to_contain_text("Clean room home")
     expect(page).to_have_title("Home · Clean room")
+    # The hub's navigation offers only what this person may open: no "Token" page (nobody
+    # holds the tokens scope), beside the "Home" link that is there for everyone.
+    navbar = page.locator("nav .navbar-nav").first
+    expect(navbar.get_by_role("link", name="Home", exact=True)).to_have_count(1)
+    expect(navbar.get_by_role("link", name="Token")).to_have_count(0)
     IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / f"first-use-{role}.png"), full_page=True)
     return navigations
