@@ -63,7 +63,13 @@ def test_two_hardened_containers_kernels_without_network_or_data_in_the_lab(
     assert list(lab["NetworkSettings"]["Networks"]) == [hub.settings.network]
     lab_mounts = {m["Destination"]: m["RW"] for m in lab["Mounts"]}
     kernel_mounts = {m["Destination"]: m["RW"] for m in kernels["Mounts"]}
-    assert lab_mounts == {"/home/researcher": True, "/run/cleanroom-kernels": False}
+    # The lab: the home, the kernels' socket, and the Datasets panel's facts (the hub's
+    # description of the views, no data), read-only.
+    assert lab_mounts == {
+        "/home/researcher": True,
+        "/run/cleanroom-kernels": False,
+        "/etc/cleanroom/datasets.json": False,
+    }
     assert kernel_mounts == {
         "/home/researcher": True,
         "/run/cleanroom-kernels": True,
