@@ -23,9 +23,9 @@ images:
 
 # Lint and format checks that change nothing; `make fix` applies the fixes.
 check:
-	.venv/bin/ruff check hub tests bench
-	.venv/bin/ruff format --check hub tests bench
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
 
 fix:
-	.venv/bin/ruff check --fix hub tests bench
-	.venv/bin/ruff format hub tests bench
+	.venv/bin/ruff check --fix src tests bench
+	.venv/bin/ruff format src tests bench

@@ -34,9 +34,10 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.testhub import start_test_hub, stop_test_hub  # noqa: E402
+
 from cleanroom.audit import AuditLog  # noqa: E402
 from cleanroom.catalog.service import CatalogService  # noqa: E402
-from support.testhub import start_test_hub, stop_test_hub  # noqa: E402
 
 RUNS = 3
 BIG = 100 * 1024 * 1024

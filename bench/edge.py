@@ -1,10 +1,10 @@
 """Edge benchmark: a researcher's server with and without the edge filter, side by side in one run.
 
 Researchers' servers live on ``<user>.<public host>``: nginx (TLS) sends them to the edge
-filter (cleanroom.edgefilter: allow-list, caps, per-researcher byte counting in SQLite and a
+filter (cleanroom.edge.filter: allow-list, caps, per-researcher byte counting in SQLite and a
 rate limit), which forwards to JupyterHub's proxy. This bench measures what the filter costs,
 against a second nginx it starts itself from the same rendered configuration
-(cleanroom.edge.render), on a port of its own, whose researchers' block sends straight to the
+(cleanroom.host.nginx.render), on a port of its own, whose researchers' block sends straight to the
 proxy (no filter, no counting) with the client's Host:
 
 (1) kernel execute round trip over the websocket: one kernel, one websocket through each path,
@@ -45,10 +45,13 @@ import websocket
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from cleanroom import display, edge, origins  # noqa: E402
 from support import kernel as kernel_messages  # noqa: E402
 from support.kernel import KernelSession  # noqa: E402
 from support.testhub import free_port, start_test_hub, stop_test_hub  # noqa: E402
+
+from cleanroom import origins  # noqa: E402
+from cleanroom.edge import display  # noqa: E402
+from cleanroom.host import nginx as edge  # noqa: E402
 
 IMAGE = "cleanroom/notebook:latest"
 USER = "edgebench"

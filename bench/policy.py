@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 import requests
+
 from cleanroom.audit import AuditLog
-from cleanroom.opa import POLICIES_DIR, OpaProcess
 from cleanroom.policy import (
     CheckResult,
     FileFacts,
@@ -43,6 +43,7 @@ from cleanroom.policy import (
     release_input,
     review_input,
 )
+from cleanroom.policy.opa import POLICIES_DIR, OpaProcess
 
 NOW = "2025-06-01T12:00:00Z"
 SHA = "ab" * 32

@@ -2,9 +2,9 @@
 against a raw DuckDB COPY, side by side in one run (issue 4's benchmark).
 
 1. Generates the demo ``wafer_lots`` dataset (10,000,000 rows, 17 columns, by default) into a
-   temporary directory with cleanroom.demo_data.
+   temporary directory with cleanroom.demo.data.
 
-2. Queries. A whole-dataset grant is materialised (cleanroom.materialise) and a view catalog
+2. Queries. A whole-dataset grant is materialised (cleanroom.grants.materialise) and a view catalog
    built over it, exactly as a container gets it, except that the catalog's data directory is
    the host's copy of the researcher tree instead of /data. Seven typical queries (group-bys,
    filters, a time window, a top-N, a point lookup) run two ways in alternating order, for
@@ -58,15 +58,17 @@ import time
 from pathlib import Path
 
 import duckdb
-from cleanroom import demo_data, materialise
-from cleanroom.materialise import (
+
+from cleanroom.demo import data as demo_data
+from cleanroom.grants import materialise
+from cleanroom.grants.materialise import (
     GrantSpec,
     build_view_catalog,
     describe_source,
     materialise_grant,
     quote_identifier,
 )
-from cleanroom.rowfilter import check_row_filter
+from cleanroom.grants.rowfilter import check_row_filter
 
 QUERIES = {
     "yield by plant": (
@@ -326,12 +328,13 @@ def bench_spawn_added(work: Path, rounds: int) -> float:
 
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo / "tests"))
-    from cleanroom import demo_data
-    from cleanroom.audit import AuditLog
-    from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
-    from cleanroom.catalog.service import CatalogService
     from spawn import stop_all, timed_spawn
     from support.testhub import start_test_hub, stop_test_hub
+
+    from cleanroom.audit import AuditLog
+    from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
+    from cleanroom.catalog.service import CatalogService
+    from cleanroom.demo import data as demo_data
 
     section("spawn: three cached grants against none")
     hub = start_test_hub(docker.from_env())

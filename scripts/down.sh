@@ -3,4 +3,4 @@
 # researchers' network and the project's firewall rules. Homes and the database stay.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHONPATH="$REPO/hub" "$REPO/.venv/bin/python" -m cleanroom.daemon down
+"$REPO/.venv/bin/python" -m cleanroom.host.daemon down

@@ -14,8 +14,8 @@ scripts/install-opa.sh
 images/build.sh
 
 echo "== lint"
-.venv/bin/ruff check hub tests bench
-.venv/bin/ruff format --check hub tests bench
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
 echo "== JupyterLab extension (eslint, prettier, jest)"
 (cd extensions/cleanroom-lab && PATH="$PWD/.cache/venv/bin:$PATH" jlpm lint:check && PATH="$PWD/.cache/venv/bin:$PATH" jlpm test)
 echo "== policies"

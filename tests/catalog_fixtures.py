@@ -29,11 +29,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sqlalchemy import select, text
+
 from cleanroom.audit import AuditLog
 from cleanroom.catalog import models
 from cleanroom.catalog.db import create_catalog_engine, session_factory, upgrade
 from cleanroom.catalog.service import CatalogService
-from sqlalchemy import select, text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PLANTS = {"acme-fab1": "acme", "acme-fab2": "acme", "bolt-main": "bolt", "cora-east": "cora"}

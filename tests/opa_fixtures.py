@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cleanroom.opa import OpaNotFound, OpaProcess, find_opa_binary
+
+from cleanroom.policy.opa import OpaNotFound, OpaProcess, find_opa_binary
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"

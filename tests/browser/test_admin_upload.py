@@ -20,13 +20,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from playwright.sync_api import Page, expect
+from support.browser import fill_login
+
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.errors import AlreadyExists, UnknownDataset
 from cleanroom.catalog.service import CatalogService
 from cleanroom.catalog.uploads import CHUNK_BYTES, STAGING
-from cleanroom.web.forms import list_import_files
-from playwright.sync_api import Page, expect
-from support.browser import fill_login
+from cleanroom.catalog.web.forms import list_import_files
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from cleanroom import daemon, origins
 from playwright.sync_api import expect
 from support.browser import run_cell, sign_in, sign_in_to_lab
 from support.rogue import RogueServer, register
+
+from cleanroom import origins
+from cleanroom.host import daemon
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from cleanroom.airlock.db import create_airlock_engine, session_factory
-from cleanroom.airlock.models import FileVersion, Request
-from cleanroom.audit import AuditLog
-from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
-from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 from support.browser import sign_in, sign_in_to_lab
+
+from cleanroom.airlock.db import create_airlock_engine, session_factory
+from cleanroom.airlock.models import FileVersion, Request
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
+from cleanroom.catalog.service import CatalogService
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

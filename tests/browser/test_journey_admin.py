@@ -4,7 +4,7 @@ researcher and a reviewer (after giving each an organisation), grants the projec
 dataset and three columns of the other. Then the catalog service is asked whether it is all
 there, and the grants' data materialised.
 
-The files come from cleanroom.demo_data, written into the hub's import directory (the one
+The files come from cleanroom.demo.data, written into the hub's import directory (the one
 thing an admin does on the server, not in the browser). Screenshots of a dataset's page, of the
 grant form and of the project's page are saved (their paths are printed) for people to look at.
 """
@@ -15,12 +15,14 @@ import re
 import unicodedata
 
 import pytest
-from cleanroom import demo_data, materialise
-from cleanroom.audit import AuditLog
-from cleanroom.catalog.materialiser import grants_dir
-from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
 from support.browser import fill_login
+
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.data_plane import grants_dir
+from cleanroom.catalog.service import CatalogService
+from cleanroom.demo import data as demo_data
+from cleanroom.grants import materialise
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import Page, expect
+from support.browser import fill_login
+
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
 from cleanroom.policy import PolicyClient, revision_of_dir
-from playwright.sync_api import Page, expect
-from support.browser import fill_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from cleanroom.audit import AuditLog
-from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import Page, expect
 from support.browser import sign_in, sign_in_to_lab
+
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.service import CatalogService
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

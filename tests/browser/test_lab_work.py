@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from cleanroom.audit import AuditLog
-from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
-from cleanroom.catalog.service import CatalogService
 from playwright.sync_api import expect
 from support.browser import run_cell, sign_in_to_lab
+
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
+from cleanroom.catalog.service import CatalogService
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("opa_fixtures", "catalog_fixtures")
 
 from catalog_fixtures import *  # noqa: E402,F403 - the catalog fixtures
+
 from cleanroom.airlock.db import create_airlock_engine, session_factory  # noqa: E402
 from cleanroom.airlock.errors import (  # noqa: E402
     Conflict,
@@ -315,7 +316,7 @@ def test_a_model_needs_two_reviewers_and_every_contributing_organisations_data_o
     airlock, seeded, tmp_path
 ):
     from cleanroom.airlock.permissions import OWNER_APPROVE
-    from cleanroom.catalog.materialiser import grant_materialiser
+    from cleanroom.catalog.data_plane import grant_materialiser
 
     seeded.materialiser = grant_materialiser(tmp_path / "grants")
     seeded.grant("yield", "wafers", reason="study", actor="adam")  # rows of acme, bolt, cora

@@ -25,6 +25,9 @@ import pytest
 pytest.register_assert_rewrite("catalog_fixtures")
 
 from catalog_fixtures import SEED_TABLES_WITH_SERIAL_IDS, Clock
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
 from cleanroom.catalog import models
 from cleanroom.catalog.db import (
     create_catalog_engine,
@@ -35,8 +38,6 @@ from cleanroom.catalog.db import (
 )
 from cleanroom.catalog.errors import CatalogUnavailable
 from cleanroom.catalog.service import CatalogService
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 

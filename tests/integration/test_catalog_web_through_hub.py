@@ -13,9 +13,10 @@ import time
 
 import pytest
 import requests
+
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
-from cleanroom.web.base import ADMIN_SCOPE
+from cleanroom.catalog.web.base import ADMIN_SCOPE
 
 pytestmark = pytest.mark.docker
 

@@ -1,14 +1,13 @@
 """`import cleanroom` in the built notebook image, over materialised grants mounted read-only.
 
-Two grants are materialised on this host with cleanroom.materialise from demo data: the whole
-``weld_inspections`` dataset, and three columns of ``wafer_lots`` without the rows of one
-company. The wafer source carries canaries: ``recipe_secret`` (a column that is not granted)
-and the ``batch_ref`` values of the filtered-out rows, all unique random strings. One container
-runs the image the way the spawner runs it (uid 1000, read-only root filesystem, all
-capabilities dropped, no-new-privileges, no network, tmpfs on /tmp and $HOME) with the grants
-and the view catalog bind-mounted read-only at /data (cleanroom.materialise.container_mounts);
-every check is an exec in it (inputs too big for a command line go in a read-only
-/test-inputs mount).
+Two grants are materialised on this host with cleanroom.grants.materialise from demo data: the whole
+``weld_inspections`` dataset, and three columns of ``wafer_lots`` without the rows of one company.
+The wafer source carries canaries: ``recipe_secret`` (a column that is not granted) and the
+``batch_ref`` values of the filtered-out rows, all unique random strings. One container runs the
+image the way the spawner runs it (uid 1000, read-only root filesystem, all capabilities dropped,
+no-new-privileges, no network, tmpfs on /tmp and $HOME) with the grants and the view catalog
+bind-mounted read-only at /data (cleanroom.grants.materialise.container_mounts); every check is an
+exec in it (inputs too big for a command line go in a read-only /test-inputs mount).
 
 Build the image first with `images/build.sh`. A missing image is a failure, not a skip.
 """
@@ -24,8 +23,9 @@ import docker
 import docker.errors
 import duckdb
 import pytest
-from cleanroom import demo_data
-from cleanroom.materialise import (
+
+from cleanroom.demo import data as demo_data
+from cleanroom.grants.materialise import (
     GrantSpec,
     build_view_catalog,
     container_mounts,

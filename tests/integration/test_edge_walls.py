@@ -16,9 +16,12 @@ import uuid
 
 import pytest
 import websocket
-from cleanroom import display, edge, origins
-from cleanroom.audit import AuditLog
 from support.rogue import MARKER, RogueServer, register
+
+from cleanroom import origins
+from cleanroom.audit import AuditLog
+from cleanroom.edge import display
+from cleanroom.host import nginx as edge
 
 pytestmark = pytest.mark.docker
 
@@ -269,7 +272,7 @@ def edge_filter_pid(hub) -> int | None:
         except OSError:
             continue
         if (
-            b"cleanroom.edgefilter" in cmdline
+            b"cleanroom.edge.filter" in cmdline
             and f"CLEANROOM_STATE_DIR={state}\0".encode() in environ
         ):
             return int(pid)

@@ -15,6 +15,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 pytest.register_assert_rewrite("opa_fixtures")
 
+from opa_fixtures import DENY_ALL, POLICIES, wait_for, write_policy  # noqa: E402
+
 from cleanroom.audit import AuditLog  # noqa: E402
 from cleanroom.policy import (  # noqa: E402
     UNAVAILABLE,
@@ -29,7 +31,6 @@ from cleanroom.policy import (  # noqa: E402
     UserFacts,
     revision_of_dir,
 )
-from opa_fixtures import DENY_ALL, POLICIES, wait_for, write_policy  # noqa: E402
 
 pytestmark = pytest.mark.opa
 # The fixtures opa_binary, policies_copy and opa_server.

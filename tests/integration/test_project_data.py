@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
-from cleanroom.audit import AuditLog
-from cleanroom.catalog.materialiser import grant_materialiser, grants_dir
-from cleanroom.catalog.service import CatalogService
 from support.kernel import KernelSession
+
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
+from cleanroom.catalog.service import CatalogService
 
 pytestmark = pytest.mark.docker
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from cleanroom.errors import SpawnRefused
-from cleanroom.spawner import CleanRoomSpawner
 from support.testhub import start_test_hub, stop_test_hub
+
+from cleanroom.errors import SpawnRefused
+from cleanroom.hub.spawner import CleanRoomSpawner
 
 pytestmark = pytest.mark.docker
 

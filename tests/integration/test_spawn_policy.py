@@ -12,8 +12,9 @@ import threading
 import time
 
 import pytest
-from cleanroom.audit import AuditLog
 from opa_fixtures import DENY_ALL
+
+from cleanroom.audit import AuditLog
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,7 @@ def fill_login(page, name: str, password: str) -> None:
 
 def sign_in(page, hub, name: str) -> None:
     """Open the hub's login page and sign in as ``name``; the hub sends everyone to its home
-    (``/hub/home``, cleanroom.landing)."""
+    (``/hub/home``, cleanroom.hub.landing)."""
     page.goto(f"{hub.url}/hub/login")
     fill_login(page, name, hub.passwords[name])
 

@@ -135,8 +135,8 @@ async function attempt(name, f) {
 def register(hub: TestHub, name: str, target: str) -> None:
     """Route ``name``'s server address in the hub's proxy to ``target``, as the hub does for
     a real server (host-based routes: /<host>/user/<name>)."""
-    from cleanroom import host as host_setup
     from cleanroom import origins
+    from cleanroom.host import prepare as host_setup
 
     token = host_setup.proxy_token(hub.settings)
     route = f"/{origins.user_host(hub.settings, name)}/user/{name}"

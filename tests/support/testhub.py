@@ -1,6 +1,6 @@
 """A real clean-room hub for tests: its own state directory, ports, network and bridge.
 
-It runs the same code as ``make up`` (cleanroom.daemon), on addresses that do not collide
+It runs the same code as ``make up`` (cleanroom.host.daemon), on addresses that do not collide
 with a hub that may already run on this machine.
 """
 
@@ -20,7 +20,12 @@ from pathlib import Path
 import docker
 import requests
 import urllib3
-from cleanroom import accounts, daemon, edge, host, origins
+
+from cleanroom import origins
+from cleanroom.demo import accounts
+from cleanroom.host import daemon
+from cleanroom.host import nginx as edge
+from cleanroom.host import prepare as host
 from cleanroom.settings import Settings
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

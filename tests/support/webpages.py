@@ -1,5 +1,5 @@
-"""The admin pages (cleanroom.web) in-process, with the hub's OAuth replaced by a stand-in that
-says who is signed in (a ``test-user`` cookie) and with which scopes."""
+"""The admin pages (cleanroom.catalog.web) in-process, with the hub's OAuth replaced by a
+stand-in that says who is signed in (a ``test-user`` cookie) and with which scopes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cleanroom.web import app as web_app
-from cleanroom.web.base import ADMIN_SCOPE
 from jupyterhub.services.auth import HubOAuth
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
+
+from cleanroom.catalog.web import app as web_app
+from cleanroom.catalog.web.base import ADMIN_SCOPE
 
 PREFIX = "/services/catalog/"
 ACCESS = "access:services!service=catalog"
@@ -49,7 +50,7 @@ def stand_in_auth() -> StandInHubOAuth:
 def serving(catalog, **app_settings) -> Iterator[str]:
     """The admin pages over ``catalog`` on a free loopback port, in a thread of their own, with
     the stand-in sign-in; yields their URL (ending in PREFIX). ``app_settings`` go to
-    ``cleanroom.web.app.make_app``."""
+    ``cleanroom.catalog.web.app.make_app``."""
     sockets = bind_sockets(0, "127.0.0.1")
     port = sockets[0].getsockname()[1]
     started, box = threading.Event(), {}

@@ -11,6 +11,10 @@ import socket
 from types import SimpleNamespace
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.web import RequestHandler
+
 from cleanroom.airlock.app import make_app, routes
 from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.facts import HubUser, parse_user
@@ -18,9 +22,6 @@ from cleanroom.airlock.handlers.base import CONTENT_SECURITY_POLICY, check_route
 from cleanroom.airlock.service import AirlockService, Limits
 from cleanroom.airlock.store import BlobStore
 from cleanroom.audit import AuditLog
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.httpserver import HTTPServer
-from tornado.web import RequestHandler
 
 # The server fixture and the tests share the session's event loop (the fixtures' loop scope).
 in_session_loop = pytest.mark.asyncio(loop_scope="session")

@@ -4,11 +4,12 @@ may reach it, the server token's scopes, the container's CLEANROOM_AIRLOCK_URL, 
 from __future__ import annotations
 
 import pytest
-from cleanroom import roles
-from cleanroom.config import configure
-from cleanroom.errors import SettingsError
-from cleanroom.settings import Settings
 from traitlets.config import Config
+
+from cleanroom import scopes as roles
+from cleanroom.errors import SettingsError
+from cleanroom.hub.config import configure
+from cleanroom.settings import Settings
 
 
 def make_config(**env):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from cleanroom.airlock import mediatypes
 from cleanroom.airlock.mediatypes import detect_media_type
 

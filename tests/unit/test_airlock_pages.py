@@ -14,6 +14,10 @@ import socket
 from html import unescape
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.web import RequestHandler
+
 from cleanroom.airlock.app import make_app
 from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.errors import Unavailable
@@ -22,9 +26,6 @@ from cleanroom.airlock.service import AirlockService, Limits
 from cleanroom.airlock.store import BlobStore
 from cleanroom.audit import AuditLog
 from cleanroom.policy import Decision
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.httpserver import HTTPServer
-from tornado.web import RequestHandler
 
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
 

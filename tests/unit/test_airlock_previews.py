@@ -16,15 +16,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from cleanroom.airlock import mediatypes as mt
-from cleanroom.airlock.previews import (
-    LIMITS,
-    PREVIEW_CSP,
-    PREVIEW_CSS,
-    render_diff,
-    render_preview,
-    sanitise_html,
-)
 from test_airlock_mediatypes import (
     PICKLE_BYTES,
     bytes_read,
@@ -36,6 +27,16 @@ from test_airlock_mediatypes import (
     png_chunk,
     safetensors_bytes,
     sparse_file,
+)
+
+from cleanroom.airlock import mediatypes as mt
+from cleanroom.airlock.previews import (
+    LIMITS,
+    PREVIEW_CSP,
+    PREVIEW_CSS,
+    render_diff,
+    render_preview,
+    sanitise_html,
 )
 
 ACTIVE_ELEMENTS = {

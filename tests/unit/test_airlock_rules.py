@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from cleanroom.airlock import permissions as perm
 from cleanroom.airlock.errors import AirlockError, Conflict, InvalidTransition, PermissionDenied
 from cleanroom.airlock.states import (

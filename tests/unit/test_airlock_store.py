@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import pytest
+
 from cleanroom.airlock.errors import IntegrityError, InvalidInput, TooLarge
 from cleanroom.airlock.names import check_file_name, check_file_type
 from cleanroom.airlock.store import TMP_PREFIX, BlobStore

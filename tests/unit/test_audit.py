@@ -10,6 +10,7 @@ import stat
 import threading
 
 import pytest
+
 from cleanroom.audit import GENESIS, AuditError, AuditLog, record_decision, record_hash
 from cleanroom.policy import Decision
 

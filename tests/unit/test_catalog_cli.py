@@ -1,5 +1,5 @@
 """The catalog's admin commands (cleanroom org|user|dataset|project|member|grant), run
-in-process through cleanroom.cli.main on a state directory in tmp_path: output, progress,
+in-process through cleanroom.cli.main.main on a state directory in tmp_path: output, progress,
 exit status 2 with one line for every mistake, and nothing written then."""
 
 # ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
@@ -17,11 +17,12 @@ import pytest
 pytest.register_assert_rewrite("catalog_fixtures")
 
 from catalog_fixtures import PLANTS, dump
+
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.db import create_catalog_engine, session_factory
 from cleanroom.catalog.service import CatalogService
-from cleanroom.cli import main
-from cleanroom.commands.catalog import parse_moment
+from cleanroom.cli.catalog import parse_moment
+from cleanroom.cli.main import main
 
 pytest_plugins = ["catalog_fixtures"]
 

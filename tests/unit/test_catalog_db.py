@@ -8,6 +8,9 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
 from cleanroom.catalog import models
 from cleanroom.catalog.db import (
     MIGRATIONS_DIR,
@@ -22,8 +25,6 @@ from cleanroom.catalog.db import (
 )
 from cleanroom.catalog.errors import CatalogUnavailable, InvalidValue
 from cleanroom.settings import Settings
-from sqlalchemy import inspect
-from sqlalchemy.exc import IntegrityError
 
 
 def test_the_default_catalog_is_an_sqlite_file_in_the_state_dir(tmp_path):

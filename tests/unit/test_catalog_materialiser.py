@@ -1,5 +1,5 @@
-"""The catalog with its default materialiser (cleanroom.materialise behind
-cleanroom.catalog.materialiser): a grant's data is built when the grant is made, the key is
+"""The catalog with its default materialiser (cleanroom.grants.materialise behind
+cleanroom.catalog.data_plane): a grant's data is built when the grant is made, the key is
 stored, equal grants share it, and a source that changed since registration is refused with
 nothing written."""
 
@@ -15,14 +15,15 @@ import pytest
 pytest.register_assert_rewrite("catalog_fixtures")
 
 from catalog_fixtures import PLANTS, nothing_written
-from cleanroom import materialise
-from cleanroom.catalog.errors import MaterialisationFailed
-from cleanroom.catalog.materialiser import (
+
+from cleanroom.catalog.data_plane import (
     data_spec,
     finish_pending_airlock_copies,
     grant_materialiser,
     grants_dir,
 )
+from cleanroom.catalog.errors import MaterialisationFailed
+from cleanroom.grants import materialise
 
 pytest_plugins = ["catalog_fixtures"]
 

@@ -19,9 +19,10 @@ import requests
 
 pytest.register_assert_rewrite("catalog_fixtures")
 
-from cleanroom.settings import Settings
-from cleanroom.web.base import error_guidance
 from support.webpages import PREFIX, serving
+
+from cleanroom.catalog.web.base import error_guidance
+from cleanroom.settings import Settings
 
 pytest_plugins = ["catalog_fixtures"]
 

@@ -24,6 +24,7 @@ from catalog_fixtures import (
     nothing_written,
     sha256_of,
 )
+
 from cleanroom.audit import AuditError
 from cleanroom.catalog.errors import (
     AlreadyExists,
@@ -442,7 +443,7 @@ def test_grant_columns_rows_and_expiry(seeded):
         ({"columns": ["a", "b"]}, UnknownColumn, "has no columns 'a', 'b'"),
         ({"columns": []}, InvalidValue, "allow-list is empty"),
         ({"columns": "lot"}, InvalidValue, "as a list of column names"),
-        # Row filters are checked by cleanroom.rowfilter; its message is passed on.
+        # Row filters are checked by cleanroom.grants.rowfilter; its message is passed on.
         ({"row_filter": "lot IN (SELECT lot FROM wafers)"}, InvalidRowFilter, "(?i)subquer"),
         ({"row_filter": "lot > 1; DROP TABLE wafers"}, InvalidRowFilter, "(?i)statement"),
         (

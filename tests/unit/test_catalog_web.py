@@ -1,4 +1,4 @@
-"""The admin pages (cleanroom.web) in-process, over a seeded SQLite catalog, with the hub's
+"""The admin pages (cleanroom.catalog.web) in-process, over a seeded SQLite catalog, with the hub's
 OAuth replaced by a stand-in that says who is signed in and with which scopes. The real sign-in
 through the hub is tested in tests/integration/test_catalog_web.py and the browser journey.
 
@@ -24,15 +24,16 @@ import requests
 pytest.register_assert_rewrite("catalog_fixtures")
 
 from catalog_fixtures import PLANTS, nothing_written
-from cleanroom import roles
-from cleanroom.catalog.errors import InvalidValue, SourceError
-from cleanroom.config import configure
-from cleanroom.settings import Settings
-from cleanroom.web import app as web_app
-from cleanroom.web.base import ADMIN_SCOPE, CONTENT_SECURITY_POLICY
-from cleanroom.web.forms import import_file, list_import_files, parse_mapping
 from support.webpages import ACCESS, PREFIX, serving
 from traitlets.config import Config
+
+from cleanroom import scopes as roles
+from cleanroom.catalog.errors import InvalidValue, SourceError
+from cleanroom.catalog.web import app as web_app
+from cleanroom.catalog.web.base import ADMIN_SCOPE, CONTENT_SECURITY_POLICY
+from cleanroom.catalog.web.forms import import_file, list_import_files, parse_mapping
+from cleanroom.hub.config import configure
+from cleanroom.settings import Settings
 
 pytest_plugins = ["catalog_fixtures"]
 
@@ -250,7 +251,7 @@ def test_register_a_dataset_then_grant_some_columns(web):
 
 
 def test_slow_work_runs_as_a_job_whose_page_shows_progress(web, monkeypatch):
-    from cleanroom.web import jobs
+    from cleanroom.catalog.web import jobs
 
     monkeypatch.setattr(jobs, "QUICK_ANSWER_S", 0.05)
     release = threading.Event()
@@ -335,7 +336,7 @@ def test_the_hub_runs_the_pages_as_an_oauth_service_for_admins():
     c = configure(Config(), settings, admin_token="t" * 64)
     (service,) = [s for s in c.JupyterHub.services if s["name"] == "catalog"]
     assert service["url"] == "http://127.0.0.1:9183"
-    assert service["command"][1:] == ["-m", "cleanroom.web"]
+    assert service["command"][1:] == ["-m", "cleanroom.catalog.web"]
     assert service["oauth_client_allowed_scopes"] == [ADMIN_SCOPE]
     assert service["environment"]["CLEANROOM_STATE_DIR"] == "/srv/cr"
     assert settings.import_path == Path("/srv/cr/import")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from cleanroom.materialise import build_view_catalog
+
+from cleanroom.grants.materialise import build_view_catalog
 
 CLIENT = Path(__file__).resolve().parents[2] / "images" / "notebook" / "client" / "cleanroom.py"
 

@@ -1,6 +1,7 @@
-from cleanroom.config import configure
-from cleanroom.settings import Settings
 from traitlets.config import Config
+
+from cleanroom.hub.config import configure
+from cleanroom.settings import Settings
 
 
 def make_config(**env):
@@ -22,7 +23,7 @@ def test_public_url_is_the_tls_entry_point():
 
 def test_signups_wait_for_an_admin():
     c = make_config()
-    assert c.JupyterHub.authenticator_class == "cleanroom.auth.CleanRoomAuthenticator"
+    assert c.JupyterHub.authenticator_class == "cleanroom.hub.auth.CleanRoomAuthenticator"
     assert c.NativeAuthenticator.open_signup is False
 
 
@@ -44,7 +45,7 @@ def test_spawner_gets_the_settings():
         CLEANROOM_HOME_SIZE="3G",
         CLEANROOM_STATE_DIR="/srv/cr",
     )
-    assert c.JupyterHub.spawner_class == "cleanroom.spawner.CleanRoomSpawner"
+    assert c.JupyterHub.spawner_class == "cleanroom.hub.spawner.CleanRoomSpawner"
     assert c.CleanRoomSpawner.allowed_host_ports == (9081, 9082)
     assert c.CleanRoomSpawner.home_size == "3G"
     assert c.CleanRoomSpawner.homes_dir == "/srv/cr/homes"

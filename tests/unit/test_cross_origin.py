@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cleanroom.webservice import cross_origin_reason
+
+from cleanroom.services.app import cross_origin_reason
 
 HOST = "cleanroom.test:8443"
 

@@ -1,4 +1,4 @@
-"""Demo data (cleanroom.demo_data): deterministic, many companies, plants that map to them."""
+"""Demo data (cleanroom.demo.data): deterministic, many companies, plants that map to them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 import duckdb
 import pytest
-from cleanroom import demo_data
+
+from cleanroom.demo import data as demo_data
 
 ROWS = 3000
 

@@ -1,6 +1,6 @@
-from cleanroom import demo_setup
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
+from cleanroom.demo import setup as demo_setup
 from cleanroom.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""The display channel's ledger (cleanroom.display) over a real SQLite file in tmp_path.
+"""The display channel's ledger (cleanroom.edge.display) over a real SQLite file in tmp_path.
 
 - the count is written before the bytes go and survives a restart of the filter;
 - ``spend_reserved`` only ever spends what is already reserved;
@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cleanroom import display
-from cleanroom.display import (
+
+from cleanroom.edge import display
+from cleanroom.edge.display import (
     RESERVE_BYTES,
     DisplayLedger,
     LedgerUnavailable,

@@ -1,6 +1,6 @@
-"""The admin pages' display channel page (cleanroom.web.display) in-process, over a real display
-ledger in a temporary state dir, with the hub's OAuth replaced by a stand-in that says who is
-signed in and with which scopes (as in test_catalog_web.py).
+"""The admin pages' display channel page (cleanroom.catalog.web.display) in-process, over a real
+display ledger in a temporary state dir, with the hub's OAuth replaced by a stand-in that says who
+is signed in and with which scopes (as in test_catalog_web.py).
 
 - an admin sees each researcher's bytes per day, the limits, and which rows are over the audit
   threshold or at the quota; "Nothing counted yet." before the ledger exists;
@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from cleanroom.display import RESERVE_BYTES, DisplayLedger, QuotaReached, ledger_path
-from cleanroom.settings import Settings
-from cleanroom.web import app as web_app
-from cleanroom.web.base import CONTENT_SECURITY_POLICY
 from support.webpages import PREFIX, serving
+
+from cleanroom.catalog.web import app as web_app
+from cleanroom.catalog.web.base import CONTENT_SECURITY_POLICY
+from cleanroom.edge.display import RESERVE_BYTES, DisplayLedger, QuotaReached, ledger_path
+from cleanroom.settings import Settings
 
 MIB = 1024 * 1024
 DAY = "2026-03-01"

@@ -1,4 +1,4 @@
-from cleanroom.edge import hub_csp, render
+from cleanroom.host.nginx import hub_csp, render
 from cleanroom.settings import Settings
 
 

@@ -1,13 +1,14 @@
-"""The edge's allow-list (cleanroom.edge_routes): what JupyterLab needs passes, every other
+"""The edge's allow-list (cleanroom.edge.routes): what JupyterLab needs passes, every other
 spelling is refused. The same requests go through the real edge in
 tests/integration/test_edge_walls.py."""
 
 from __future__ import annotations
 
 import pytest
-from cleanroom import edge_routes
-from cleanroom.edge_routes import Caps, decide
 from jupyterhub.utils import subdomain_hook_idna
+
+from cleanroom.edge import routes as edge_routes
+from cleanroom.edge.routes import Caps, decide
 
 KERNEL = "0b7c8b0e-5a0c-4a8e-9d4e-6b1f3f2a9c11"
 

@@ -1,4 +1,4 @@
-"""Pieces of the edge filter (cleanroom.edgefilter) that need no network: the rate, the notice
+"""Pieces of the edge filter (cleanroom.edge.filter) that need no network: the rate, the notice
 it puts under a cell, and what counts as a binary write. The whole filter is tested through
 the real entry point in tests/integration/test_edge_walls.py."""
 
@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from cleanroom.edgefilter import CellTracker, RateLimiter, _binary_write
 from jupyter_server.services.kernels.connection.base import (
     deserialize_msg_from_ws_v1,
     serialize_msg_to_ws_v1,
 )
+
+from cleanroom.edge.filter import CellTracker, RateLimiter, _binary_write
 
 
 class Clock:

@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cleanroom import homes, projectdata
+
 from cleanroom.errors import SpawnRefused
+from cleanroom.host import homes
+from cleanroom.hub import mounts as projectdata
 
 TRICKY = [
     ("alice", None),

@@ -1,4 +1,4 @@
-"""The home page's facts per role (cleanroom.landing), without a hub: a real catalog (the
+"""The home page's facts per role (cleanroom.hub.landing), without a hub: a real catalog (the
 ``seeded`` fixture: alice researcher and rita reviewer of project ``yield``), a real airlock
 database holding requests in given states, and the real policies in a real OPA; the failures
 with sources that raise or an OPA that is not there.
@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cleanroom import landing
+from markupsafe import escape
+
 from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.facts import CatalogFacts
 from cleanroom.airlock.models import FileVersion, Request, Vote
 from cleanroom.airlock.service import AirlockService
-from cleanroom.catalog.materialiser import grant_materialiser
+from cleanroom.catalog.data_plane import grant_materialiser
+from cleanroom.hub import landing
 from cleanroom.policy import UNAVAILABLE, PolicyClient
-from markupsafe import escape
 
 pytest_plugins = ["catalog_fixtures", "opa_fixtures"]
 pytestmark = pytest.mark.opa
@@ -421,9 +422,10 @@ async def test_the_home_extends_jupyterhubs_page_and_shows_each_roles_block():
 
 
 def test_the_hub_is_configured_to_land_everyone_on_the_home(tmp_path):
-    from cleanroom.config import configure
-    from cleanroom.settings import Settings
     from traitlets.config import Config
+
+    from cleanroom.hub.config import configure
+    from cleanroom.settings import Settings
 
     c = configure(Config(), Settings.from_env({}), admin_token="t" * 64)
     assert c.JupyterHub.default_url == "/hub/home"

@@ -1,4 +1,4 @@
-"""Materialised grants and view catalogs (cleanroom.materialise), on small files.
+"""Materialised grants and view catalogs (cleanroom.grants.materialise), on small files.
 
 Fixtures:
 - ``source``: a Parquet and a CSV source (parametrised) of 60 rows where every value that a
@@ -25,9 +25,10 @@ import threading
 
 import duckdb
 import pytest
-from cleanroom import materialise
+
 from cleanroom.errors import CleanRoomError
-from cleanroom.materialise import (
+from cleanroom.grants import materialise
+from cleanroom.grants.materialise import (
     GrantSpec,
     MaterialiseError,
     build_view_catalog,
@@ -36,7 +37,7 @@ from cleanroom.materialise import (
     grant_cache_key,
     materialise_grant,
 )
-from cleanroom.rowfilter import RowFilterError
+from cleanroom.grants.rowfilter import RowFilterError
 
 # Long enough that a byte search cannot meet one by chance in compressed random data (a
 # 3-letter name did, about once in fifty runs).

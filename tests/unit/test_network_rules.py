@@ -1,6 +1,7 @@
 import pytest
-from cleanroom.firewall import BridgeRules, _restore_script
-from cleanroom.network import gateway_of, isolation_problems
+
+from cleanroom.host.firewall import BridgeRules, _restore_script
+from cleanroom.host.network import gateway_of, isolation_problems
 
 SOUND = {
     "Internal": True,

@@ -1,4 +1,4 @@
-"""cleanroom.policy and cleanroom.opa without OPA: the input schema, the example inputs the
+"""cleanroom.policy and cleanroom.policy.opa without OPA: the input schema, the example inputs the
 Rego tests use, the builders, revisions, and fail-closed decisions against unreachable, broken
 or hanging fake servers."""
 
@@ -13,19 +13,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from cleanroom.audit import AuditLog
 from cleanroom.errors import CleanRoomError
-from cleanroom.opa import (
-    DEFAULT_ADDR,
-    IGNORED,
-    OpaNotFound,
-    check_loopback,
-    find_opa_binary,
-    free_port,
-    opa_command,
-    opa_service,
-    policy_files,
-)
 from cleanroom.policy import (
     AUDIT_UNAVAILABLE,
     INVALID_INPUT,
@@ -50,6 +40,17 @@ from cleanroom.policy import (
     revision_of_dir,
     revision_of_modules,
     user_facts_from_groups,
+)
+from cleanroom.policy.opa import (
+    DEFAULT_ADDR,
+    IGNORED,
+    OpaNotFound,
+    check_loopback,
+    find_opa_binary,
+    free_port,
+    opa_command,
+    opa_service,
+    policy_files,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -269,7 +270,7 @@ def test_the_managed_service_has_no_url_so_the_proxy_never_routes_to_it():
     assert service["name"] == "opa" and "url" not in service
     command = service["command"]
     # OPA runs under the supervisor, which restarts it within a second if it dies.
-    assert command[1:4] == ["-m", "cleanroom.supervise", "--"]
+    assert command[1:4] == ["-m", "cleanroom.policy.supervise", "--"]
     assert command[4] == "/x/opa" and "--addr=127.0.0.1:9999" in command
 
 

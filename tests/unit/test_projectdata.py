@@ -9,11 +9,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from cleanroom import homes, materialise, projectdata
-from cleanroom.catalog.materialiser import grant_materialiser
+
+from cleanroom.catalog.data_plane import grant_materialiser
 from cleanroom.errors import SpawnRefused
+from cleanroom.grants import materialise
+from cleanroom.host import homes
+from cleanroom.hub import mounts as projectdata
+from cleanroom.hub.watcher import GrantWatcher
 from cleanroom.policy import UNAVAILABLE, Decision
-from cleanroom.watcher import GrantWatcher
 
 pytest_plugins = ["catalog_fixtures"]
 

@@ -1,4 +1,4 @@
-from cleanroom import roles
+from cleanroom import scopes as roles
 
 
 def scopes_of(role_name):

@@ -1,4 +1,5 @@
-"""Row filters (cleanroom.rowfilter): what is accepted, what is refused, and what DuckDB does.
+"""Row filters (cleanroom.grants.rowfilter): what is accepted, what is refused, and what DuckDB
+does.
 
 - ``ACCEPTED``: filters with the ids of the rows of ``ROWS`` that each must select (worked out by
   hand); the normalised SQL runs in DuckDB on that table and must select exactly those rows.
@@ -15,8 +16,9 @@ import random
 
 import duckdb
 import pytest
+
 from cleanroom.errors import CleanRoomError
-from cleanroom.rowfilter import (
+from cleanroom.grants.rowfilter import (
     ALLOWED,
     MAX_DEPTH,
     MAX_LENGTH,

@@ -1,4 +1,5 @@
 import pytest
+
 from cleanroom.errors import SettingsError
 from cleanroom.settings import SETTINGS, Settings, describe
 

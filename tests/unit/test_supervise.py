@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cleanroom.supervise import Supervisor, main
+
+from cleanroom.policy.supervise import Supervisor, main
 
 
 def wait_for(condition, what: str, timeout: float = 15.0):
@@ -64,7 +65,7 @@ def test_the_child_dies_with_a_killed_supervisor(tmp_path: Path):
         f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     )
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "cleanroom.supervise", "--", sys.executable, "-c", script]
+        [sys.executable, "-m", "cleanroom.policy.supervise", "--", sys.executable, "-c", script]
     )
     try:
         child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), "child pid"))
@@ -82,7 +83,7 @@ def test_sigterm_to_the_supervisor_stops_child_and_supervisor(tmp_path: Path):
         f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     )
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "cleanroom.supervise", "--", sys.executable, "-c", script]
+        [sys.executable, "-m", "cleanroom.policy.supervise", "--", sys.executable, "-c", script]
     )
     child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), "child pid"))
     supervisor.send_signal(signal.SIGTERM)

@@ -18,10 +18,11 @@ import requests
 pytest.register_assert_rewrite("catalog_fixtures")
 
 from catalog_fixtures import PLANTS, dump
-from cleanroom.catalog.uploads import STAGING, UploadStore, content_format, safe_filename
-from cleanroom.web.base import CONTENT_SECURITY_POLICY
-from cleanroom.web.forms import list_import_files
 from support.webpages import PREFIX, serving
+
+from cleanroom.catalog.uploads import STAGING, UploadStore, content_format, safe_filename
+from cleanroom.catalog.web.base import CONTENT_SECURITY_POLICY
+from cleanroom.catalog.web.forms import list_import_files
 
 pytest_plugins = ["catalog_fixtures"]
 

@@ -1,1 +1,0 @@
-"""Subcommand groups of the ``cleanroom`` command (see cleanroom.cli)."""

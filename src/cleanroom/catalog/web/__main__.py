@@ -1,0 +1,5 @@
+import sys
+
+from cleanroom.catalog.web.app import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Demo accounts and data for `make up`; nothing in production imports this."""

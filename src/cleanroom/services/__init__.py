@@ -1,0 +1,1 @@
+"""What the hub's tornado services (airlock, admin pages) share."""
