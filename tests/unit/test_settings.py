@@ -67,3 +67,9 @@ def test_public_host_must_be_a_name():
     with pytest.raises(SettingsError, match="wildcard"):
         Settings.from_env({"CLEANROOM_PUBLIC_HOST": "10.0.0.5"})
     assert Settings.from_env({"CLEANROOM_PUBLIC_HOST": "vault.example.org"}).public_host
+
+
+def test_the_declared_defaults_are_what_an_empty_environment_reads():
+    # Settings() takes each field's default from its declaration, parsed as from_env parses it.
+    assert Settings() == Settings.from_env({})
+    assert Settings.from_env(Settings().to_env()) == Settings()
