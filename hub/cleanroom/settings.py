@@ -3,12 +3,14 @@
 Each setting is declared once, as a field of `Settings`: its type, its default (spelt as the
 environment variable would be), the parser that checks a value, what a valid value looks like and
 what it does. Reading the environment (`Settings.from_env`), writing it for a child process
-(`Settings.to_env`) and the listing of `python -m cleanroom.settings` (`describe`) all come
-from those fields. Every default works on a single Debian host.
+(`Settings.to_env`), the listing of `python -m cleanroom.settings` (`describe`) and
+docs/reference/settings.md (`python -m cleanroom.settings --markdown`) all come from those
+fields. Every default works on a single Debian host.
 """
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 import re
@@ -535,5 +537,60 @@ def describe(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _markdown_text(text: str) -> str:
+    # Help texts name placeholders such as <state_dir>, which Markdown would take for HTML.
+    return text.replace("|", "\\|").replace("<", "\\<")
+
+
+def _markdown_default(spec: Spec[Any]) -> str:
+    if not spec.default:
+        return "(empty)"
+    # A default inside the checkout (policies_dir) is shown relative to it, not to this machine.
+    return f"`{spec.default.replace(str(REPO_DIR), '<repository>')}`"
+
+
+def markdown() -> str:
+    """docs/reference/settings.md: every setting with its default (not the values in force)."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from cleanroom/settings.py by "
+        "`python -m cleanroom.settings --markdown`; do not edit. -->",
+        "",
+        "Every setting is an environment variable. A bad value stops the process that reads it",
+        "with a message naming the variable and what it should be. `python -m cleanroom.settings`",
+        "prints the values in force.",
+        "",
+        "| Setting | Variable | Default | Valid values | Meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, spec in SETTINGS.items():
+        cells = [
+            f"`{name}`",
+            f"`{env_name(name)}`",
+            _markdown_default(spec),
+            _markdown_text(spec.expected),
+            _markdown_text(spec.help),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cleanroom.settings",
+        description="Print every setting with the value in force, read from the environment.",
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print docs/reference/settings.md instead: the defaults, not the values in force",
+    )
+    if parser.parse_args(argv).markdown:
+        print(markdown(), end="")
+    else:
+        print(describe(Settings.from_env()))
+
+
 if __name__ == "__main__":
-    print(describe(Settings.from_env()))
+    main()
