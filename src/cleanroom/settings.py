@@ -1,21 +1,30 @@
-"""Deployment settings: one documented table, read from ``CLEANROOM_*`` environment variables.
+"""Deployment settings, read from ``CLEANROOM_*`` environment variables.
 
-Every setting has a default that works on a single Debian host. The table below is the
-reference: ``python -m cleanroom.settings`` prints it with the values in force.
+Each setting is declared once, as a field of `Settings`: its type, its default (spelt as the
+environment variable would be), the parser that checks a value, what a valid value looks like and
+what it does. Reading the environment (`Settings.from_env`), writing it for a child process
+(`Settings.to_env`), the listing of `python -m cleanroom.settings` (`describe`) and
+docs/reference/settings.md (`python -m cleanroom.settings --markdown`) all come from those
+fields. Every default works on a single Debian host.
 """
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from .errors import SettingsError
 
 REPO_DIR = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "CLEANROOM_"
+
+T = TypeVar("T")
 
 
 def _port(value: str) -> int:
@@ -116,104 +125,25 @@ def _env_text(value: object) -> str:
     return str(value)
 
 
-# name -> (parser, default, what a valid value looks like, what it does)
-# fmt: off
-SETTINGS: dict[str, tuple[Callable[[str], object], str, str, str]] = {
-    "state_dir": (_text, "/var/lib/cleanroom", "an absolute path",
-                  "Where the hub database, secrets, homes, TLS files and logs live."),
-    "public_host": (_text, "localhost", "a host name or address",
-                    "The name people use in their browser; part of the public URL."),
-    "https_port": (_port, "443", "a port number 1-65535",
-                   "The public TLS port of the nginx entry point."),
-    "bind_address": (_text, "0.0.0.0", "an IP address",  # noqa: S104 - public entry
-                     "Where the nginx entry point listens."),
-    "proxy_port": (_port, "8000", "a port number 1-65535",
-                   "JupyterHub's proxy, on 127.0.0.1 only; nginx forwards to it."),
-    "proxy_api_port": (_port, "8001", "a port number 1-65535",
-                       "The proxy's REST API, on 127.0.0.1 only."),
-    "hub_port": (_port, "8081", "a port number 1-65535",
-                 "The hub API, on the researchers' network gateway, which containers reach."),
-    "airlock_port": (_port, "8082", "a port number 1-65535",
-                     "Reserved for the airlock service: the second port containers reach."),
-    "opa_port": (_port, "8181", "a port number 1-65535",
-                 "The policy server, on 127.0.0.1 only; containers never reach it."),
-    "subnet": (_subnet, "172.30.0.0/24", "a private IPv4 network such as 172.30.0.0/24",
-               "The researchers' internal Docker network; the hub listens on its first address."),
-    "network": (_name, "cleanroom-researchers", "letters, digits, '.', '_' or '-'",
-                "Name of the researchers' internal Docker network."),
-    "bridge": (_bridge, "br-cleanroom", "a lower-case interface name of at most 15 characters",
-               "Name of that network's bridge interface, which the host firewall rules match."),
-    "image": (_text, "cleanroom/notebook:latest", "an image name",
-              "The researchers' notebook image (built by images/build.sh)."),
-    "container_prefix": (_name, "cleanroom", "letters, digits and dashes",
-                         "Researchers' containers are named <prefix>-<user>. Two hubs on one "
-                         "Docker engine (tests beside a running system) need different ones."),
-    "mem_limit": (_size, "4G", "a size such as 512M or 4G", "Memory limit of each server."),
-    "cpu_limit": (_positive_float, "1.0", "a positive number of CPUs", "CPU limit of each server."),
-    "pids_limit": (_positive_int, "512", "a positive integer",
-                   "Most processes and threads one server may run."),
-    "home_size": (_size, "2G", "a size such as 512M or 2G",
-                  "Size of each researcher's home; a full home stops only its owner."),
-    "admin_users": (_users, "admin", "comma-separated lower-case user names",
-                    "Users who are hub admins from the start."),
-    "tls_cert": (_optional_path, "", "empty, or an absolute path to a PEM certificate",
-                 "A real TLS certificate; empty means a generated self-signed one."),
-    "tls_key": (_optional_path, "", "empty, or an absolute path to a PEM private key",
-                "The key of tls_cert."),
-    "grant_check_interval": (_positive_float, "30", "a positive number of seconds",
-                             "How often running servers' grants are checked again."),
-    "policies_dir": (_text, str(REPO_DIR / "policies"), "an absolute path",
-                     "The Rego policies OPA loads and watches: edit them there, no restart."),
-    "opa_url": (_optional_url, "", "empty, or a URL such as http://127.0.0.1:8181",
-                "Use an OPA server run elsewhere; empty means the hub starts its own."),
-    "catalog_url": (_optional_db_url, "",
-                    "empty, or a database URL such as postgresql://user@host/cleanroom",
-                    "The catalog (datasets, projects, grants); empty means "
-                    "sqlite:///<state_dir>/catalog.sqlite."),
-    "catalog_web_port": (_port, "8083", "a port number 1-65535",
-                         "The admin pages (cleanroom.catalog.web), on 127.0.0.1 only; the hub's "
-                         "proxy serves them at /services/catalog/."),
-    "import_dir": (_optional_path, "", "empty, or an absolute path",
-                   "Where the admin pages register dataset files from (only files under it); "
-                   "empty means <state_dir>/import."),
-    "upload_max_bytes": (_bytes, "20G", "a size such as 500M or 20G",
-                         "The largest dataset file an admin may upload through the admin "
-                         "pages (refused at the start above it); the command line has no cap."),
-    "airlock_dir": (_optional_path, "", "empty, or an absolute path outside the homes",
-                    "Where the airlock keeps release requests: their files by content hash "
-                    "and its database. Empty means <state_dir>/airlock; never under homes."),
-    "airlock_max_file_bytes": (_bytes, "2G", "a size such as 500M or 2G",
-                               "The largest single file the airlock accepts (413 above it); the "
-                               "release policy may allow less per file type."),
-    "terminals": (_on_off, "0", "0 (off); 1 is refused",
-                  "Terminals in JupyterLab. Always off: they would run in the trusted lab "
-                  "container, not with the kernels."),
-    "airlock_max_files": (_positive_int, "50", "a positive integer",
-                          "Most files one release request may hold (413 above it)."),
-    "airlock_max_request_bytes": (_bytes, "4G", "a size such as 1G or 4G",
-                                  "Most bytes all files of one request may add up to (413)."),
-    "edge_port": (_port, "8084", "a port number 1-65535",
-                  "The edge filter (cleanroom.edge.filter), on 127.0.0.1 only: nginx sends it "
-                  "every request for a researcher's host name."),
-    "display_rate": (_bytes, "384K", "a size per second such as 256K or 1M",
-                     "Bytes per second one researcher's browser may receive from their "
-                     "servers, on average (HTTP bodies and websocket messages together)."),
-    "display_burst": (_bytes, "12M", "a size such as 8M or 16M",
-                      "Bytes one researcher's browser may receive at once, above the rate "
-                      "(opening a large notebook)."),
-    "display_daily_quota": (_bytes, "256M", "a size such as 128M or 1G",
-                            "Bytes one researcher's browser may receive from their servers in "
-                            "a day (UTC); above it the display channel closes until midnight."),
-    "display_audit_threshold": (_bytes, "64M", "a size such as 32M or 128M",
-                                "A researcher whose browser received this many bytes in a day "
-                                "is written to the audit log (once a day)."),
-    "contents_read_cap": (_bytes, "1M", "a size such as 512K or 2M",
-                          "Largest file other than a notebook that JupyterLab may open or save "
-                          "(text or base64); larger ones are refused at the edge."),
-    "notebook_cap": (_bytes, "16M", "a size such as 8M or 32M",
-                     "Largest notebook that JupyterLab may open or save through the edge."),
-}
-# fmt: on
+@dataclass(frozen=True)
+class Spec(Generic[T]):
+    """How one setting is read from the environment and documented."""
+
+    default: str  # as the environment variable spells it
+    parse: Callable[[str], T]  # raises ValueError for a bad value
+    expected: str  # what a valid value looks like, for error messages and docs
+    help: str  # what the setting does
+
+
+def setting(*, default: str, parse: Callable[[str], T], expected: str, help: str) -> T:
+    """A `Settings` field: its default is ``parse(default)``, its `Spec` is in its metadata."""
+    spec = Spec(default=default, parse=parse, expected=expected, help=help)
+    return field(default=parse(default), metadata={"setting": spec})
+
+
+def env_name(name: str) -> str:
+    """The environment variable of a setting: ``CLEANROOM_<NAME>``."""
+    return ENV_PREFIX + name.upper()
 
 
 TERMINALS_REFUSED = (
@@ -227,80 +157,324 @@ TERMINALS_REFUSED = (
 
 @dataclass(frozen=True)
 class Settings:
-    state_dir: str
-    public_host: str
-    https_port: int
-    bind_address: str
-    proxy_port: int
-    proxy_api_port: int
-    hub_port: int
-    airlock_port: int
-    opa_port: int
-    subnet: str
-    network: str
-    bridge: str
-    image: str
-    container_prefix: str
-    mem_limit: str
-    cpu_limit: float
-    pids_limit: int
-    home_size: str
-    admin_users: str
-    tls_cert: str
-    tls_key: str
-    grant_check_interval: float
-    policies_dir: str
-    opa_url: str
-    catalog_url: str
-    catalog_web_port: int
-    import_dir: str
-    upload_max_bytes: int
-    airlock_dir: str
-    airlock_max_file_bytes: int
-    airlock_max_files: int
-    terminals: bool
-    airlock_max_request_bytes: int
-    edge_port: int
-    display_rate: int
-    display_burst: int
-    display_daily_quota: int
-    display_audit_threshold: int
-    contents_read_cap: int
-    notebook_cap: int
+    """The deployment's settings; ``Settings()`` holds every default."""
+
+    state_dir: str = setting(
+        default="/var/lib/cleanroom",
+        parse=_text,
+        expected="an absolute path",
+        help="Where the hub database, secrets, homes, TLS files and logs live.",
+    )
+    public_host: str = setting(
+        default="localhost",
+        parse=_text,
+        expected="a host name or address",
+        help="The name people use in their browser; part of the public URL.",
+    )
+    https_port: int = setting(
+        default="443",
+        parse=_port,
+        expected="a port number 1-65535",
+        help="The public TLS port of the nginx entry point.",
+    )
+    bind_address: str = setting(
+        default="0.0.0.0",  # noqa: S104 - the public entry point
+        parse=_text,
+        expected="an IP address",
+        help="Where the nginx entry point listens.",
+    )
+    proxy_port: int = setting(
+        default="8000",
+        parse=_port,
+        expected="a port number 1-65535",
+        help="JupyterHub's proxy, on 127.0.0.1 only; nginx forwards to it.",
+    )
+    proxy_api_port: int = setting(
+        default="8001",
+        parse=_port,
+        expected="a port number 1-65535",
+        help="The proxy's REST API, on 127.0.0.1 only.",
+    )
+    hub_port: int = setting(
+        default="8081",
+        parse=_port,
+        expected="a port number 1-65535",
+        help="The hub API, on the researchers' network gateway, which containers reach.",
+    )
+    airlock_port: int = setting(
+        default="8082",
+        parse=_port,
+        expected="a port number 1-65535",
+        help="Reserved for the airlock service: the second port containers reach.",
+    )
+    opa_port: int = setting(
+        default="8181",
+        parse=_port,
+        expected="a port number 1-65535",
+        help="The policy server, on 127.0.0.1 only; containers never reach it.",
+    )
+    subnet: str = setting(
+        default="172.30.0.0/24",
+        parse=_subnet,
+        expected="a private IPv4 network such as 172.30.0.0/24",
+        help="The researchers' internal Docker network; the hub listens on its first address.",
+    )
+    network: str = setting(
+        default="cleanroom-researchers",
+        parse=_name,
+        expected="letters, digits, '.', '_' or '-'",
+        help="Name of the researchers' internal Docker network.",
+    )
+    bridge: str = setting(
+        default="br-cleanroom",
+        parse=_bridge,
+        expected="a lower-case interface name of at most 15 characters",
+        help="Name of that network's bridge interface, which the host firewall rules match.",
+    )
+    image: str = setting(
+        default="cleanroom/notebook:latest",
+        parse=_text,
+        expected="an image name",
+        help="The researchers' notebook image (built by images/build.sh).",
+    )
+    container_prefix: str = setting(
+        default="cleanroom",
+        parse=_name,
+        expected="letters, digits and dashes",
+        help=(
+            "Researchers' containers are named <prefix>-<user>. Two hubs on one Docker engine "
+            "(tests beside a running system) need different ones."
+        ),
+    )
+    mem_limit: str = setting(
+        default="4G",
+        parse=_size,
+        expected="a size such as 512M or 4G",
+        help="Memory limit of each server.",
+    )
+    cpu_limit: float = setting(
+        default="1.0",
+        parse=_positive_float,
+        expected="a positive number of CPUs",
+        help="CPU limit of each server.",
+    )
+    pids_limit: int = setting(
+        default="512",
+        parse=_positive_int,
+        expected="a positive integer",
+        help="Most processes and threads one server may run.",
+    )
+    home_size: str = setting(
+        default="2G",
+        parse=_size,
+        expected="a size such as 512M or 2G",
+        help="Size of each researcher's home; a full home stops only its owner.",
+    )
+    admin_users: str = setting(
+        default="admin",
+        parse=_users,
+        expected="comma-separated lower-case user names",
+        help="Users who are hub admins from the start.",
+    )
+    tls_cert: str = setting(
+        default="",
+        parse=_optional_path,
+        expected="empty, or an absolute path to a PEM certificate",
+        help="A real TLS certificate; empty means a generated self-signed one.",
+    )
+    tls_key: str = setting(
+        default="",
+        parse=_optional_path,
+        expected="empty, or an absolute path to a PEM private key",
+        help="The key of tls_cert.",
+    )
+    grant_check_interval: float = setting(
+        default="30",
+        parse=_positive_float,
+        expected="a positive number of seconds",
+        help="How often running servers' grants are checked again.",
+    )
+    policies_dir: str = setting(
+        default=str(REPO_DIR / "policies"),
+        parse=_text,
+        expected="an absolute path",
+        help="The Rego policies OPA loads and watches: edit them there, no restart.",
+    )
+    opa_url: str = setting(
+        default="",
+        parse=_optional_url,
+        expected="empty, or a URL such as http://127.0.0.1:8181",
+        help="Use an OPA server run elsewhere; empty means the hub starts its own.",
+    )
+    catalog_url: str = setting(
+        default="",
+        parse=_optional_db_url,
+        expected="empty, or a database URL such as postgresql://user@host/cleanroom",
+        help=(
+            "The catalog (datasets, projects, grants); empty means "
+            "sqlite:///<state_dir>/catalog.sqlite."
+        ),
+    )
+    catalog_web_port: int = setting(
+        default="8083",
+        parse=_port,
+        expected="a port number 1-65535",
+        help=(
+            "The admin pages (cleanroom.catalog.web), on 127.0.0.1 only; the hub's proxy serves them at "
+            "/services/catalog/."
+        ),
+    )
+    import_dir: str = setting(
+        default="",
+        parse=_optional_path,
+        expected="empty, or an absolute path",
+        help=(
+            "Where the admin pages register dataset files from (only files under it); empty means"
+            " <state_dir>/import."
+        ),
+    )
+    upload_max_bytes: int = setting(
+        default="20G",
+        parse=_bytes,
+        expected="a size such as 500M or 20G",
+        help=(
+            "The largest dataset file an admin may upload through the admin pages (refused at the"
+            " start above it); the command line has no cap."
+        ),
+    )
+    airlock_dir: str = setting(
+        default="",
+        parse=_optional_path,
+        expected="empty, or an absolute path outside the homes",
+        help=(
+            "Where the airlock keeps release requests: their files by content hash and its "
+            "database. Empty means <state_dir>/airlock; never under homes."
+        ),
+    )
+    airlock_max_file_bytes: int = setting(
+        default="2G",
+        parse=_bytes,
+        expected="a size such as 500M or 2G",
+        help=(
+            "The largest single file the airlock accepts (413 above it); the release policy may "
+            "allow less per file type."
+        ),
+    )
+    airlock_max_files: int = setting(
+        default="50",
+        parse=_positive_int,
+        expected="a positive integer",
+        help="Most files one release request may hold (413 above it).",
+    )
+    terminals: bool = setting(
+        default="0",
+        parse=_on_off,
+        expected="0 (off); 1 is refused",
+        help=(
+            "Terminals in JupyterLab. Always off: they would run in the trusted lab container, "
+            "not with the kernels."
+        ),
+    )
+    airlock_max_request_bytes: int = setting(
+        default="4G",
+        parse=_bytes,
+        expected="a size such as 1G or 4G",
+        help="Most bytes all files of one request may add up to (413).",
+    )
+    edge_port: int = setting(
+        default="8084",
+        parse=_port,
+        expected="a port number 1-65535",
+        help=(
+            "The edge filter (cleanroom.edge.filter), on 127.0.0.1 only: nginx sends it every "
+            "request for a researcher's host name."
+        ),
+    )
+    display_rate: int = setting(
+        default="384K",
+        parse=_bytes,
+        expected="a size per second such as 256K or 1M",
+        help=(
+            "Bytes per second one researcher's browser may receive from their servers, on average"
+            " (HTTP bodies and websocket messages together)."
+        ),
+    )
+    display_burst: int = setting(
+        default="12M",
+        parse=_bytes,
+        expected="a size such as 8M or 16M",
+        help=(
+            "Bytes one researcher's browser may receive at once, above the rate (opening a large "
+            "notebook)."
+        ),
+    )
+    display_daily_quota: int = setting(
+        default="256M",
+        parse=_bytes,
+        expected="a size such as 128M or 1G",
+        help=(
+            "Bytes one researcher's browser may receive from their servers in a day (UTC); above "
+            "it the display channel closes until midnight."
+        ),
+    )
+    display_audit_threshold: int = setting(
+        default="64M",
+        parse=_bytes,
+        expected="a size such as 32M or 128M",
+        help=(
+            "A researcher whose browser received this many bytes in a day is written to the audit"
+            " log (once a day)."
+        ),
+    )
+    contents_read_cap: int = setting(
+        default="1M",
+        parse=_bytes,
+        expected="a size such as 512K or 2M",
+        help=(
+            "Largest file other than a notebook that JupyterLab may open or save (text or "
+            "base64); larger ones are refused at the edge."
+        ),
+    )
+    notebook_cap: int = setting(
+        default="16M",
+        parse=_bytes,
+        expected="a size such as 8M or 32M",
+        help="Largest notebook that JupyterLab may open or save through the edge.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every setting from ``CLEANROOM_<NAME>``; raise SettingsError naming the fix."""
         environ = os.environ if environ is None else environ
-        values = {}
-        for name, (parse, default, expected, _help) in SETTINGS.items():
-            env_name = f"CLEANROOM_{name.upper()}"
-            raw = environ.get(env_name, default)
+        values: dict[str, Any] = {}
+        for name, spec in SETTINGS.items():
+            variable = env_name(name)
+            raw = environ.get(variable, spec.default)
             try:
-                values[name] = parse(raw)
+                values[name] = spec.parse(raw)
             except ValueError:
                 raise SettingsError(
-                    f"{env_name}={raw!r} is not valid: set it to {expected}, "
-                    f"or unset it for the default {default!r}."
+                    f"{variable}={raw!r} is not valid: set it to {spec.expected}, "
+                    f"or unset it for the default {spec.default!r}."
                 ) from None
-        if bool(values["tls_cert"]) != bool(values["tls_key"]):
+        settings = cls(**values)
+        if bool(settings.tls_cert) != bool(settings.tls_key):
             raise SettingsError(
                 "CLEANROOM_TLS_CERT and CLEANROOM_TLS_KEY go together: set both, or neither "
                 "for a generated self-signed certificate."
             )
         try:
-            ipaddress.ip_address(values["public_host"])
+            ipaddress.ip_address(settings.public_host)
         except ValueError:
             pass
         else:
             raise SettingsError(
-                f"CLEANROOM_PUBLIC_HOST={values['public_host']!r} is an address: researchers' "
+                f"CLEANROOM_PUBLIC_HOST={settings.public_host!r} is an address: researchers' "
                 "servers live on host names under the public one (<user>.<public host>), so "
                 "set a DNS name with a wildcard entry (see docs/edge.md)."
             )
-        if values["terminals"]:
+        if settings.terminals:
             raise SettingsError(TERMINALS_REFUSED)
-        settings = cls(**values)
         homes = (settings.state_path / "homes").resolve()
         if settings.airlock_path.resolve().is_relative_to(homes):
             raise SettingsError(
@@ -312,9 +486,7 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes a child process (the hub) read these same settings."""
-        return {
-            f"CLEANROOM_{f.name.upper()}": _env_text(getattr(self, f.name)) for f in fields(self)
-        }
+        return {env_name(f.name): _env_text(getattr(self, f.name)) for f in fields(self)}
 
     @property
     def state_path(self) -> Path:
@@ -350,16 +522,75 @@ class Settings:
         return Path(self.airlock_dir) if self.airlock_dir else self.state_path / "airlock"
 
 
+# Every setting's Spec, by name, in declaration order.
+SETTINGS: dict[str, Spec[Any]] = {f.name: f.metadata["setting"] for f in fields(Settings)}
+
+
 def describe(settings: Settings) -> str:
+    """Every setting with the value in force, what it does, and its default."""
     lines = []
-    for field in fields(Settings):
-        _parse, default, expected, help_text = SETTINGS[field.name]
+    for name, spec in SETTINGS.items():
         lines.append(
-            f"CLEANROOM_{field.name.upper()}={getattr(settings, field.name)}\n"
-            f"    {help_text} ({expected}; default {default!r})"
+            f"{env_name(name)}={getattr(settings, name)}\n"
+            f"    {spec.help} ({spec.expected}; default {spec.default!r})"
         )
     return "\n".join(lines)
 
 
+def _markdown_text(text: str) -> str:
+    # Help texts name placeholders such as <state_dir>, which Markdown would take for HTML.
+    return text.replace("|", "\\|").replace("<", "\\<")
+
+
+def _markdown_default(spec: Spec[Any]) -> str:
+    if not spec.default:
+        return "(empty)"
+    # A default inside the checkout (policies_dir) is shown relative to it, not to this machine.
+    return f"`{spec.default.replace(str(REPO_DIR), '<repository>')}`"
+
+
+def markdown() -> str:
+    """docs/reference/settings.md: every setting with its default (not the values in force)."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from cleanroom/settings.py by "
+        "`python -m cleanroom.settings --markdown`; do not edit. -->",
+        "",
+        "Every setting is an environment variable. A bad value stops the process that reads it",
+        "with a message naming the variable and what it should be. `python -m cleanroom.settings`",
+        "prints the values in force.",
+        "",
+        "| Setting | Variable | Default | Valid values | Meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, spec in SETTINGS.items():
+        cells = [
+            f"`{name}`",
+            f"`{env_name(name)}`",
+            _markdown_default(spec),
+            _markdown_text(spec.expected),
+            _markdown_text(spec.help),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cleanroom.settings",
+        description="Print every setting with the value in force, read from the environment.",
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print docs/reference/settings.md instead: the defaults, not the values in force",
+    )
+    if parser.parse_args(argv).markdown:
+        print(markdown(), end="")
+    else:
+        print(describe(Settings.from_env()))
+
+
 if __name__ == "__main__":
-    print(describe(Settings.from_env()))
+    main()

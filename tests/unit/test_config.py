@@ -1,6 +1,7 @@
 from traitlets.config import Config
 
 from cleanroom.hub.config import configure
+from cleanroom.hub.spawner import CleanRoomSpawner
 from cleanroom.settings import Settings
 
 
@@ -69,3 +70,21 @@ def test_admin_service_token_is_only_in_the_service():
     c = make_config()
     (service,) = [s for s in c.JupyterHub.services if s["name"] == "cleanroom-admin"]
     assert service["api_token"] == "t" * 64
+
+
+# CleanRoomSpawner's trait defaults restate the settings' defaults so that the spawner works
+# with the defaults alone. configure() always sets these traits from the settings; airlock_url's
+# default is empty on purpose (no airlock URL given to the server).
+SPAWNER_DEFAULTS_NOT_FROM_SETTINGS = {"airlock_url"}
+
+
+def test_spawner_trait_defaults_are_the_settings_defaults():
+    spawner = CleanRoomSpawner()
+    configured = make_config().CleanRoomSpawner
+    assert {"kernel_mem_limit", "home_size", "subnet", "policy_url"} <= set(configured)
+    for trait, value in configured.items():
+        if trait not in SPAWNER_DEFAULTS_NOT_FROM_SETTINGS:
+            assert getattr(spawner, trait) == value, (
+                f"CleanRoomSpawner.{trait} defaults to {getattr(spawner, trait)!r}, but the "
+                f"default settings configure {value!r} (cleanroom/settings.py, config.py)"
+            )

@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from cleanroom.errors import SettingsError
-from cleanroom.settings import SETTINGS, Settings, describe
+from cleanroom.settings import SETTINGS, Settings, describe, markdown
+
+REFERENCE = Path(__file__).parents[2] / "docs" / "reference" / "settings.md"
 
 
 def test_defaults_are_valid():
@@ -68,3 +72,19 @@ def test_public_host_must_be_a_name():
     with pytest.raises(SettingsError, match="wildcard"):
         Settings.from_env({"CLEANROOM_PUBLIC_HOST": "10.0.0.5"})
     assert Settings.from_env({"CLEANROOM_PUBLIC_HOST": "vault.example.org"}).public_host
+
+
+def test_the_declared_defaults_are_what_an_empty_environment_reads():
+    # Settings() takes each field's default from its declaration, parsed as from_env parses it.
+    assert Settings() == Settings.from_env({})
+    assert Settings.from_env(Settings().to_env()) == Settings()
+
+
+def test_the_settings_reference_is_generated_from_the_declaration():
+    text = REFERENCE.read_text()
+    assert text == markdown(), (
+        "docs/reference/settings.md differs from the settings declared in cleanroom/settings.py: "
+        "regenerate it with `python -m cleanroom.settings --markdown > docs/reference/settings.md`"
+    )
+    for name in SETTINGS:
+        assert f"`CLEANROOM_{name.upper()}`" in text
