@@ -320,8 +320,8 @@ class Settings:
         parse=_port,
         expected="a port number 1-65535",
         help=(
-            "The admin pages (cleanroom.catalog.web), on 127.0.0.1 only; the hub's proxy serves them at "
-            "/services/catalog/."
+            "The admin pages (cleanroom.catalog.web), on 127.0.0.1 only; the hub's proxy serves "
+            "them at /services/catalog/."
         ),
     )
     import_dir: str = setting(
