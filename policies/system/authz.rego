@@ -1,7 +1,7 @@
 # METADATA
 # title: OPA's own API authorization
 # description: |
-#   Loaded by the OPA server the hub runs (`opa run --authorization=basic`, see cleanroom.opa):
+#   Loaded by the OPA server the hub runs (`opa run --authorization=basic`, see cleanroom.policy.opa):
 #   every HTTP request to OPA is checked here first. The REST API may only ask the three
 #   decisions, read the loaded policies (for the policy revision) and check health. Nothing
 #   may write policies or data over HTTP: the policies directory, watched by OPA, is the one

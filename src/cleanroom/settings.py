@@ -471,7 +471,7 @@ class Settings:
             raise SettingsError(
                 f"CLEANROOM_PUBLIC_HOST={settings.public_host!r} is an address: researchers' "
                 "servers live on host names under the public one (<user>.<public host>), so "
-                "set a DNS name with a wildcard entry (see docs/edge.md)."
+                "set a DNS name with a wildcard entry (see docs/explanation/edge.md)."
             )
         if settings.terminals:
             raise SettingsError(TERMINALS_REFUSED)

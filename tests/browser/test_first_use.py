@@ -1,7 +1,7 @@
 """First use, for every role, in Chromium through the entry point: a researcher, a reviewer, a
 data owner and an admin each log in through the real form, land on the hub's home, see their
 own facts there, follow the obvious link to their work, and never meet a 403 or a 500 page.
-Each role's first screen is saved to docs/images/first-use-<role>.png (docs/tutorial.md).
+Each role's first screen is saved to docs/images/first-use-<role>.png (docs/tutorial/first-use.md).
 
 Users of this module (prefix ``fu``): fures (researcher of project fuproj), furev (its
 reviewer, of fu-acme), fuown (data owner of fu-acme), fuadm (admin), funew (a researcher with

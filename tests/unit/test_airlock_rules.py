@@ -168,8 +168,9 @@ def test_the_docs_show_the_transition_table_as_it_is():
 
     from cleanroom.airlock.states import transition_table_text
 
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "airlock.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "explanation" / "airlock.md").read_text()
     block = docs.split("<!-- transitions:begin -->")[1].split("<!-- transitions:end -->")[0]
     assert block.strip().strip("`").strip() == transition_table_text(), (
-        "docs/airlock.md shows another transition table: paste transition_table_text() there"
+        "docs/explanation/airlock.md shows another transition table: "
+        "paste transition_table_text() there"
     )

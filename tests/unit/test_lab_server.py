@@ -4,8 +4,8 @@ The server is the notebook image's jupyter_server version, loaded with the image
 /etc/jupyter configuration file (images/notebook/jupyter_server_config.py) and the extension
 from extensions/cleanroom-lab; its kernels run, as in the image, under the kernel container's
 Jupyter Kernel Gateway (images/notebook/kernels_gateway.py) on a Unix socket. The fake airlock
-keeps requests in memory and follows the agreed contract (docs/lab-extension.md): it records
-every call, with the token that made it.
+keeps requests in memory and follows the agreed contract (docs/explanation/lab-extension.md): it
+records every call, with the token that made it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The airlock: release requests, their files (stored by content hash), checks, policy
 decisions, votes and release downloads. A JupyterHub-managed service (``python -m
-cleanroom.airlock``); see docs/airlock.md.
+cleanroom.airlock``); see docs/explanation/airlock.md.
 
 Modules, each with one job: ``states`` (the life cycle as a table), ``permissions`` (who may do
 what, in pairs), ``store`` (the content-addressed blob store), ``models``/``db`` (the request

@@ -67,8 +67,8 @@ DESCRIPTIONS: dict[State, str] = {
 
 
 def transition_table_text() -> str:
-    """The transition table as text, one state per line (docs/airlock.md embeds it, and a
-    test keeps the two the same)."""
+    """The transition table as text, one state per line (docs/explanation/airlock.md embeds
+    it, and a test keeps the two the same)."""
     width = max(len(s.value) for s in State)
     lines = []
     for source in State:

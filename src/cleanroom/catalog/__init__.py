@@ -1,3 +1,3 @@
 """The catalog: organisations, users' organisations, datasets and their immutable versions,
-projects, members and grants. Read ``docs/catalog.md``; write through
+projects, members and grants. Read ``docs/explanation/catalog.md``; write through
 :class:`cleanroom.catalog.service.CatalogService` only."""

@@ -5,7 +5,7 @@ revision (developers)::
     cd src/cleanroom/catalog/migrations
     alembic -x url=sqlite:////tmp/catalog.sqlite revision --autogenerate -m "what changed"
 
-(``-x url=...`` names a database at the current head; see docs/catalog.md.)
+(``-x url=...`` names a database at the current head; see docs/explanation/catalog.md.)
 """
 
 from __future__ import annotations
