@@ -1,22 +1,28 @@
-"""Global roles: JupyterHub groups that grant scopes, and nothing about any one project.
+"""Scopes and global roles, in one place: the custom scopes the services check, and the
+JupyterHub groups (global roles) that grant scopes, and nothing about any one project.
 
 Who may do what *in a project* is the catalog's and the policy's business (see the design's
-data model). These groups only open the doors a person needs at all.
+data model). These groups only open the doors a person needs at all. The hub's configuration,
+the airlock, the admin pages and the access policy's facts all read them from here.
 """
 
 from __future__ import annotations
 
-# Custom scopes the airlock service checks (JupyterHub requires the ``custom:`` prefix).
+# Custom scopes the services check (JupyterHub requires the ``custom:`` prefix).
+SUBMIT = "custom:cleanroom:submit"
+REVIEW = "custom:cleanroom:review"
+OWNER_APPROVE = "custom:cleanroom:owner-approve"
+ADMINISTER = "custom:cleanroom:administer"
+
 CUSTOM_SCOPES: dict[str, dict[str, str]] = {
-    "custom:cleanroom:submit": {"description": "Ask for outputs to be released."},
-    "custom:cleanroom:review": {"description": "Review release requests."},
-    "custom:cleanroom:owner-approve": {
-        "description": "Co-approve releases that contain one's organisation's data."
-    },
-    "custom:cleanroom:administer": {
-        "description": "Register datasets, manage projects and grants, revoke releases."
-    },
+    SUBMIT: {"description": "Ask for outputs to be released."},
+    REVIEW: {"description": "Review release requests."},
+    OWNER_APPROVE: {"description": "Co-approve releases that contain one's organisation's data."},
+    ADMINISTER: {"description": "Register datasets, manage projects and grants, revoke releases."},
 }
+
+# The global roles: JupyterHub groups, and the policies' ``user.roles``.
+GLOBAL_ROLES = ("researcher", "reviewer", "data-owner", "admin")
 
 # Everybody who can log in. It replaces JupyterHub's default "user" role, whose "self" scope
 # would let any token list its owner's tokens and mint new ones.
@@ -32,22 +38,23 @@ GROUP_SCOPES: dict[str, list[str]] = {
         "servers!user",
         "access:servers!user",
         "read:servers!user",
-        "custom:cleanroom:submit",
+        SUBMIT,
         "access:services!service=airlock",
     ],
     # The airlock's pages: reviewers' queue, data owners' co-approval, admins' overview.
-    "reviewer": ["custom:cleanroom:review", "access:services!service=airlock"],
-    "data-owner": ["custom:cleanroom:owner-approve", "access:services!service=airlock"],
+    "reviewer": [REVIEW, "access:services!service=airlock"],
+    "data-owner": [OWNER_APPROVE, "access:services!service=airlock"],
     # The admin pages (the catalog service) are for admins only; the service checks the
     # custom scope again on every request.
     "admin": [
-        "custom:cleanroom:administer",
+        ADMINISTER,
         "access:services!service=catalog",
         "access:services!service=airlock",
     ],
 }
 
-GROUPS = tuple(GROUP_SCOPES)
+GROUPS = GLOBAL_ROLES
+assert tuple(GROUP_SCOPES) == GLOBAL_ROLES, "one entry of GROUP_SCOPES per global role"
 
 
 def load_roles() -> list[dict]:

@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cleanroom.scopes import ADMINISTER, OWNER_APPROVE, REVIEW, SUBMIT  # noqa: F401 - re-exported
+
 from .errors import AirlockError, Conflict, PermissionDenied
 from .states import EDITABLE_STATES, OPEN_STATES, RELEASABLE_STATES, State
-
-SUBMIT = "custom:cleanroom:submit"
-REVIEW = "custom:cleanroom:review"
-OWNER_APPROVE = "custom:cleanroom:owner-approve"
-ADMINISTER = "custom:cleanroom:administer"
 
 
 @dataclass(frozen=True)

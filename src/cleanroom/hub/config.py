@@ -8,8 +8,7 @@ import sys
 
 from traitlets.config import Config
 
-from cleanroom import origins
-from cleanroom import scopes as roles
+from cleanroom import origins, scopes
 from cleanroom.hub import landing
 from cleanroom.policy.opa import opa_service
 from cleanroom.settings import Settings
@@ -57,8 +56,8 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
     c.Authenticator.allow_all = True  # who may *do* anything is decided by groups and policy
 
     # Global roles as groups that grant scopes; nothing per project here.
-    c.JupyterHub.custom_scopes = roles.CUSTOM_SCOPES
-    c.JupyterHub.load_roles = roles.load_roles() + [
+    c.JupyterHub.custom_scopes = scopes.CUSTOM_SCOPES
+    c.JupyterHub.load_roles = scopes.load_roles() + [
         {
             "name": "cleanroom-admin-service",
             "description": "The command line's service: manages users and groups.",
@@ -102,7 +101,7 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
             "url": f"http://127.0.0.1:{settings.catalog_web_port}",
             "command": [sys.executable, "-m", "cleanroom.catalog.web"],
             "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
-            "oauth_client_allowed_scopes": ["custom:cleanroom:administer"],
+            "oauth_client_allowed_scopes": [scopes.ADMINISTER],
             "oauth_no_confirm": True,
         },
         {
@@ -113,12 +112,7 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
             "url": f"http://{settings.gateway}:{settings.airlock_port}",
             "command": [sys.executable, "-m", "cleanroom.airlock"],
             "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
-            "oauth_client_allowed_scopes": [
-                "custom:cleanroom:submit",
-                "custom:cleanroom:review",
-                "custom:cleanroom:owner-approve",
-                "custom:cleanroom:administer",
-            ],
+            "oauth_client_allowed_scopes": list(scopes.CUSTOM_SCOPES),
             "oauth_no_confirm": True,
         },
     ]
@@ -127,7 +121,7 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
         c.JupyterHub.services.append(
             opa_service(policies_dir=settings.policies_dir, addr=f"127.0.0.1:{settings.opa_port}")
         )
-    c.JupyterHub.load_groups = roles.load_groups()
+    c.JupyterHub.load_groups = scopes.load_groups()
     c.JupyterHub.allow_named_servers = False
 
     # Everyone lands on the hub's home after login, never on /hub/spawn (a 403 for all but
@@ -165,7 +159,7 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
     c.Spawner.server_token_scopes = [
         "users:activity!user",
         "access:servers!server",
-        "custom:cleanroom:submit",
+        scopes.SUBMIT,
     ]
     # The lab server reads no configuration, extensions or settings from the home.
     c.Spawner.disable_user_config = True

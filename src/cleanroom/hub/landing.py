@@ -29,10 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cleanroom import scopes as roles
+from cleanroom import scopes
 from cleanroom.airlock.permissions import Caller
 from cleanroom.hub import mounts as projectdata
-from cleanroom.policy import GLOBAL_ROLES, UNAVAILABLE, PolicyClient
+from cleanroom.policy import UNAVAILABLE, PolicyClient
+from cleanroom.scopes import GLOBAL_ROLES
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +168,9 @@ class _NotingPolicy:
 
 def caller_of(person: Person) -> Caller:
     """The person as the airlock sees them: the custom scopes their groups grant
-    (``roles.GROUP_SCOPES``, the hub's own roles) and their groups."""
-    scopes = {s for g in person.groups for s in roles.GROUP_SCOPES.get(g, ())}
-    return Caller(person.name, frozenset(scopes), person.groups)
+    (``scopes.GROUP_SCOPES``, the hub's own roles) and their groups."""
+    granted = {s for g in person.groups for s in scopes.GROUP_SCOPES.get(g, ())}
+    return Caller(person.name, frozenset(granted), person.groups)
 
 
 def _projects(sources: Sources, person: Person, unavailable: list[str]):

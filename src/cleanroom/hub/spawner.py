@@ -31,7 +31,8 @@ from cleanroom.errors import CleanRoomError, SpawnRefused
 from cleanroom.host import firewall, homes, network
 from cleanroom.hub import kernel_socket
 from cleanroom.hub import mounts as projectdata
-from cleanroom.policy import GLOBAL_ROLES, PolicyClient
+from cleanroom.policy import PolicyClient
+from cleanroom.scopes import GLOBAL_ROLES
 
 HOME_IN_CONTAINER = "/home/researcher"
 # The lab server's own HOME and Jupyter directories: on its private tmpfs, never the home.

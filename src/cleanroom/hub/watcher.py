@@ -24,7 +24,8 @@ from cleanroom.catalog.service import CatalogService
 from cleanroom.demo.accounts import HubAPI
 from cleanroom.host import homes
 from cleanroom.hub import mounts as projectdata
-from cleanroom.policy import GLOBAL_ROLES, UNAVAILABLE, PolicyClient
+from cleanroom.policy import UNAVAILABLE, PolicyClient
+from cleanroom.scopes import GLOBAL_ROLES
 from cleanroom.settings import Settings
 
 log = logging.getLogger("cleanroom.hub.watcher")

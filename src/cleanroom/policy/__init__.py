@@ -43,6 +43,7 @@ from opa_client import OpaClient
 
 from cleanroom.errors import CleanRoomError
 from cleanroom.policy.opa import REPO_DIR, policy_files
+from cleanroom.scopes import GLOBAL_ROLES
 
 if TYPE_CHECKING:
     from cleanroom.audit import AuditLog
@@ -53,7 +54,6 @@ AREAS = ("access", "release", "review")
 UNAVAILABLE = "policy service unavailable"
 INVALID_INPUT = "invalid policy input"
 AUDIT_UNAVAILABLE = "audit log unavailable"
-GLOBAL_ROLES = ("researcher", "reviewer", "data-owner", "admin")
 SCHEMA_PATH = REPO_DIR / "policies" / "input.schema.json"
 
 

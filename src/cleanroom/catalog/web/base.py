@@ -26,12 +26,13 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado.web import HTTPError, RequestHandler
 
+from cleanroom import scopes
 from cleanroom.catalog.errors import CatalogError
 from cleanroom.services.app import ServiceHandlerMixin, cross_origin_reason
 
 log = logging.getLogger("cleanroom.catalog.web")
 
-ADMIN_SCOPE = "custom:cleanroom:administer"
+ADMIN_SCOPE = scopes.ADMINISTER
 NOTICE_COOKIE = "catalog-notice"
 
 CONTENT_SECURITY_POLICY = "; ".join(
