@@ -40,6 +40,7 @@ from ..policy import (
 )
 from . import permissions as perm
 from .checks import CheckSubject, run_checks
+from .enums import VoteDecision
 from .errors import (
     Conflict,
     InvalidInput,
@@ -55,7 +56,7 @@ from .names import check_file_name, check_file_type
 from .states import FINAL_STATES, State, check_transition
 from .store import Blob, BlobStore
 
-DECISIONS = ("approve", "changes", "reject")
+DECISIONS = tuple(VoteDecision)
 MAX_JUSTIFICATION = 10_000
 MAX_TITLE = 200
 MAX_COMMENT = 10_000
@@ -406,7 +407,7 @@ class AirlockService:
                 for f in current_files(request):
                     if f.round < request.round:  # unchanged: approvals stand, the rest not
                         for v in counting_votes(f):
-                            if v.decision != "approve":
+                            if v.decision != VoteDecision.APPROVE:
                                 v.superseded = True
                 self._move(
                     request,
@@ -497,7 +498,7 @@ class AirlockService:
                 raise InvalidInput(
                     f"{v.decision!r} is not a decision; one of {', '.join(DECISIONS)}"
                 )
-            _text(v.comment, "the comment", MAX_COMMENT, v.decision != "approve")
+            _text(v.comment, "the comment", MAX_COMMENT, v.decision != VoteDecision.APPROVE)
         if len({v.file for v in votes}) != len(votes):
             raise InvalidInput("one vote per file")
         with self._tx() as s:
