@@ -39,6 +39,7 @@ from ..policy import (
     user_facts_from_groups,
 )
 from . import permissions as perm
+from . import tally
 from .checks import CheckSubject, run_checks
 from .enums import VoteDecision
 from .errors import (
@@ -549,31 +550,13 @@ class AirlockService:
         return self.get(caller, request_id)
 
     def _settle(self, s: Session, request: Request, actor: str) -> None:
-        """Enforce the votes against the policy's numbers: any reject rejects, any request
-        for changes returns, and every file with enough approvals (and every required data
-        owner's) approves."""
+        """Move a request in review to what its votes decide (:func:`tally.outcome`)."""
         if request.state != State.IN_REVIEW:
             return
-        files = current_files(request)
-        decisions = [v.decision for f in files for v in counting_votes(f)]
-        if "reject" in decisions:
-            self._move(request, State.REJECTED, actor)
-            return
-        if "changes" in decisions:
-            self._move(request, State.RETURNED, actor)
-            return
-        need = request.reviewers_required or 1
-        owners = set(request.data_owner_approval or ())
-        for f in files:
-            approvals = [v for v in counting_votes(f) if v.decision == "approve"]
-            reviewers = {v.reviewer for v in approvals if "reviewer" in v.capacities}
-            approved_orgs = {
-                o for v in approvals if "data-owner" in v.capacities for o in v.organisations
-            }
-            if len(reviewers) < need or not owners <= approved_orgs:
-                return
-        if files:
-            self._move(request, State.APPROVED, actor)
+        votes = [counting_votes(f) for f in current_files(request)]
+        target = tally.outcome(votes, request.reviewers_required, request.data_owner_approval or ())
+        if target is not None:
+            self._move(request, target, actor)
 
     def comment(
         self, caller: perm.Caller, request_id: str, text: object, file: str | None = None,
