@@ -56,6 +56,7 @@ from .models import CheckRecord, Comment, FileVersion, Request, Vote
 from .names import check_file_name, check_file_type
 from .states import FINAL_STATES, State, check_transition
 from .store import Blob, BlobStore
+from .visibility import visible_comments, visible_votes
 
 DECISIONS = tuple(VoteDecision)
 MAX_JUSTIFICATION = 10_000
@@ -702,28 +703,17 @@ class AirlockService:
 
 
 def request_model(request: Request, viewer: perm.Caller) -> dict:
-    """The request object of the HTTP contract, as ``viewer`` may see it: the requester sees
-    votes' comments only when marked for them; a reviewer sees other reviewers' votes on a
-    file only after casting their own (or once the review is over)."""
-    is_requester = viewer.name == request.requester
-    review_over = State(request.state) != State.IN_REVIEW
+    """The request object of the HTTP contract, as ``viewer`` may see it (which votes and
+    comments: :mod:`.visibility`)."""
+    seen_as = ref(request)
 
     def votes_of(f: FileVersion) -> list[dict]:
-        votes = counting_votes(f)
-        own = any(v.reviewer == viewer.name for v in votes)
-        shown = []
-        for v in votes:
-            if not (is_requester or viewer.is_admin or own or review_over):
-                continue
-            if is_requester and State(request.state) == State.IN_REVIEW:
-                continue  # the requester learns the outcome, not a running tally
-            comment = v.comment if (not is_requester or v.visible_to_requester) else ""
-            shown.append(
-                {"reviewer": v.reviewer, "decision": v.decision, "comment": comment,
-                 "visible_to_requester": v.visible_to_requester, "at": rfc3339(v.at),
-                 "capacities": list(v.capacities)}
-            )  # fmt: skip
-        return shown
+        return [
+            {"reviewer": v.reviewer, "decision": v.decision, "comment": comment,
+             "visible_to_requester": v.visible_to_requester, "at": rfc3339(v.at),
+             "capacities": list(v.capacities)}
+            for v, comment in visible_votes(viewer, seen_as, counting_votes(f))
+        ]  # fmt: skip
 
     def file_model(f: FileVersion) -> dict:
         return {
@@ -763,8 +753,7 @@ def request_model(request: Request, viewer: perm.Caller) -> dict:
         ],  # fmt: skip
         "comments": [
             {"by": c.by, "file": c.file, "text": c.text, "at": rfc3339(c.at)}
-            for c in request.comments
-            if not is_requester or c.visible_to_requester
+            for c in visible_comments(viewer, seen_as, request.comments)
         ],
         "final": State(request.state) in FINAL_STATES,
     }
