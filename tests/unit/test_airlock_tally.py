@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+
 from cleanroom.airlock.enums import State
 from cleanroom.airlock.tally import outcome
 

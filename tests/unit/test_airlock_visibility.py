@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+
 from cleanroom.airlock import permissions as perm
 from cleanroom.airlock.enums import State
 from cleanroom.airlock.visibility import visible_comments, visible_votes

@@ -8,10 +8,6 @@ tests/integration/test_airlock_service.py.
 from __future__ import annotations
 
 import pytest
-from cleanroom.airlock.enums import State
-from cleanroom.airlock.errors import Conflict, PermissionDenied
-from cleanroom.airlock.permissions import REVIEW, SUBMIT, Caller
-from cleanroom.airlock.service import VoteInput, request_model
 from factories.airlock import (
     ADAM,
     ALICE,
@@ -24,6 +20,11 @@ from factories.airlock import (
     deny,
     make_airlock,
 )
+
+from cleanroom.airlock.enums import State
+from cleanroom.airlock.errors import Conflict, PermissionDenied
+from cleanroom.airlock.permissions import REVIEW, SUBMIT, Caller
+from cleanroom.airlock.service import VoteInput, request_model
 
 
 def transitions(airlock, request_id) -> list[tuple[str, str]]:
