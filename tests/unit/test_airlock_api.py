@@ -11,17 +11,15 @@ import socket
 from types import SimpleNamespace
 
 import pytest
+from factories.airlock import make_airlock
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
 from cleanroom.airlock.app import make_app, routes
-from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.facts import HubUser, parse_user
 from cleanroom.airlock.handlers.base import CONTENT_SECURITY_POLICY, check_route_table
-from cleanroom.airlock.service import AirlockService, Limits
-from cleanroom.airlock.store import BlobStore
-from cleanroom.audit import AuditLog
+from cleanroom.airlock.service import Limits
 
 # The server fixture and the tests share the session's event loop (the fixtures' loop scope).
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -68,28 +66,11 @@ class FakeHub:
         return HubUser(name, ("researcher",), "yield" if name == "alice" else None, True)
 
 
-class NoCatalog:
-    def organisation(self, user):
-        return None
-
-    def project_role(self, project, user):
-        return None
-
-    def contributing_organisations(self, project):
-        return []
-
-
 @pytest.fixture
 async def server(tmp_path):
-    audit = AuditLog.from_state_dir(tmp_path / "state")
-    service = AirlockService(
-        session_factory(create_airlock_engine(tmp_path / "airlock.sqlite")),
-        BlobStore(tmp_path / "blobs"),
-        policy=None,  # not asked by anything these tests do
-        audit=audit,
-        catalog=NoCatalog(),
-        limits=Limits(max_file_bytes=1000, max_files=3, max_request_bytes=2500),
-    )
+    # A stub policy, which nothing these tests do gets as far as asking (checked at the end).
+    limits = Limits(max_file_bytes=1000, max_files=3, max_request_bytes=2500)
+    service = make_airlock(tmp_path, limits=limits)
     app = make_app(service, FakeHub(), prefix=PREFIX, subnet="172.30.0.0/24",
                    gateway="172.30.0.1", hub_auth=FakeHubAuth())  # fmt: skip
     sock = socket.socket()
@@ -101,6 +82,7 @@ async def server(tmp_path):
     port = sock.getsockname()[1]
     yield {"port": port, "url": f"http://127.0.0.1:{port}{PREFIX}", "service": service}
     http.stop()
+    assert service.policy.asked == []
 
 
 async def call(server, method, path, token="alice-token", body=None, headers=None):

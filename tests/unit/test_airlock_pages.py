@@ -14,18 +14,15 @@ import socket
 from html import unescape
 
 import pytest
+from factories.airlock import StubPolicy, allow, deny, make_airlock
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
 from cleanroom.airlock.app import make_app
-from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.errors import Unavailable
 from cleanroom.airlock.facts import HubUser
-from cleanroom.airlock.service import AirlockService, Limits
-from cleanroom.airlock.store import BlobStore
-from cleanroom.audit import AuditLog
-from cleanroom.policy import Decision
+from cleanroom.airlock.service import Limits
 
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -63,36 +60,15 @@ class FakeHub:
         return HubUser(name, PEOPLE[name][0], "yield" if name == "alice" else None, True)
 
 
-class NoCatalog:
-    def organisation(self, user):
-        return None
-
-    def project_role(self, project, user):
-        return "reviewer" if user == "rita" else None
-
-    def contributing_organisations(self, project):
-        return []
-
-
-class FakePolicy:
-    def release(self, *args, **kwargs):
-        return Decision(True, (), {"reviewers_required": 1}, "test", "", "release")
-
-    def review(self, voter, project, request, **kwargs):
-        allowed = project.role == "reviewer"
-        return Decision(allowed, () if allowed else ("not a reviewer",), {}, "test", "", "review")
-
-
 @pytest.fixture
 async def airlock(tmp_path):
-    service = AirlockService(
-        session_factory(create_airlock_engine(tmp_path / "airlock.sqlite")),
-        BlobStore(tmp_path / "blobs"),
-        policy=FakePolicy(),
-        audit=AuditLog.from_state_dir(tmp_path / "state"),
-        catalog=NoCatalog(),
-        limits=Limits(max_file_bytes=10_000, max_files=3, max_request_bytes=20_000),
+    # The release policy asks for one reviewer; the review policy lets rita (only) vote.
+    policy = StubPolicy(
+        review={"rita": allow("review", capacities=["reviewer"])},
+        review_default=deny("review", "not a reviewer"),
     )
+    limits = Limits(max_file_bytes=10_000, max_files=3, max_request_bytes=20_000)
+    service = make_airlock(tmp_path, policy=policy, limits=limits)
     app = make_app(service, FakeHub(), prefix=PREFIX, subnet="172.30.0.0/24",
                    gateway="172.30.0.1", hub_auth=FakeHubAuth())  # fmt: skip
     sock = socket.socket()

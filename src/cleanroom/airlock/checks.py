@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .enums import CheckStatus
 from .store import CHUNK
-
-STATUSES = ("pass", "warn", "fail", "error", "pending")
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class CheckSubject:
 @dataclass(frozen=True)
 class CheckOutcome:
     check: str
-    status: str
+    status: CheckStatus
     message: str
 
 
@@ -45,15 +44,19 @@ def check_integrity(subject: CheckSubject) -> CheckOutcome:
             digest.update(chunk)
             size += len(chunk)
     if digest.hexdigest() == subject.sha256 and size == subject.size:
-        return CheckOutcome("integrity", "pass", f"{size} bytes, SHA-256 {subject.sha256}")
-    return CheckOutcome("integrity", "error", "the stored bytes do not match their hash")
+        return CheckOutcome(
+            "integrity", CheckStatus.PASS, f"{size} bytes, SHA-256 {subject.sha256}"
+        )
+    return CheckOutcome("integrity", CheckStatus.ERROR, "the stored bytes do not match their hash")
 
 
 def check_media_type(subject: CheckSubject) -> CheckOutcome:
     """Reports the media type the airlock found in the content (the release policy decides
     which types a file of each kind may have)."""
     return CheckOutcome(
-        "media-type", "pass", f"the content is {subject.media_type} (found by the airlock)"
+        "media-type",
+        CheckStatus.PASS,
+        f"the content is {subject.media_type} (found by the airlock)",
     )
 
 
@@ -68,6 +71,6 @@ def run_checks(subject: CheckSubject) -> list[CheckOutcome]:
         try:
             outcome = check(subject)
         except Exception as error:  # noqa: BLE001 - a crashing check must not pass
-            outcome = CheckOutcome(name, "error", f"the check could not run: {error}")
+            outcome = CheckOutcome(name, CheckStatus.ERROR, f"the check could not run: {error}")
         outcomes.append(outcome)
     return outcomes

@@ -39,7 +39,9 @@ from ..policy import (
     user_facts_from_groups,
 )
 from . import permissions as perm
+from . import tally
 from .checks import CheckSubject, run_checks
+from .enums import VoteDecision
 from .errors import (
     Conflict,
     InvalidInput,
@@ -54,8 +56,9 @@ from .models import CheckRecord, Comment, FileVersion, Request, Vote
 from .names import check_file_name, check_file_type
 from .states import FINAL_STATES, State, check_transition
 from .store import Blob, BlobStore
+from .visibility import visible_comments, visible_votes
 
-DECISIONS = ("approve", "changes", "reject")
+DECISIONS = tuple(VoteDecision)
 MAX_JUSTIFICATION = 10_000
 MAX_TITLE = 200
 MAX_COMMENT = 10_000
@@ -406,7 +409,7 @@ class AirlockService:
                 for f in current_files(request):
                     if f.round < request.round:  # unchanged: approvals stand, the rest not
                         for v in counting_votes(f):
-                            if v.decision != "approve":
+                            if v.decision != VoteDecision.APPROVE:
                                 v.superseded = True
                 self._move(
                     request,
@@ -497,13 +500,11 @@ class AirlockService:
                 raise InvalidInput(
                     f"{v.decision!r} is not a decision; one of {', '.join(DECISIONS)}"
                 )
-            _text(v.comment, "the comment", MAX_COMMENT, v.decision != "approve")
+            _text(v.comment, "the comment", MAX_COMMENT, v.decision != VoteDecision.APPROVE)
         if len({v.file for v in votes}) != len(votes):
             raise InvalidInput("one vote per file")
         with self._tx() as s:
             request = self._get(s, request_id)
-            if caller.name == request.requester:
-                raise PermissionDenied("nobody may review their own request")
             perm.check_user_can_vote(caller, ref(request), review_allowed=True)
             decision = self.review_decision(caller, request, audited=True)
             if not decision.allowed:
@@ -548,31 +549,13 @@ class AirlockService:
         return self.get(caller, request_id)
 
     def _settle(self, s: Session, request: Request, actor: str) -> None:
-        """Enforce the votes against the policy's numbers: any reject rejects, any request
-        for changes returns, and every file with enough approvals (and every required data
-        owner's) approves."""
+        """Move a request in review to what its votes decide (:func:`tally.outcome`)."""
         if request.state != State.IN_REVIEW:
             return
-        files = current_files(request)
-        decisions = [v.decision for f in files for v in counting_votes(f)]
-        if "reject" in decisions:
-            self._move(request, State.REJECTED, actor)
-            return
-        if "changes" in decisions:
-            self._move(request, State.RETURNED, actor)
-            return
-        need = request.reviewers_required or 1
-        owners = set(request.data_owner_approval or ())
-        for f in files:
-            approvals = [v for v in counting_votes(f) if v.decision == "approve"]
-            reviewers = {v.reviewer for v in approvals if "reviewer" in v.capacities}
-            approved_orgs = {
-                o for v in approvals if "data-owner" in v.capacities for o in v.organisations
-            }
-            if len(reviewers) < need or not owners <= approved_orgs:
-                return
-        if files:
-            self._move(request, State.APPROVED, actor)
+        votes = [counting_votes(f) for f in current_files(request)]
+        target = tally.outcome(votes, request.reviewers_required, request.data_owner_approval or ())
+        if target is not None:
+            self._move(request, target, actor)
 
     def comment(
         self, caller: perm.Caller, request_id: str, text: object, file: str | None = None,
@@ -718,28 +701,17 @@ class AirlockService:
 
 
 def request_model(request: Request, viewer: perm.Caller) -> dict:
-    """The request object of the HTTP contract, as ``viewer`` may see it: the requester sees
-    votes' comments only when marked for them; a reviewer sees other reviewers' votes on a
-    file only after casting their own (or once the review is over)."""
-    is_requester = viewer.name == request.requester
-    review_over = State(request.state) != State.IN_REVIEW
+    """The request object of the HTTP contract, as ``viewer`` may see it (which votes and
+    comments: :mod:`.visibility`)."""
+    seen_as = ref(request)
 
     def votes_of(f: FileVersion) -> list[dict]:
-        votes = counting_votes(f)
-        own = any(v.reviewer == viewer.name for v in votes)
-        shown = []
-        for v in votes:
-            if not (is_requester or viewer.is_admin or own or review_over):
-                continue
-            if is_requester and State(request.state) == State.IN_REVIEW:
-                continue  # the requester learns the outcome, not a running tally
-            comment = v.comment if (not is_requester or v.visible_to_requester) else ""
-            shown.append(
-                {"reviewer": v.reviewer, "decision": v.decision, "comment": comment,
-                 "visible_to_requester": v.visible_to_requester, "at": rfc3339(v.at),
-                 "capacities": list(v.capacities)}
-            )  # fmt: skip
-        return shown
+        return [
+            {"reviewer": v.reviewer, "decision": v.decision, "comment": comment,
+             "visible_to_requester": v.visible_to_requester, "at": rfc3339(v.at),
+             "capacities": list(v.capacities)}
+            for v, comment in visible_votes(viewer, seen_as, counting_votes(f))
+        ]  # fmt: skip
 
     def file_model(f: FileVersion) -> dict:
         return {
@@ -779,8 +751,7 @@ def request_model(request: Request, viewer: perm.Caller) -> dict:
         ],  # fmt: skip
         "comments": [
             {"by": c.by, "file": c.file, "text": c.text, "at": rfc3339(c.at)}
-            for c in request.comments
-            if not is_requester or c.visible_to_requester
+            for c in visible_comments(viewer, seen_as, request.comments)
         ],
         "final": State(request.state) in FINAL_STATES,
     }

@@ -1,4 +1,5 @@
-"""The life cycle of a release request: one enum and ONE table of valid transitions.
+"""The life cycle of a release request: ONE table of valid transitions between the states of
+:class:`~.enums.State` (re-exported here, where callers have always imported it from).
 
 Every state change goes through :func:`check_transition` (the service calls it in one place,
 ``AirlockService._move``), and every change is written to the audit log there.
@@ -13,22 +14,8 @@ Every state change goes through :func:`check_transition` (the service calls it i
 
 from __future__ import annotations
 
-from enum import StrEnum
-
+from .enums import State
 from .errors import InvalidTransition
-
-
-class State(StrEnum):
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    IN_REVIEW = "in_review"
-    RETURNED = "returned"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    RELEASED = "released"
-    WITHDRAWN = "withdrawn"
-    REVOKED = "revoked"
-
 
 # from -> the states it may move to. Nothing else is a valid change.
 VALID_TRANSITIONS: dict[State, frozenset[State]] = {
