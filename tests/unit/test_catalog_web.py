@@ -105,7 +105,7 @@ def test_every_route_needs_admin():
         for verb in ("get", "post"):
             method = handler.__dict__.get(verb)
             if method is not None:
-                assert method.needs_admin, (pattern, verb)
+                assert method.access_check == "needs_admin", (pattern, verb)
 
 
 @pytest.mark.parametrize("user", ["hubadmin", "rita", None])

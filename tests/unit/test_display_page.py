@@ -89,7 +89,7 @@ def rows(html: str) -> dict[tuple[str, str], str]:
 
 def test_the_page_is_registered_and_needs_admin():
     [(pattern, handler, *_)] = [r for r in web_app.routes(PREFIX) if r[0] == PREFIX + "display"]
-    assert handler.get.needs_admin
+    assert handler.get.access_check == "needs_admin"
     assert "post" not in handler.__dict__  # read only
 
 

@@ -74,20 +74,6 @@ def service_routes(
     return handlers
 
 
-class ServiceHandlerMixin:
-    """What every handler of a hub service has: its prefix and a way to run blocking work."""
-
-    settings: dict[str, Any]
-
-    @property
-    def prefix(self) -> str:
-        return self.settings["prefix"]
-
-    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``func`` in a worker thread (databases, OPA and the audit log block)."""
-        return await in_thread(func, *args, **kwargs)
-
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tornado.web import stream_request_body
 
+from cleanroom.services.handlers import public
+
 from ..errors import InvalidInput, NotFound, TooLarge
 from ..service import VoteInput, request_model
 from ..states import State
@@ -248,12 +250,11 @@ class OpenAPIHandler(ApiHandler):
     async def prepare(self) -> None:
         pass
 
+    @public
     def get(self):
         document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
         document["servers"] = [{"url": self.prefix.rstrip("/")}]
         self.write_json(document)
-
-    get.authenticated = True  # type: ignore[attr-defined] - deliberately public
 
 
 class NotFoundHandler(ApiHandler):

@@ -7,23 +7,24 @@ their running server (its project) from the hub. Nothing in a body or a header t
 controls is taken as a fact about them.
 
 API handlers answer errors as ``{"error": "...", "reasons": [...]}``; page handlers as a page.
-Every handler method carries ``@authenticated`` (``check_route_table`` makes sure).
+Every handler method carries ``@authenticated`` or ``@public``
+(``cleanroom.services.handlers.check_route_table`` makes sure).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError
 
-from cleanroom.services.app import ServiceHandlerMixin, cross_origin_reason
+from cleanroom.services.handlers import (  # noqa: F401 - check_route_table: the app's
+    ServiceHandler,
+    access_check,
+    check_route_table,
+)
 
 from ...errors import CleanRoomError
 from ..errors import AirlockError, InvalidInput, NotSignedIn
@@ -45,70 +46,32 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def authenticated(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """Every handler method carries this: no caller, no answer (401, or the hub's login)."""
-
-    @functools.wraps(method)
-    async def checked(self: AirlockHandler, *args: Any, **kwargs: Any) -> Any:
-        if self.caller is None:
-            if not self.api and self.request.method in ("GET", "HEAD"):
-                self.redirect(self.get_login_url())
-                return None
-            raise NotSignedIn(
-                "sign in first: send your JupyterHub token (Authorization: token ...) or open "
-                "the airlock from the hub"
-            )
-        result = method(self, *args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    checked.authenticated = True  # type: ignore[attr-defined]
-    return checked
+async def _signed_in(handler: AirlockHandler) -> bool:
+    if handler.caller is not None:
+        return True
+    if not handler.api and handler.request.method in ("GET", "HEAD"):
+        handler.redirect(handler.get_login_url())
+        return False
+    raise NotSignedIn(
+        "sign in first: send your JupyterHub token (Authorization: token ...) or open "
+        "the airlock from the hub"
+    )
 
 
-def check_route_table(handlers: list[tuple]) -> None:
-    for _pattern, handler, *_rest in handlers:
-        if not issubclass(handler, AirlockHandler):
-            continue
-        for verb in ("get", "post", "put", "patch", "delete"):
-            method = handler.__dict__.get(verb)
-            if method is not None and not getattr(method, "authenticated", False):
-                raise TypeError(f"{handler.__name__}.{verb} is not decorated with @authenticated")
+# Every handler method carries this: no caller, no answer (401, or the hub's login).
+authenticated = access_check("authenticated", _signed_in)
 
 
-class AirlockHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
+class AirlockHandler(ServiceHandler):
     """Application settings used: ``airlock`` (AirlockService), ``hub`` (facts.HubClient),
     ``hub_auth`` (a HubOAuth), ``templates``, ``prefix``, ``clean_room_subnet``,
     ``gateway``."""
 
+    content_security_policy = CONTENT_SECURITY_POLICY
+    tokens_skip_xsrf = True  # researchers' servers call the API with their token
     api = False
     caller: Caller | None = None
     server_project: str | None = None
-    forged = False
-
-    def initialize(self) -> None:
-        if self.settings.get("hub_auth") is not None:
-            self.hub_auth = self.settings["hub_auth"]
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
-
-    def check_xsrf_cookie(self) -> None:
-        # A token in the Authorization header is not ambient authority (a browser never
-        # sends it by itself), so XSRF is checked only for cookie sign-ins.
-        if self.request.headers.get("Authorization"):
-            return
-        reason = cross_origin_reason(self.request.method, self.request.headers, self.request.host)
-        self.forged = True  # until checked: the error page then says to reload the form
-        if reason:
-            raise HTTPError(403, f"Refused: this request came from another site ({reason}).")
-        super().check_xsrf_cookie()
-        self.forged = False
 
     async def prepare(self) -> None:
         await self.identify()

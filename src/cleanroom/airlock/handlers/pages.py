@@ -13,6 +13,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from cleanroom.services.handlers import public
+
 from ..errors import InvalidInput, NotFound
 from ..service import VoteInput, current_files, request_model
 from ..states import DESCRIPTIONS, RELEASABLE_STATES, State
@@ -250,6 +252,7 @@ class PreviewStyles(PageHandler):
     async def prepare(self) -> None:
         pass
 
+    @public
     def get(self):
         try:
             from ..previews import PREVIEW_CSS
@@ -258,8 +261,6 @@ class PreviewStyles(PageHandler):
         self.set_header("Content-Type", "text/css; charset=UTF-8")
         self.set_header("Cache-Control", "max-age=3600")
         self.finish(PREVIEW_CSS)
-
-    get.authenticated = True  # type: ignore[attr-defined] - deliberately public
 
 
 class NotFoundPage(PageHandler):

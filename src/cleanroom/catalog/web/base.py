@@ -17,18 +17,19 @@ service's 403 page and changes nothing.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
-from tornado.web import HTTPError, RequestHandler
+from jupyterhub.services.auth import UserNotAllowed
+from tornado.web import HTTPError
 
 from cleanroom import scopes
 from cleanroom.catalog.errors import CatalogError
-from cleanroom.services.app import ServiceHandlerMixin, cross_origin_reason
+from cleanroom.services.handlers import (  # noqa: F401 - check_route_table: the app's
+    ServiceHandler,
+    access_check,
+    check_route_table,
+)
 
 log = logging.getLogger("cleanroom.catalog.web")
 
@@ -74,53 +75,28 @@ def check_user_can_administer(user: dict | None) -> None:
         )
 
 
-def needs_admin(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """Every handler method carries this: no admin scope, no page and no change (403)."""
-
-    @functools.wraps(method)
-    async def checked(self: CatalogHandler, *args: Any, **kwargs: Any) -> Any:
-        user = self.current_user
-        if not user and self.request.method in ("GET", "HEAD"):
-            # To the hub's login (raises 403 instead when the hub said "not allowed").
-            self.redirect(self.get_login_url())
-            return None
-        check_user_can_administer(user)
-        result = method(self, *args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    checked.needs_admin = True  # type: ignore[attr-defined]
-    return checked
+async def _may_administer(handler: CatalogHandler) -> bool:
+    user = handler.current_user
+    if not user and handler.request.method in ("GET", "HEAD"):
+        # To the hub's login (raises 403 instead when the hub said "not allowed").
+        handler.redirect(handler.get_login_url())
+        return False
+    check_user_can_administer(user)
+    return True
 
 
-class CatalogHandler(ServiceHandlerMixin, HubOAuthenticated, RequestHandler):
+# Every handler method carries this: no admin scope, no page and no change (403).
+needs_admin = access_check("needs_admin", _may_administer)
+
+
+class CatalogHandler(ServiceHandler):
     """What every page shares. Application settings used: ``catalog`` (CatalogService),
     ``jobs`` (cleanroom.catalog.web.jobs.JobRunner), ``templates`` (a Jinja2 Environment),
     ``import_dir``, ``state_dir``, ``prefix`` (the service's URL prefix) and optionally
     ``hub_auth`` (a HubOAuth; by default one configured from the hub's environment) and
     ``cleanroom_settings`` (the deployment's Settings; by default read from the environment)."""
 
-    def initialize(self) -> None:
-        if self.settings.get("hub_auth") is not None:  # tests give one; else from the env
-            self.hub_auth = self.settings["hub_auth"]
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
-
-    forged = False
-
-    def check_xsrf_cookie(self) -> None:
-        reason = cross_origin_reason(self.request.method, self.request.headers, self.request.host)
-        self.forged = True  # until checked: the error page then says to reload the form
-        if reason:
-            raise HTTPError(403, f"Refused: this request came from another site ({reason}).")
-        super().check_xsrf_cookie()
-        self.forged = False
+    content_security_policy = CONTENT_SECURITY_POLICY
 
     async def prepare(self) -> None:
         # Ask the hub who this is without blocking the loop (the mixin's sync path would).
@@ -278,14 +254,3 @@ def error_guidance(
     else:
         step = "Nothing was changed: go back, correct what it says and try again."
     return heading, step, links
-
-
-def check_route_table(handlers: list[tuple]) -> None:
-    """Every page and form of a route table checks the admin scope (a test calls this too)."""
-    for _pattern, handler, *_rest in handlers:
-        if not issubclass(handler, CatalogHandler):
-            continue
-        for verb in ("get", "post", "put", "patch", "delete"):
-            method = handler.__dict__.get(verb)
-            if method is not None and not getattr(method, "needs_admin", False):
-                raise TypeError(f"{handler.__name__}.{verb} is not decorated with @needs_admin")
