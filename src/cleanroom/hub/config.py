@@ -16,16 +16,32 @@ from cleanroom.settings import Settings
 
 def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str = "") -> Config:
     """Fill ``c`` for one clean-room hub; touches nothing outside ``c``."""
-    state = settings.state_path
+    _state(c, settings)
+    _addresses(c, settings, proxy_token)
+    _accounts(c, settings)
+    _roles(c)
+    _services(c, settings, admin_token)
+    _pages(c, settings)
+    _spawner(c, settings)
+    return c
 
-    # Where the hub keeps its state.
+
+def _service_environment(settings: Settings) -> dict[str, str]:
+    return {**settings.to_env(), "PATH": os.environ.get("PATH", "")}
+
+
+def _state(c: Config, settings: Settings) -> None:
+    """Where the hub keeps its state."""
+    state = settings.state_path
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(state / "secrets" / "cookie_secret")
     c.JupyterHub.pid_file = str(state / "run" / "jupyterhub.pid")
     c.ConfigurableHTTPProxy.pid_file = str(state / "run" / "proxy.pid")
 
-    # Addresses: the proxy only on loopback behind nginx; the hub API on the researchers'
-    # network gateway, the one place their containers may connect to.
+
+def _addresses(c: Config, settings: Settings, proxy_token: str) -> None:
+    """The proxy only on loopback behind nginx; the hub API on the researchers' network
+    gateway, the one place their containers may connect to."""
     c.JupyterHub.bind_url = f"http://127.0.0.1:{settings.proxy_port}/"
     c.JupyterHub.public_url = settings.public_url
     # Each researcher's server on a host name of its own (<label>.<public host>), so nothing a
@@ -44,9 +60,11 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
     if proxy:
         c.ConfigurableHTTPProxy.command = [proxy]
 
-    # Accounts: real ones; sign-ups wait until an admin authorises them.
+
+def _accounts(c: Config, settings: Settings) -> None:
+    """Real accounts; sign-ups wait until an admin authorises them."""
     c.JupyterHub.authenticator_class = "cleanroom.hub.auth.CleanRoomAuthenticator"
-    c.CleanRoomAuthenticator.audit_state_dir = str(state)
+    c.CleanRoomAuthenticator.audit_state_dir = str(settings.state_path)
     c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.minimum_password_length = 12
     c.NativeAuthenticator.check_common_password = True
@@ -55,7 +73,10 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
     c.Authenticator.admin_users = set(settings.admin_users.split(","))
     c.Authenticator.allow_all = True  # who may *do* anything is decided by groups and policy
 
-    # Global roles as groups that grant scopes; nothing per project here.
+
+def _roles(c: Config) -> None:
+    """Global roles as groups that grant scopes (nothing per project here), and the
+    services' own roles."""
     c.JupyterHub.custom_scopes = scopes.CUSTOM_SCOPES
     c.JupyterHub.load_roles = scopes.load_roles() + [
         {
@@ -79,20 +100,27 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
             "services": ["grant-watcher"],
         },
     ]
+    c.JupyterHub.load_groups = scopes.load_groups()
+    c.JupyterHub.allow_named_servers = False
+
+
+def _services(c: Config, settings: Settings, admin_token: str) -> None:
+    """The services the hub runs and restarts: the grant watcher, the edge filter, the admin
+    pages, the airlock and (unless one runs elsewhere) OPA."""
     c.JupyterHub.services = [
         {"name": "cleanroom-admin", "api_token": admin_token},
         {
             # Stops running servers whose grants no longer apply (cleanroom.hub.watcher).
             "name": "grant-watcher",
             "command": [sys.executable, "-m", "cleanroom.hub.watcher"],
-            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+            "environment": _service_environment(settings),
         },
         {
             # The edge filter (cleanroom.edge.filter): nginx sends it every request for a
             # researcher's host name; it is restarted by the hub if it exits.
             "name": "edge",
             "command": [sys.executable, "-m", "cleanroom.edge.filter"],
-            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+            "environment": _service_environment(settings),
         },
         {
             # The admin pages (cleanroom.catalog.web), at /services/catalog/ through the proxy. Its
@@ -100,7 +128,7 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
             "name": "catalog",
             "url": f"http://127.0.0.1:{settings.catalog_web_port}",
             "command": [sys.executable, "-m", "cleanroom.catalog.web"],
-            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+            "environment": _service_environment(settings),
             "oauth_client_allowed_scopes": [scopes.ADMINISTER],
             "oauth_no_confirm": True,
         },
@@ -111,7 +139,7 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
             "name": "airlock",
             "url": f"http://{settings.gateway}:{settings.airlock_port}",
             "command": [sys.executable, "-m", "cleanroom.airlock"],
-            "environment": {**settings.to_env(), "PATH": os.environ.get("PATH", "")},
+            "environment": _service_environment(settings),
             "oauth_client_allowed_scopes": list(scopes.CUSTOM_SCOPES),
             "oauth_no_confirm": True,
         },
@@ -121,17 +149,20 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
         c.JupyterHub.services.append(
             opa_service(policies_dir=settings.policies_dir, addr=f"127.0.0.1:{settings.opa_port}")
         )
-    c.JupyterHub.load_groups = scopes.load_groups()
-    c.JupyterHub.allow_named_servers = False
 
-    # Everyone lands on the hub's home after login, never on /hub/spawn (a 403 for all but
-    # researchers): JupyterHub's home.html extended (cleanroom/templates/home.html), filled
-    # per role with facts from the catalog, the policies, the airlock and the audit log.
+
+def _pages(c: Config, settings: Settings) -> None:
+    """Everyone lands on the hub's home after login, never on /hub/spawn (a 403 for all but
+    researchers): JupyterHub's home.html extended (cleanroom/hub/templates/home.html), filled
+    per role with facts from the catalog, the policies, the airlock and the audit log."""
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.template_paths = [str(landing.TEMPLATES)]
     c.JupyterHub.template_vars = {"cleanroom_home": landing.Home(settings)}
 
-    # The researchers' servers.
+
+def _spawner(c: Config, settings: Settings) -> None:
+    """The researchers' servers."""
+    state = settings.state_path
     c.JupyterHub.spawner_class = "cleanroom.hub.spawner.CleanRoomSpawner"
     c.CleanRoomSpawner.image = settings.image
     c.CleanRoomSpawner.prefix = settings.container_prefix
@@ -168,4 +199,3 @@ def configure(c: Config, settings: Settings, admin_token: str, proxy_token: str 
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 180
-    return c
