@@ -28,7 +28,7 @@ import schemathesis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cleanroom.airlock.handlers.api import OPENAPI_PATH  # noqa: E402
+from cleanroom.airlock.web.handlers.api import OPENAPI_PATH  # noqa: E402
 from cleanroom.audit import AuditLog  # noqa: E402
 from cleanroom.catalog.service import CatalogService  # noqa: E402
 from cleanroom.policy import PolicyClient, revision_of_dir  # noqa: E402

@@ -219,7 +219,7 @@ def test_two_racing_votes_have_exactly_one_outcome(airlock, attempt):
 
 
 def test_a_reviewer_sees_another_reviewers_vote_only_after_casting_their_own(airlock):
-    from cleanroom.airlock.service import request_model
+    from cleanroom.airlock.web.serialise import request_model
 
     rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"1,1\n"))
     airlock.submit(ALICE, rid)
@@ -235,7 +235,7 @@ def test_a_reviewer_sees_another_reviewers_vote_only_after_casting_their_own(air
 
 
 def test_the_requester_reads_only_comments_marked_for_them(airlock):
-    from cleanroom.airlock.service import request_model
+    from cleanroom.airlock.web.serialise import request_model
 
     rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"1,1\n"))
     airlock.submit(ALICE, rid)

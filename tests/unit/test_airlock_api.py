@@ -16,10 +16,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
-from cleanroom.airlock.app import make_app, routes
 from cleanroom.airlock.facts import HubUser, parse_user
-from cleanroom.airlock.handlers.base import CONTENT_SECURITY_POLICY, check_route_table
 from cleanroom.airlock.service import Limits
+from cleanroom.airlock.web.app import make_app, routes
+from cleanroom.airlock.web.handlers.base import CONTENT_SECURITY_POLICY, check_route_table
 
 # The server fixture and the tests share the session's event loop (the fixtures' loop scope).
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -221,7 +221,7 @@ async def test_only_the_requester_changes_a_request(server):
 
 
 def test_every_handler_method_is_authenticated():
-    from cleanroom.airlock.handlers import api, pages
+    from cleanroom.airlock.web.handlers import api, pages
 
     check_route_table(api.default_handlers)
     check_route_table(pages.default_handlers)
@@ -234,7 +234,7 @@ def test_every_handler_method_is_authenticated():
      ("10.0.0.5", False), ("not-an-address", True)],
 )  # fmt: skip
 def test_the_peer_check(peer, inside):
-    from cleanroom.airlock.handlers.base import AirlockHandler
+    from cleanroom.airlock.web.handlers.base import AirlockHandler
 
     class Request:
         remote_ip = peer
@@ -265,7 +265,7 @@ async def test_the_previews_stylesheet_is_served_and_pages_link_it(server):
     answer = await call(server, "GET", "static/previews.css", token=None)
     assert answer.code == 200 and answer.headers["Content-Type"].startswith("text/css")
     assert b".cr-hl" in answer.body
-    from cleanroom.airlock.app import templates
+    from cleanroom.airlock.web.app import templates
 
     base = templates().get_template("base.html").render(prefix=PREFIX, user=None)
     assert f'href="{PREFIX}static/previews.css"' in base and "<script" not in base
@@ -273,7 +273,7 @@ async def test_the_previews_stylesheet_is_served_and_pages_link_it(server):
 
 @in_session_loop
 async def test_the_common_stylesheet_is_served_beside_the_airlocks_own(server):
-    from cleanroom.airlock.app import templates
+    from cleanroom.airlock.web.app import templates
 
     base = templates().get_template("base.html").render(prefix=PREFIX, user=None)
     for sheet in ("static/common/pages.css", "static/airlock.css"):

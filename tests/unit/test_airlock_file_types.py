@@ -56,7 +56,7 @@ def test_the_airlock_accepts_exactly_the_schemas_types():
 
 
 def test_the_openapi_document_names_exactly_the_schemas_types():
-    openapi = json.loads(files("cleanroom.airlock").joinpath("openapi.json").read_text())
+    openapi = json.loads(files("cleanroom.airlock.web").joinpath("openapi.json").read_text())
     assert openapi["components"]["schemas"]["FileType"]["enum"] == schema_types()
     enums = re.findall(r'"enum":\s*\[([^\]]*)\]', json.dumps(openapi))
     with_types = [e for e in enums if '"table"' in e]

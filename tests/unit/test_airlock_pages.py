@@ -19,10 +19,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
-from cleanroom.airlock.app import make_app
 from cleanroom.airlock.errors import Unavailable
 from cleanroom.airlock.facts import HubUser
 from cleanroom.airlock.service import Limits
+from cleanroom.airlock.web.app import make_app
 
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
 

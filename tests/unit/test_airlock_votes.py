@@ -24,7 +24,8 @@ from factories.airlock import (
 from cleanroom.airlock.enums import State
 from cleanroom.airlock.errors import Conflict, PermissionDenied
 from cleanroom.airlock.permissions import REVIEW, SUBMIT, Caller
-from cleanroom.airlock.service import VoteInput, request_model
+from cleanroom.airlock.service import VoteInput
+from cleanroom.airlock.web.serialise import request_model
 
 
 def transitions(airlock, request_id) -> list[tuple[str, str]]:

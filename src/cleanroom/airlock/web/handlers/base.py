@@ -20,15 +20,14 @@ from typing import Any
 
 from tornado.web import HTTPError
 
+from cleanroom.airlock.errors import AirlockError, InvalidInput, NotSignedIn
+from cleanroom.airlock.permissions import Caller
+from cleanroom.errors import CleanRoomError
 from cleanroom.services.handlers import (  # noqa: F401 - check_route_table: the app's
     ServiceHandler,
     access_check,
     check_route_table,
 )
-
-from ...errors import CleanRoomError
-from ..errors import AirlockError, InvalidInput, NotSignedIn
-from ..permissions import Caller
 
 log = logging.getLogger("cleanroom.airlock")
 

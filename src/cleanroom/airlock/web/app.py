@@ -19,6 +19,8 @@ from jupyterhub.utils import url_path_join
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
+from cleanroom.airlock.web.handlers import api, pages
+from cleanroom.airlock.web.handlers.base import check_route_table, log
 from cleanroom.services.app import (
     cookie_settings,
     page_templates,
@@ -26,9 +28,6 @@ from cleanroom.services.app import (
     serve_until_stopped,
     service_routes,
 )
-
-from .handlers import api, pages
-from .handlers.base import check_route_table, log
 
 HERE = Path(__file__).resolve().parent
 MODULES = (api, pages)
@@ -74,13 +73,13 @@ def make_app(
 
 def open_service(settings):
     """The AirlockService of a deployment: its database and blobs under airlock_path."""
-    from ..audit import AuditLog
-    from ..catalog.service import CatalogService
-    from ..policy import PolicyClient
-    from .db import create_airlock_engine, session_factory
-    from .facts import CatalogFacts
-    from .service import AirlockService, Limits
-    from .store import BlobStore
+    from cleanroom.airlock.db import create_airlock_engine, session_factory
+    from cleanroom.airlock.facts import CatalogFacts
+    from cleanroom.airlock.service import AirlockService, Limits
+    from cleanroom.airlock.store import BlobStore
+    from cleanroom.audit import AuditLog
+    from cleanroom.catalog.service import CatalogService
+    from cleanroom.policy import PolicyClient
 
     root = settings.airlock_path
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -109,8 +108,8 @@ def main() -> int:
 
 
 async def serve() -> None:
-    from ..settings import Settings
-    from .facts import HubClient
+    from cleanroom.airlock.facts import HubClient
+    from cleanroom.settings import Settings
 
     settings = Settings.from_env()
     airlock = await asyncio.to_thread(open_service, settings)

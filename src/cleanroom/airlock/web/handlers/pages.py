@@ -13,20 +13,20 @@ from typing import Any
 
 from markupsafe import Markup
 
+from cleanroom.airlock.errors import InvalidInput, NotFound
+from cleanroom.airlock.service import VoteInput, current_files
+from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
+from cleanroom.airlock.web.handlers.api import DownloadHandler
+from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
+from cleanroom.airlock.web.serialise import request_model
 from cleanroom.services.handlers import public
-
-from ..errors import InvalidInput, NotFound
-from ..service import VoteInput, current_files, request_model
-from ..states import DESCRIPTIONS, RELEASABLE_STATES, State
-from .api import DownloadHandler
-from .base import AirlockHandler, authenticated
 
 NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
 
 
 def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
     try:
-        from ..previews import render_preview as render
+        from cleanroom.airlock.previews import render_preview as render
     except ImportError:
         return NO_PREVIEW
     try:
@@ -37,7 +37,7 @@ def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
 
 def render_diff(old, new, media_type: str, name: str, old_sha: str, new_sha: str) -> Markup:
     try:
-        from ..previews import render_diff as render
+        from cleanroom.airlock.previews import render_diff as render
     except ImportError:
         return Markup('<p class="empty">No comparison is available for this file.</p>')
     try:
@@ -228,7 +228,7 @@ class AdminPage(PageHandler):
 class AuditPage(PageHandler):
     @authenticated
     async def get(self):
-        from ..permissions import check_user_can_administer
+        from cleanroom.airlock.permissions import check_user_can_administer
 
         check_user_can_administer(self.caller)
         audit = self.airlock.audit
@@ -255,7 +255,7 @@ class PreviewStyles(PageHandler):
     @public
     def get(self):
         try:
-            from ..previews import PREVIEW_CSS
+            from cleanroom.airlock.previews import PREVIEW_CSS
         except ImportError:
             PREVIEW_CSS = ""  # noqa: N806
         self.set_header("Content-Type", "text/css; charset=UTF-8")

@@ -13,15 +13,15 @@ from pathlib import Path
 
 from tornado.web import stream_request_body
 
+from cleanroom.airlock.errors import InvalidInput, NotFound, TooLarge
+from cleanroom.airlock.service import VoteInput
+from cleanroom.airlock.states import State
+from cleanroom.airlock.store import BlobWriter
+from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
+from cleanroom.airlock.web.serialise import request_model
 from cleanroom.services.handlers import public
 
-from ..errors import InvalidInput, NotFound, TooLarge
-from ..service import VoteInput, request_model
-from ..states import State
-from ..store import BlobWriter
-from .base import AirlockHandler, authenticated
-
-HERE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[1]  # airlock/web/
 UPLOAD_SLACK = 2 * 1024 * 1024
 OPENAPI_PATH = HERE / "openapi.json"
 
@@ -30,7 +30,7 @@ def detect_media_type(path: Path, name: str) -> str:
     """The media type from the content (cleanroom.airlock.mediatypes); when that module is
     not installed, ``application/octet-stream``: unknown, never a guess from the name."""
     try:
-        from ..mediatypes import detect_media_type as detect
+        from cleanroom.airlock.mediatypes import detect_media_type as detect
     except ImportError:
         return "application/octet-stream"
     return detect(path, name)
