@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cleanroom.grants.rowfilter.lexer import _refuse
-from cleanroom.grants.rowfilter.parser import _Parser
+from cleanroom.grants.rowfilter.lexer import refuse
+from cleanroom.grants.rowfilter.parser import Parser
 from cleanroom.grants.rowfilter.rules import MAX_LENGTH, RowFilterError
 from cleanroom.grants.rowfilter.syntax import (
     Between,
@@ -27,10 +27,10 @@ def parse_row_filter(expression: str, columns: Mapping[str, str]) -> Node:
     if not isinstance(expression, str):
         raise RowFilterError(f"A row filter must be text, not {type(expression).__name__}.")
     if len(expression) > MAX_LENGTH:
-        raise _refuse(f"the filter is {len(expression)} characters long; the limit is {MAX_LENGTH}")
+        raise refuse(f"the filter is {len(expression)} characters long; the limit is {MAX_LENGTH}")
     if "\x00" in expression:
-        raise _refuse("the NUL character is not allowed", expression.index("\x00"))
-    return _Parser(expression, columns).parse()
+        raise refuse("the NUL character is not allowed", expression.index("\x00"))
+    return Parser(expression, columns).parse()
 
 
 def check_row_filter(expression: str, columns: Mapping[str, str]) -> str:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cleanroom.grants.rowfilter.rules import (
-    _INVISIBLE_CATEGORIES,
-    _NUMBER,
-    _SPACE,
-    _WORD,
     ALLOWED,
+    INVISIBLE_CATEGORIES,
+    NUMBER_PATTERN,
+    SPACES,
+    WORD_PATTERN,
     RowFilterError,
 )
 
@@ -23,7 +23,7 @@ class Token:
     pos: int  # 0-based offset in the filter
 
 
-def _refuse(message: str, pos: int | None = None) -> RowFilterError:
+def refuse(message: str, pos: int | None = None) -> RowFilterError:
     where = f" at character {pos + 1}" if pos is not None else ""
     return RowFilterError(f"Row filter refused{where}: {message}. {ALLOWED}.")
 
@@ -34,8 +34,8 @@ def _describe_char(ch: str) -> str:
 
 
 def _check_quoted_char(ch: str, pos: int) -> None:
-    if unicodedata.category(ch) in _INVISIBLE_CATEGORIES and ch != " ":
-        raise _refuse(f"the invisible or control character U+{ord(ch):04X} is not allowed", pos)
+    if unicodedata.category(ch) in INVISIBLE_CATEGORIES and ch != " ":
+        raise refuse(f"the invisible or control character U+{ord(ch):04X} is not allowed", pos)
 
 
 def _read_quoted(text: str, start: int, quote: str) -> tuple[str, int]:
@@ -46,7 +46,7 @@ def _read_quoted(text: str, start: int, quote: str) -> tuple[str, int]:
         j = text.find(quote, i)
         if j < 0:
             what = "string" if quote == "'" else "quoted column name"
-            raise _refuse(f"this {what} is never closed (a {quote} is missing)", start)
+            raise refuse(f"this {what} is never closed (a {quote} is missing)", start)
         out.append(text[i:j])
         if text.startswith(quote * 2, j):  # '' inside a string, "" inside a name
             out.append(quote)
@@ -68,7 +68,7 @@ def iter_tokens(text: str) -> Iterator[Token]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch in _SPACE:
+        if ch in SPACES:
             i += 1
         elif ch == "'":
             value, i2 = _read_quoted(text, i, "'")
@@ -77,29 +77,29 @@ def iter_tokens(text: str) -> Iterator[Token]:
         elif ch == '"':
             value, i2 = _read_quoted(text, i, '"')
             if not value:
-                raise _refuse('an empty quoted name ("") is not a column', i)
+                raise refuse('an empty quoted name ("") is not a column', i)
             yield Token("name", value, i)
             i = i2
         elif text.startswith("--", i):
-            raise _refuse("comments (--) are not allowed", i)
+            raise refuse("comments (--) are not allowed", i)
         elif text.startswith("/*", i):
-            raise _refuse("comments (/* */) are not allowed", i)
+            raise refuse("comments (/* */) are not allowed", i)
         elif ch == ";":
-            raise _refuse(
+            raise refuse(
                 "a filter is one expression: ';' and a second statement are not allowed", i
             )
         elif text.startswith("::", i):
-            raise _refuse("casts (::) are not allowed; write dates as DATE '2024-01-31'", i)
+            raise refuse("casts (::) are not allowed; write dates as DATE '2024-01-31'", i)
         elif ch.isascii() and (ch.isdigit() or (ch == "." and text[i + 1 : i + 2].isdigit())):
-            m = _NUMBER.match(text, i)
+            m = NUMBER_PATTERN.match(text, i)
             assert m is not None
             end = m.end()
             if end < n and (text[end].isalnum() or text[end] in "_."):
-                raise _refuse(f"{text[i : end + 1]!r} is not a number or a name", i)
+                raise refuse(f"{text[i : end + 1]!r} is not a number or a name", i)
             yield Token("number", m.group(), i)
             i = end
         elif ch.isascii() and (ch.isalpha() or ch == "_"):
-            m = _WORD.match(text, i)
+            m = WORD_PATTERN.match(text, i)
             assert m is not None
             yield Token("word", m.group(), i)
             i = m.end()
@@ -119,15 +119,15 @@ def iter_tokens(text: str) -> Iterator[Token]:
             hint = ""
             if unicodedata.category(ch).startswith("P") or ch in "\u2018\u2019\u201c\u201d":
                 hint = "; use the plain ASCII quotes ' and \""
-            raise _refuse(
+            raise refuse(
                 f"{_describe_char(ch)} is not allowed outside quotes: names and keywords are "
                 f"plain ASCII{hint}",
                 i,
             )
         elif ch in "+*/%|&^~":
-            raise _refuse(f"arithmetic and other operators ({ch}) are not allowed", i)
+            raise refuse(f"arithmetic and other operators ({ch}) are not allowed", i)
         elif ch in "?$":
-            raise _refuse(f"parameters ({ch}) are not allowed", i)
+            raise refuse(f"parameters ({ch}) are not allowed", i)
         else:
-            raise _refuse(f"the character {ch!r} is not allowed", i)
+            raise refuse(f"the character {ch!r} is not allowed", i)
     yield Token("end", "", n)

@@ -8,12 +8,10 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from cleanroom.grants.rowfilter.lexer import Token, _refuse, iter_tokens
+from cleanroom.grants.rowfilter.lexer import Token, iter_tokens, refuse
 from cleanroom.grants.rowfilter.rules import (
-    _COMPARISONS,
-    _QUERY_WORDS,
-    _WORD,
     BOOLEAN,
+    COMPARISONS,
     DATE,
     KEYWORDS,
     MAX_DEPTH,
@@ -21,9 +19,11 @@ from cleanroom.grants.rowfilter.rules import (
     NULL,
     NUMBER,
     OTHER,
+    QUERY_WORDS,
     TEXT,
     TIMESTAMP,
-    _compatible,
+    WORD_PATTERN,
+    compatible,
     type_kind,
 )
 from cleanroom.grants.rowfilter.syntax import (
@@ -39,11 +39,11 @@ from cleanroom.grants.rowfilter.syntax import (
     Not,
     Operand,
     Truth,
-    _quote_string,
+    quote_string,
 )
 
 
-class _Parser:
+class Parser:
     def __init__(self, text: str, columns: Mapping[str, str]):
         self._source = iter_tokens(text)
         self.tokens: list[Token] = []
@@ -80,7 +80,7 @@ class _Parser:
     def expect(self, kind: str, what: str) -> Token:
         tok = self.peek()
         if tok.kind != kind:
-            raise _refuse(f"expected {what}, found {self.show(tok)}", tok.pos)
+            raise refuse(f"expected {what}, found {self.show(tok)}", tok.pos)
         self.i += 1
         return tok
 
@@ -89,7 +89,7 @@ class _Parser:
         if tok.kind == "end":
             return "the end of the filter"
         if tok.kind == "string":
-            return f"the string {_quote_string(tok.text)}"
+            return f"the string {quote_string(tok.text)}"
         if tok.kind == "name":
             return f'the name "{tok.text}"'
         return repr(tok.text)
@@ -97,17 +97,17 @@ class _Parser:
     def enter(self, pos: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _refuse(f"the filter is nested more than {MAX_DEPTH} levels deep", pos)
+            raise refuse(f"the filter is nested more than {MAX_DEPTH} levels deep", pos)
 
     # -- grammar
     def parse(self) -> Node:
         tok = self.peek()
         if tok.kind == "end":
-            raise _refuse("the filter is empty (to grant every row, give no filter)")
+            raise refuse("the filter is empty (to grant every row, give no filter)")
         node = self.parse_or()
         tok = self.peek()
         if tok.kind != "end":
-            raise _refuse(f"unexpected {self.show(tok)} after a complete condition", tok.pos)
+            raise refuse(f"unexpected {self.show(tok)} after a complete condition", tok.pos)
         return node
 
     def parse_or(self) -> Node:
@@ -142,7 +142,7 @@ class _Parser:
             self.enter(tok.pos)
             self.i += 1
             if self.is_keyword("SELECT") or self.is_keyword("WITH") or self.is_keyword("FROM"):
-                raise _refuse("subqueries are not allowed", self.peek().pos)
+                raise refuse("subqueries are not allowed", self.peek().pos)
             node = self.parse_or()
             self.expect(")", "')' to close the '(' at character " + str(tok.pos + 1))
             self.depth -= 1
@@ -152,13 +152,13 @@ class _Parser:
     def parse_predicate(self) -> Node:
         left = self.parse_operand()
         tok = self.peek()
-        if tok.kind == "op" and tok.text in _COMPARISONS:
+        if tok.kind == "op" and tok.text in COMPARISONS:
             self.i += 1
             right = self.parse_operand()
-            op = _COMPARISONS[tok.text]
+            op = COMPARISONS[tok.text]
             if NULL in (left.kind, right.kind):
                 negated = "NOT " if op == "<>" else ""
-                raise _refuse(f"comparing with NULL is never true; write IS {negated}NULL", tok.pos)
+                raise refuse(f"comparing with NULL is never true; write IS {negated}NULL", tok.pos)
             self.check_compatible(left, right, tok)
             return Comparison(op, left, right)
         negated = False
@@ -172,7 +172,7 @@ class _Parser:
         if self.accept_keyword("BETWEEN"):
             low = self.parse_operand()
             if not self.accept_keyword("AND"):
-                raise _refuse(f"BETWEEN needs AND, found {self.show(self.peek())}", self.peek().pos)
+                raise refuse(f"BETWEEN needs AND, found {self.show(self.peek())}", self.peek().pos)
             high = self.parse_operand()
             self.check_compatible(left, low, tok)
             self.check_compatible(left, high, tok)
@@ -183,30 +183,30 @@ class _Parser:
             case_insensitive = self.next().text.upper() == "ILIKE"
             pattern_tok = self.peek()
             if pattern_tok.kind != "string":
-                raise _refuse(
+                raise refuse(
                     f"{tok.text.upper()} needs a pattern in single quotes, found "
                     f"{self.show(pattern_tok)}",
                     pattern_tok.pos,
                 )
             self.i += 1
             if left.kind not in (TEXT, OTHER):
-                raise _refuse(f"LIKE works on text; {self.describe(left)} is not text", tok.pos)
+                raise refuse(f"LIKE works on text; {self.describe(left)} is not text", tok.pos)
             if self.is_keyword("ESCAPE"):
-                raise _refuse("LIKE ... ESCAPE is not allowed", self.peek().pos)
+                raise refuse("LIKE ... ESCAPE is not allowed", self.peek().pos)
             return Like(left, Literal(TEXT, pattern_tok.text), negated, case_insensitive)
         if self.accept_keyword("IS"):
             not_null = self.accept_keyword("NOT")
             if not self.accept_keyword("NULL"):
                 found = self.peek()
-                raise _refuse(
+                raise refuse(
                     f"IS must be followed by [NOT] NULL, found {self.show(found)}", found.pos
                 )
             return IsNull(left, not_null)
         if negated:  # unreachable: NOT is only consumed before BETWEEN/IN/LIKE
-            raise _refuse("NOT here must be followed by BETWEEN, IN or LIKE", tok.pos)
+            raise refuse("NOT here must be followed by BETWEEN, IN or LIKE", tok.pos)
         if left.kind == BOOLEAN:
             return Truth(left)
-        raise _refuse(
+        raise refuse(
             f"{self.describe(left)} is not a condition by itself; compare it, e.g. "
             f"{left.sql()} = ..., or use IS NULL / IN / BETWEEN / LIKE",
             self.tokens[self.i - 1].pos if tok.kind == "end" else tok.pos,
@@ -215,12 +215,12 @@ class _Parser:
     def parse_in_list(self, left: Operand, in_tok: Token) -> tuple[Literal, ...]:
         open_tok = self.peek()
         if open_tok.kind != "(":
-            raise _refuse(
+            raise refuse(
                 f"IN needs a list in parentheses, found {self.show(open_tok)}", open_tok.pos
             )
         self.i += 1
         if self.is_keyword("SELECT") or self.is_keyword("WITH") or self.is_keyword("FROM"):
-            raise _refuse(
+            raise refuse(
                 "subqueries are not allowed (IN takes a list of literals)", self.peek().pos
             )
         items: list[Literal] = []
@@ -228,11 +228,11 @@ class _Parser:
             tok = self.peek()
             item = self.parse_operand()
             if not isinstance(item, Literal):
-                raise _refuse(
+                raise refuse(
                     f"IN takes a list of literals; {self.describe(item)} is a column", tok.pos
                 )
             if item.kind == NULL:
-                raise _refuse("NULL in an IN list never matches; use IS NULL", tok.pos)
+                raise refuse("NULL in an IN list never matches; use IS NULL", tok.pos)
             self.check_compatible(left, item, in_tok)
             items.append(item)
             if self.peek().kind == ",":
@@ -248,7 +248,7 @@ class _Parser:
         if tok.kind == "op" and tok.text == "-":
             num = self.peek()
             if num.kind != "number" or num.pos != tok.pos + 1:
-                raise _refuse("'-' is only allowed directly before a number", tok.pos)
+                raise refuse("'-' is only allowed directly before a number", tok.pos)
             self.i += 1
             return Literal(NUMBER, -_number(num.text, num.pos))
         if tok.kind == "string":
@@ -257,15 +257,15 @@ class _Parser:
             return self.column(tok.text, tok.pos, quoted=True)
         if tok.kind == "word":
             word = tok.text.upper()
-            if word in _QUERY_WORDS:
-                raise _refuse(
+            if word in QUERY_WORDS:
+                raise refuse(
                     f"{word} is not allowed: a filter is a condition on columns, not a query, "
                     "a cast or a subquery",
                     tok.pos,
                 )
             following = self.peek()
             if following.kind == "(":
-                raise _refuse(f"function calls such as {tok.text}(...) are not allowed", tok.pos)
+                raise refuse(f"function calls such as {tok.text}(...) are not allowed", tok.pos)
             if word in ("TRUE", "FALSE"):
                 return Literal(BOOLEAN, word == "TRUE")
             if word == "NULL":
@@ -274,11 +274,11 @@ class _Parser:
                 self.i += 1
                 return _temporal(word, following.text, following.pos)
             if word in KEYWORDS:
-                raise _refuse(f"expected a column or a value, found the keyword {word}", tok.pos)
+                raise refuse(f"expected a column or a value, found the keyword {word}", tok.pos)
             return self.column(tok.text, tok.pos, quoted=False)
         if tok.kind == "(":
-            raise _refuse("parentheses around a single value are not allowed here", tok.pos)
-        raise _refuse(f"expected a column or a value, found {self.show(tok)}", tok.pos)
+            raise refuse("parentheses around a single value are not allowed here", tok.pos)
+        raise refuse(f"expected a column or a value, found {self.show(tok)}", tok.pos)
 
     def column(self, name: str, pos: int, *, quoted: bool) -> Column:
         if name in self.columns:
@@ -289,10 +289,12 @@ class _Parser:
                 return Column(matches[0], type_kind(self.columns[matches[0]]))
             if len(matches) > 1:
                 listed = ", ".join(f'"{m}"' for m in matches)
-                raise _refuse(f"{name} could be any of {listed}; quote the one you mean", pos)
-        valid = [n if _WORD.fullmatch(n) else Column(n, OTHER).sql() for n in sorted(self.columns)]
+                raise refuse(f"{name} could be any of {listed}; quote the one you mean", pos)
+        valid = [
+            n if WORD_PATTERN.fullmatch(n) else Column(n, OTHER).sql() for n in sorted(self.columns)
+        ]
         shown = ", ".join(valid[:60]) + (f" and {len(valid) - 60} more" if len(valid) > 60 else "")
-        raise _refuse(
+        raise refuse(
             f"{name!r} is not a column of this dataset; its columns are: {shown or '(none)'}",
             pos,
         )
@@ -304,22 +306,22 @@ class _Parser:
         return f"the {operand.kind} {operand.sql()}"
 
     def check_compatible(self, a: Operand, b: Operand, at: Token) -> None:
-        if not _compatible(a.kind, b.kind):
-            raise _refuse(f"{self.describe(a)} cannot be compared with {self.describe(b)}", at.pos)
+        if not compatible(a.kind, b.kind):
+            raise refuse(f"{self.describe(a)} cannot be compared with {self.describe(b)}", at.pos)
 
 
 def _number(text: str, pos: int) -> int | Decimal:
     digits = sum(c.isdigit() for c in text)
     if digits > MAX_NUMBER_DIGITS:
-        raise _refuse(f"numbers may have at most {MAX_NUMBER_DIGITS} digits", pos)
+        raise refuse(f"numbers may have at most {MAX_NUMBER_DIGITS} digits", pos)
     if re.fullmatch(r"\d+", text):
         return int(text)
     try:
         value = Decimal(text)
     except InvalidOperation as error:  # pragma: no cover - the tokenizer's regex prevents it
-        raise _refuse(f"{text!r} is not a number", pos) from error
+        raise refuse(f"{text!r} is not a number", pos) from error
     if not value.is_finite() or abs(value.adjusted()) > 300:
-        raise _refuse(f"{text!r} is out of range", pos)
+        raise refuse(f"{text!r} is out of range", pos)
     return value
 
 
@@ -338,8 +340,8 @@ def _temporal(word: str, text: str, pos: int) -> Literal:
         return Literal(TIMESTAMP, dt.datetime.fromisoformat(text))
     except ValueError:
         example = "'2024-01-31'" if word == "DATE" else "'2024-01-31 08:00:00'"
-        raise _refuse(
-            f"{word} {_quote_string(text)} is not a valid {word.lower()}; write e.g. "
+        raise refuse(
+            f"{word} {quote_string(text)} is not a valid {word.lower()}; write e.g. "
             f"{word} {example}",
             pos,
         ) from None

@@ -29,7 +29,7 @@ KEYWORDS = frozenset(
 )  # fmt: skip
 
 # Words that mean the author is writing a query, not a filter: named in the error.
-_QUERY_WORDS = frozenset(
+QUERY_WORDS = frozenset(
     {"SELECT", "FROM", "WITH", "UNION", "EXCEPT", "INTERSECT", "VALUES", "TABLE", "JOIN",
      "INSERT", "UPDATE", "DELETE", "DROP", "CREATE", "ALTER", "ATTACH", "DETACH", "COPY",
      "EXPORT", "IMPORT", "INSTALL", "LOAD", "PRAGMA", "SET", "RESET", "CALL", "EXECUTE",
@@ -38,15 +38,15 @@ _QUERY_WORDS = frozenset(
      "SIMILAR", "REGEXP", "INTERVAL", "DISTINCT", "LAMBDA"}
 )  # fmt: skip
 
-_COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-_NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPACE = " \t\r\n"
+NUMBER_PATTERN = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+WORD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SPACES = " \t\r\n"
 
 # Characters refused even inside quotes: controls, and the invisible or direction-changing
 # ones that make a filter read differently from what it does ("Trojan Source").
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 class RowFilterError(CleanRoomError):
@@ -83,7 +83,7 @@ def type_kind(duckdb_type: str) -> str:
     return OTHER
 
 
-def _compatible(a: str, b: str) -> bool:
+def compatible(a: str, b: str) -> bool:
     if a == b or OTHER in (a, b):
         return True
     return {a, b} in ({DATE, TIMESTAMP}, {DATE, TEXT}, {TIMESTAMP, TEXT})

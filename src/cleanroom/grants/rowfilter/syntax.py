@@ -33,7 +33,7 @@ class Literal:
         if self.kind == NUMBER:
             return str(v)
         if self.kind == TEXT:
-            return _quote_string(str(v))
+            return quote_string(str(v))
         if self.kind == DATE:
             assert isinstance(v, dt.date)
             return f"DATE '{v.isoformat()}'"
@@ -130,5 +130,5 @@ class BoolOp:
 Node = Comparison | Between | InList | IsNull | Like | Truth | Not | BoolOp
 
 
-def _quote_string(value: str) -> str:
+def quote_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
