@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cleanroom.catalog.enums import MaterialisationState
 from cleanroom.catalog.errors import MaterialisationFailed
 from cleanroom.catalog.records import GrantSpec
 from cleanroom.catalog.service import Materialiser
@@ -105,7 +106,7 @@ def finish_pending_airlock_copies(catalog, cache_dir: str | os.PathLike[str]) ->
     finished: list[str] = []
     for grant in catalog.list_grants():
         key = grant.materialisation_key
-        if not key or grant.materialisation_status != "ready":
+        if not key or grant.materialisation_status != MaterialisationState.READY:
             continue
         if materialise.materialisation_state(cache_dir, key) != materialise.PENDING:
             continue

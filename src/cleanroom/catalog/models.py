@@ -37,10 +37,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-ORGANISATION_KINDS = ("depositor", "other")
+from cleanroom.catalog.enums import MaterialisationState, OrganisationKind, ProjectRole
+
+ORGANISATION_KINDS = tuple(OrganisationKind)
 FORMATS = ("parquet", "csv")
-PROJECT_ROLES = ("researcher", "reviewer")
-MATERIALISATION_STATES = ("pending", "ready", "failed")
+PROJECT_ROLES = tuple(ProjectRole)
+MATERIALISATION_STATES = tuple(MaterialisationState)
 
 NAME_LENGTH = 63
 USER_LENGTH = 255
@@ -208,7 +210,9 @@ class Grant(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(USER_LENGTH), nullable=True)
     revoke_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     materialisation_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    materialisation_status: Mapped[str] = mapped_column(String(16), default="pending")
+    materialisation_status: Mapped[str] = mapped_column(
+        String(16), default=MaterialisationState.PENDING.value
+    )
     materialisation_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     project: Mapped[Project] = relationship()

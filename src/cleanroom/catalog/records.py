@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from cleanroom.catalog.enums import GrantState
+
 if TYPE_CHECKING:
     from ..policy import GrantFacts, ProjectFacts
 
@@ -136,6 +138,15 @@ class GrantInfo:
     @property
     def active(self) -> bool:
         return not self.revoked and not self.expired
+
+    @property
+    def state(self) -> GrantState:
+        """Revoked wins over expired: a revoked grant stays revoked whatever its date."""
+        if self.revoked:
+            return GrantState.REVOKED
+        if self.expired:
+            return GrantState.EXPIRED
+        return GrantState.ACTIVE
 
     @property
     def version_label(self) -> str:

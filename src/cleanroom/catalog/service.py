@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..errors import CleanRoomError
 from . import models as m
+from .enums import MaterialisationState
 from .errors import (
     AlreadyExists,
     CatalogError,
@@ -900,7 +901,7 @@ class CatalogService:
 
     def _materialise(self, spec: GrantSpec) -> tuple[str | None, str]:
         if self.materialiser is None:
-            return None, "pending"
+            return None, MaterialisationState.PENDING
         try:
             key = self.materialiser(spec)
         except CleanRoomError as error:
@@ -917,7 +918,7 @@ class CatalogService:
             raise MaterialisationFailed(
                 f"the grant was not made: the materialiser returned {key!r}, not a key"
             )
-        return key, "ready"
+        return key, MaterialisationState.READY
 
     def grant(
         self,
@@ -1070,7 +1071,9 @@ class CatalogService:
                 f"{status!r} is not a materialisation status: use "
                 f"{', '.join(m.MATERIALISATION_STATES)}"
             )
-        if status == "ready" and (not isinstance(key, str) or not key or len(key) > 255):
+        if status == MaterialisationState.READY and (
+            not isinstance(key, str) or not key or len(key) > 255
+        ):
             raise InvalidValue("a ready materialisation needs its key (1-255 characters)")
         error = _text(error, "error", required=False) or None
         now = self._now()

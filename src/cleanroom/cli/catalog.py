@@ -537,21 +537,13 @@ def member_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grant_state(g) -> str:
-    if g.revoked:
-        return "revoked"
-    if g.expired:
-        return "expired"
-    return "active"
-
-
 def _print_grant(g) -> None:
     columns = "all columns" if g.columns is None else "columns " + ", ".join(g.columns)
     rows = "all rows" if g.row_filter is None else f"rows where {g.row_filter}"
     expiry = f"until {_when(g.expires_at)}" if g.expires_at else "no expiry"
     print(
         f"grant {g.id}: {g.project} may use {g.dataset} {g.version_label}, {columns}, {rows}, "
-        f"{expiry} ({_grant_state(g)}; data {g.materialisation_status})"
+        f"{expiry} ({g.state}; data {g.materialisation_status})"
     )
 
 
@@ -621,7 +613,7 @@ def grant_list(args: argparse.Namespace) -> int:
                 "all" if g.columns is None else ",".join(g.columns),
                 g.row_filter or "-",
                 _when(g.expires_at),
-                _grant_state(g),
+                g.state,
                 g.materialisation_status,
                 g.granted_by,
                 g.reason,

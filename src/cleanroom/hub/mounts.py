@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cleanroom.catalog.enums import MaterialisationState
 from cleanroom.catalog.records import GrantInfo
 from cleanroom.catalog.service import CatalogService
 from cleanroom.errors import SpawnRefused
@@ -76,7 +77,7 @@ def prepare_mounts(
     views: dict[str, str] = {}
     for name, grant in named.items():
         key = grant.materialisation_key
-        ready = grant.materialisation_status == "ready" and key is not None
+        ready = grant.materialisation_status == MaterialisationState.READY and key is not None
         if ready:
             ready = (materialise.researcher_dir(cache_dir, key) / materialise.DATA_FILE).exists()
         if not ready:

@@ -16,14 +16,6 @@ from cleanroom.errors import CleanRoomError
 PROJECT = r"([a-z0-9][a-z0-9_.-]{0,62})"
 
 
-def grant_state(grant) -> str:
-    if grant.revoked:
-        return "revoked"
-    if grant.expired:
-        return "expired"
-    return "active"
-
-
 async def project_page(
     handler: CatalogHandler,
     name: str,
@@ -47,7 +39,6 @@ async def project_page(
         project=projects[name],
         members=members,
         grants=grants,
-        grant_state=grant_state,
         candidates=[u for u in users if u.name not in member_names],
         datasets=datasets,
         roles=PROJECT_ROLES,
