@@ -39,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import nh3
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -54,6 +53,7 @@ from pygments.lexers import (
 )
 
 from cleanroom.airlock import mediatypes as mt
+from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +480,8 @@ def _parquet(src: _Source) -> str:
     path = str(src.path.resolve())
     if any(c in path for c in "*?[]{}'\\\n"):  # DuckDB would read the path as a glob
         return _note("No preview: the stored path has unusual characters.") + _binary(src, False)
-    con = _sandboxed_duckdb(path)
+    # An in-memory DuckDB that may read this one file and nothing else, in bounded memory.
+    con = sandboxed_duckdb([path], memory_limit=LIMITS.parquet_memory, threads=1)
     try:
         ((rows,),) = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [path]).fetchall()
         schema = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
@@ -515,24 +516,6 @@ def _parquet(src: _Source) -> str:
         )
     )
     return "".join(parts)
-
-
-def _sandboxed_duckdb(path: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that may read this one file and nothing else, in bounded memory."""
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            "memory_limit": LIMITS.parquet_memory,
-            "threads": 1,
-            "temp_directory": "",
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        },
-    )
-    con.execute(f"SET allowed_paths = ['{path}']")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
 
 
 def _image(src: _Source) -> str:

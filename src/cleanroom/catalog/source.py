@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+
 from .errors import InvalidValue, SourceError, UnknownColumn
 
 Progress = Callable[[float, str], None]
@@ -110,14 +112,6 @@ def _stat_key(path: Path) -> tuple[int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _connect():
-    import duckdb
-
-    return duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-
-
 def _first_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
@@ -202,7 +196,7 @@ def inspect_source(
     header = _csv_header(path) if fmt == "csv" else None
     progress(_HASH_SHARE + 0.05, f"reading the schema of {path.name}")
     relation = _relation(fmt)
-    con = _connect()
+    con = sandboxed_duckdb([path])
     try:
         try:
             # The relation is one of two constants; the path is a parameter.
