@@ -432,4 +432,3 @@ class AuditLog:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
-
