@@ -13,12 +13,12 @@ compared before and after).
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cleanroom.core import hashing
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
 
 from .errors import InvalidValue, SourceError, UnknownColumn
@@ -92,19 +92,18 @@ def check_source_path(source: str | os.PathLike[str]) -> Path:
 
 
 def sha256_file(path: Path, progress: Progress = _no_progress, share: float = 1.0) -> str:
+    """The file's SHA-256, reporting progress (up to ``share``) at every whole percent."""
     size = path.stat().st_size or 1
-    digest = hashlib.sha256()
-    done = 0
     reported = -1
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            percent = min(100, done * 100 // size)
-            if percent != reported:
-                reported = percent
-                progress(share * done / size, f"hashing {path.name}")
-    return digest.hexdigest()
+
+    def report(done: int) -> None:
+        nonlocal reported
+        percent = min(100, done * 100 // size)
+        if percent != reported:
+            reported = percent
+            progress(share * done / size, f"hashing {path.name}")
+
+    return hashing.sha256_file(path, chunk_bytes=HASH_CHUNK, on_read=report)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:
