@@ -54,6 +54,8 @@ from pygments.lexers import (
 
 from cleanroom.airlock import mediatypes as mt
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+from cleanroom.core.hashing import sha256_fileobj
+from cleanroom.core.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +249,6 @@ def _meta(text: str) -> str:
     return f'<p class="cr-preview-meta">{_esc(text)}</p>'
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({size:,} bytes)"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def _sha256(f: io.BufferedReader, size: int, given: str | None) -> str | None:
     """The file's sha256: the caller's (the store's) value, else computed for bounded files."""
     if given is not None:
@@ -263,11 +256,13 @@ def _sha256(f: io.BufferedReader, size: int, given: str | None) -> str | None:
     if size > LIMITS.hash_bytes:
         return None
     f.seek(0)
-    digest = hashlib.sha256()
-    while chunk := f.read(1024 * 1024):
-        digest.update(chunk)
+    digest, _ = sha256_fileobj(f)
     f.seek(0)
-    return digest.hexdigest()
+    return digest
+
+
+def _human(size: int) -> str:
+    return human_size(size, exact=True)  # "1.5 KiB (1,536 bytes)"
 
 
 def _hash_text(sha: str | None) -> str:
