@@ -1,20 +1,15 @@
 """cleanroom.hubapi against a small fake hub: the URL, the token, JSON both ways, a missing
-user; the airlock's HubClient on top of the async client; and nothing outside
-cleanroom.demo imports cleanroom.demo."""
+user; and the airlock's HubClient on top of the async client."""
 
 from __future__ import annotations
 
-import ast
 import http.server
 import json
-import pkgutil
 import threading
 import urllib.error
-from pathlib import Path
 
 import pytest
 
-import cleanroom
 from cleanroom.airlock.errors import Unavailable
 from cleanroom.airlock.facts import HubClient, HubUser
 from cleanroom.hubapi import AsyncHubAPI, HubAPI
@@ -125,44 +120,3 @@ async def test_the_airlocks_hub_client(hub):
         await client.user("broken")
     with pytest.raises(Unavailable, match="did not answer"):
         await HubClient(f"{url}/hub/api", "wrong", timeout=5).user("alice")
-
-
-def _imports(path: Path, module: str) -> set[str]:
-    """The modules that the file ``path`` of ``module`` imports (relative imports resolved)."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join([*parts, node.module] if node.module else parts)
-            else:
-                base = node.module or ""
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
-
-
-def test_nothing_outside_demo_imports_demo():
-    modules = [
-        info
-        for info in pkgutil.walk_packages(cleanroom.__path__, "cleanroom.")
-        if info.name != "cleanroom.demo" and not info.name.startswith("cleanroom.demo.")
-    ]
-    assert len(modules) > 50  # the walk found the package
-    offenders = {}
-    for info in modules:
-        spec = info.module_finder.find_spec(info.name, None)
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            continue
-        demo = {
-            name
-            for name in _imports(Path(spec.origin), info.name)
-            if name == "cleanroom.demo" or name.startswith("cleanroom.demo.")
-        }
-        if demo:
-            offenders[info.name] = sorted(demo)
-    assert not offenders, f"production modules import cleanroom.demo: {offenders}"
