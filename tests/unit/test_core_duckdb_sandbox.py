@@ -122,3 +122,20 @@ def test_a_database_file_is_written_and_nothing_else(tmp_path):
     finally:
         con.close()
     assert path.is_file()
+
+
+def test_quote_identifier_and_first_line(tmp_path):
+    from cleanroom.core.duckdb_sandbox import first_line, quote_identifier
+
+    con = connect()
+    try:
+        name = 'odd "name"; DROP'
+        con.execute(f"CREATE TABLE t ({quote_identifier(name)} INTEGER)")
+        assert con.execute("SELECT name FROM pragma_table_info('t')").fetchall() == [(name,)]
+        with pytest.raises(duckdb.Error) as error:
+            con.execute("SELECT * FROM no_such_table")
+    finally:
+        con.close()
+    assert first_line(error.value) == str(error.value).strip().splitlines()[0].strip()
+    assert "\n" not in first_line(error.value)
+    assert first_line(ValueError("")) == "ValueError"

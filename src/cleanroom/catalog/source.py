@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cleanroom.core import hashing
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+from cleanroom.core.duckdb_sandbox import first_line, quote_identifier
 
 from .errors import InvalidValue, SourceError, UnknownColumn
 
@@ -44,10 +45,6 @@ class SourceSummary:
     schema: dict[str, str] = field(hash=False)
     row_count: int
     contributor_rows: dict[str, int] = field(hash=False)
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -109,11 +106,6 @@ def sha256_file(path: Path, progress: Progress = _no_progress, share: float = 1.
 def _stat_key(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return (st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def _first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -274,12 +266,12 @@ def inspect_source(
 def _read_error(path: Path, fmt: str, error: Exception, header: list[str] | None) -> SourceError:
     if fmt == "parquet":
         return SourceError(
-            f"cannot read {path} as Parquet ({_first_line(error)}): check that it is a "
+            f"cannot read {path} as Parquet ({first_line(error)}): check that it is a "
             "complete Parquet file, or give the format csv"
         )
     problem = _diagnose_csv(path, len(header or []))
     if problem is None:
-        problem = _first_line(error)
+        problem = first_line(error)
     return SourceError(
         f"{path} is not a valid CSV file: {problem}. The catalog reads comma-separated UTF-8 "
         "with a header row and every row as wide as the header: fix the file and register "

@@ -13,6 +13,9 @@ statements on the connection, never a user's SQL text.
 
 DuckDB spills to ``<writable_dir>/spill``; without ``writable_dir`` it does not spill at all.
 ``database``: a DuckDB file to open (and write) instead of an in-memory database.
+
+Two helpers for what goes around it: :func:`quote_identifier` (a column or view name in SQL
+text) and :func:`first_line` (the first line of a DuckDB error, for a message).
 """
 
 from __future__ import annotations
@@ -70,3 +73,15 @@ def connect(
         con.close()
         raise
     return con
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a DuckDB identifier in double quotes (inner quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-blank line of ``error``'s text (DuckDB's errors go on for lines), else
+    the error's type name."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -70,6 +70,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+from cleanroom.core.duckdb_sandbox import first_line, quote_identifier
 from cleanroom.errors import CleanRoomError
 from cleanroom.grants.rowfilter import check_row_filter
 
@@ -245,10 +246,6 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def source_relation(path: str | os.PathLike[str], source_format: str) -> str:
     """The DuckDB table function reading a source file, with the path quoted."""
     _check_no_glob(path, "the source path")
@@ -286,11 +283,6 @@ def _connect(
         memory_limit=memory_limit,
         options=_DUCKDB_OPTIONS,
     )
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def _run(con, sql: str, progress: Progress, start: float, end: float, message: str) -> int:
@@ -344,7 +336,7 @@ def _describe(con, path: Path, source_format: str) -> dict[str, str]:
         raise
     except Exception as error:
         raise MaterialiseError(
-            f"cannot read the source {path} as {source_format} ({_first_line(error)}): check "
+            f"cannot read the source {path} as {source_format} ({first_line(error)}): check "
             "that the dataset version's file is still in place and complete"
         ) from None
     return {str(r[0]): str(r[1]) for r in rows}
@@ -648,7 +640,7 @@ def _write_copy(
     except Exception as error:
         raise MaterialiseError(
             f"materialising the grant of dataset version {spec.dataset_version_id} failed "
-            f"({_first_line(error)}); nothing was kept. Check the source file and the row "
+            f"({first_line(error)}); nothing was kept. Check the source file and the row "
             "filter, then grant again"
         ) from None
     if rows != again[0][0] or tuple(r[0] for r in written) != columns:  # pragma: no cover
