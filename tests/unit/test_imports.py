@@ -1,6 +1,7 @@
 """Which package may import which, read from the source with ast (so imports under
 ``if TYPE_CHECKING:`` and inside functions count too): the audit log knows nothing of
-policies, and nothing outside cleanroom.demo imports the demo."""
+policies, core imports nothing else of the package, and nothing outside cleanroom.demo
+imports the demo."""
 
 from __future__ import annotations
 
@@ -74,3 +75,18 @@ def test_nothing_outside_demo_imports_demo():
     among = [m for m in _modules() if not _within(m, "cleanroom.demo")]
     offenders = _importers_of("cleanroom.demo", among=among)
     assert not offenders, f"production modules import cleanroom.demo: {offenders}"
+
+
+def test_core_imports_nothing_else_of_the_package():
+    modules = _modules()
+    among = [m for m in modules if _within(m, "cleanroom.core")]
+    assert "cleanroom.core.duckdb_sandbox" in among
+    outside = {
+        name: sorted(
+            m
+            for m in _imports(modules[name], name)
+            if _within(m, "cleanroom") and not _within(m, "cleanroom.core")
+        )
+        for name in among
+    }
+    assert not any(outside.values()), f"cleanroom.core imports the package: {outside}"
