@@ -45,8 +45,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from support.kernel import KernelSession  # noqa: E402
 from support.testhub import free_port, start_test_hub, stop_test_hub  # noqa: E402
 
-from cleanroom.demo.accounts import HubAPI  # noqa: E402
 from cleanroom.host import daemon  # noqa: E402
+from cleanroom.hubapi import HubAPI  # noqa: E402
 
 IMAGE = "cleanroom/notebook:latest"
 BURST_TIMEOUT = 900.0

@@ -9,4 +9,4 @@ scripts/start-docker.sh
 scripts/install-python.sh
 scripts/install-opa.sh
 images/build.sh
-.venv/bin/python -m cleanroom.host.daemon up
+.venv/bin/python -m cleanroom.demo.up

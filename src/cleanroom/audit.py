@@ -42,14 +42,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .core.jsoncanon import canonical_json
+from .core.sqlite import configure_sqlite
+from .core.times import rfc3339
 from .errors import CleanRoomError
-
-if TYPE_CHECKING:
-    from .policy import Decision
 
 GENESIS = "0" * 64
 SCHEMA_VERSION = "1"
@@ -108,23 +107,13 @@ class VerifyResult:
     unanchored: int = 0
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
 def record_hash(
     seq: int, ts: str, event: str, actor: str | None, details: str, prev_hash: str
 ) -> str:
     """The hash of one record: SHA-256 of the canonical JSON of its fields (details is the
     stored canonical JSON text), chained by prev_hash."""
-    body = _canonical([seq, ts, event, actor, details, prev_hash])
+    body = canonical_json([seq, ts, event, actor, details, prev_hash])
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class AuditLog:
@@ -176,9 +165,7 @@ class AuditLog:
                 isolation_level=None,
                 check_same_thread=False,
             )
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            configure_sqlite(conn, busy_timeout_ms=BUSY_TIMEOUT_MS)
             conn.executescript(_SCHEMA)
             conn.execute(
                 "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('schema_version', ?)",
@@ -243,13 +230,13 @@ class AuditLog:
             "version": ANCHOR_VERSION,
             "seq": seq,
             "hash": head,
-            "updated_at": _now(),
+            "updated_at": rfc3339(),
             "mac": self._anchor_mac(key, seq, head),
         }
         self.anchor_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(_canonical(anchor) + "\n")
+            f.write(canonical_json(anchor) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.anchor_path)
@@ -276,7 +263,7 @@ class AuditLog:
         """
         if not event or not isinstance(event, str):
             raise ValueError("an audit event needs a name")
-        details_text = _canonical(details)
+        details_text = canonical_json(details)
         with self._thread_lock, self._file_lock(exclusive=True):
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -286,7 +273,7 @@ class AuditLog:
                 ).fetchone()
                 key = self._load_key(may_create=self.create_key and row is None)
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                ts = _now()
+                ts = rfc3339()
                 digest = record_hash(seq, ts, event, actor, details_text, prev)
                 mac = self._mac(key, digest)
                 conn.execute(
@@ -445,24 +432,3 @@ class AuditLog:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
-
-
-def record_decision(
-    audit: AuditLog,
-    area: str,
-    decision: Decision,
-    actor: str | None = None,
-    **context: Any,
-) -> AuditRecord:
-    """Record one policy decision: area, allowed, reasons, policy revision and input digest
-    (not the input itself), plus ``context`` (e.g. project, request ids)."""
-    return audit.append(
-        "policy.decision",
-        actor,
-        area=area,
-        allowed=decision.allowed,
-        reasons=list(decision.reasons),
-        policy_revision=decision.policy_revision,
-        input_digest=decision.input_digest,
-        **context,
-    )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .core.units import parse_size
 from .errors import SettingsError
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -49,16 +50,8 @@ def _positive_float(value: str) -> float:
 
 
 def _size(value: str) -> str:
-    if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", value):
-        raise ValueError
+    parse_size(value)  # ValueError for what is not a size
     return value
-
-
-def _bytes(value: str) -> int:
-    match = re.fullmatch(r"([1-9][0-9]*)([KMGT]?)", value)
-    if not match:
-        raise ValueError
-    return int(match.group(1)) * 1024 ** "_KMGT".index(match.group(2) or "_")
 
 
 def _subnet(value: str) -> str:
@@ -335,7 +328,7 @@ class Settings:
     )
     upload_max_bytes: int = setting(
         default="20G",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 500M or 20G",
         help=(
             "The largest dataset file an admin may upload through the admin pages (refused at the"
@@ -353,7 +346,7 @@ class Settings:
     )
     airlock_max_file_bytes: int = setting(
         default="2G",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 500M or 2G",
         help=(
             "The largest single file the airlock accepts (413 above it); the release policy may "
@@ -377,7 +370,7 @@ class Settings:
     )
     airlock_max_request_bytes: int = setting(
         default="4G",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 1G or 4G",
         help="Most bytes all files of one request may add up to (413).",
     )
@@ -392,7 +385,7 @@ class Settings:
     )
     display_rate: int = setting(
         default="384K",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size per second such as 256K or 1M",
         help=(
             "Bytes per second one researcher's browser may receive from their servers, on average"
@@ -401,7 +394,7 @@ class Settings:
     )
     display_burst: int = setting(
         default="12M",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 8M or 16M",
         help=(
             "Bytes one researcher's browser may receive at once, above the rate (opening a large "
@@ -410,7 +403,7 @@ class Settings:
     )
     display_daily_quota: int = setting(
         default="256M",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 128M or 1G",
         help=(
             "Bytes one researcher's browser may receive from their servers in a day (UTC); above "
@@ -419,7 +412,7 @@ class Settings:
     )
     display_audit_threshold: int = setting(
         default="64M",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 32M or 128M",
         help=(
             "A researcher whose browser received this many bytes in a day is written to the audit"
@@ -428,7 +421,7 @@ class Settings:
     )
     contents_read_cap: int = setting(
         default="1M",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 512K or 2M",
         help=(
             "Largest file other than a notebook that JupyterLab may open or save (text or "
@@ -437,7 +430,7 @@ class Settings:
     )
     notebook_cap: int = setting(
         default="16M",
-        parse=_bytes,
+        parse=parse_size,
         expected="a size such as 8M or 32M",
         help="Largest notebook that JupyterLab may open or save through the edge.",
     )

@@ -1,6 +1,6 @@
-"""cleanroom.audit without any service: appending, the chain, the anchor, the key, threads,
-an interrupted append, and record_decision. (Tampering and several processes:
-tests/integration/test_audit_verify.py.)"""
+"""cleanroom.audit without any service: appending, the chain, the anchor, the key, threads and
+an interrupted append. (record_decision: test_policy_record.py. Tampering and several
+processes: tests/integration/test_audit_verify.py.)"""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import threading
 
 import pytest
 
-from cleanroom.audit import GENESIS, AuditError, AuditLog, record_decision, record_hash
-from cleanroom.policy import Decision
+from cleanroom.audit import GENESIS, AuditError, AuditLog, record_hash
 
 
 @pytest.fixture
@@ -130,21 +129,6 @@ def test_from_state_dir_keeps_the_three_files_apart(tmp_path):
     audit = AuditLog.from_state_dir(tmp_path)
     parents = {audit.db_path.parent, audit.anchor_path.parent, audit.key_path.parent}
     assert len(parents) == 3
-
-
-def test_record_decision_logs_digest_and_revision(audit):
-    decision = Decision(False, ("no",), {"allow": False}, "rev123", "digest456", "access")
-    record = record_decision(audit, "access", decision, actor="bob", project="p1")
-    assert record.event == "policy.decision" and record.actor == "bob"
-    assert record.details == {
-        "area": "access",
-        "allowed": False,
-        "reasons": ["no"],
-        "policy_revision": "rev123",
-        "input_digest": "digest456",
-        "project": "p1",
-    }
-    assert audit.verify().ok
 
 
 def test_verify_on_a_missing_database_with_an_anchor_fails(audit):

@@ -9,10 +9,11 @@ to have been looked at by at least one check, and decides what a warn or a fail 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from cleanroom.core.hashing import sha256_fileobj
 
 from .enums import CheckStatus
 from .store import CHUNK
@@ -37,13 +38,9 @@ class CheckOutcome:
 
 def check_integrity(subject: CheckSubject) -> CheckOutcome:
     """The stored bytes still hash to what the request points at."""
-    digest = hashlib.sha256()
-    size = 0
     with open(subject.path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    if digest.hexdigest() == subject.sha256 and size == subject.size:
+        digest, size = sha256_fileobj(f, chunk_bytes=CHUNK)
+    if digest == subject.sha256 and size == subject.size:
         return CheckOutcome(
             "integrity", CheckStatus.PASS, f"{size} bytes, SHA-256 {subject.sha256}"
         )

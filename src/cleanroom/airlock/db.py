@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
 
+from cleanroom.core.sqlite import configure_sqlite
+
 from .models import Base
 
 BUSY_TIMEOUT_MS = 30_000
@@ -27,12 +29,7 @@ def create_airlock_engine(path: Path | str, *, writer: bool = True) -> Engine:
     def _pragmas(dbapi_connection, _record) -> None:
         # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.close()
+        configure_sqlite(dbapi_connection, busy_timeout_ms=BUSY_TIMEOUT_MS)
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:

@@ -9,14 +9,14 @@ the airlock's own service token.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPClientError
 
 from ..catalog.errors import NotFound as CatalogNotFound
+from ..hubapi import AsyncHubAPI
 from .errors import Unavailable
 
 
@@ -69,26 +69,18 @@ class HubClient:
     """The hub API with the airlock's own token (scopes: read:users, read:servers)."""
 
     def __init__(self, api_url: str, token: str, timeout: float = 10.0):
-        self.api_url = api_url.rstrip("/")
-        self.token = token
-        self.timeout = timeout
+        self.api = AsyncHubAPI(api_url, token, timeout)
 
     async def user(self, name: str) -> HubUser:
-        request = HTTPRequest(
-            f"{self.api_url}/users/{quote(name, safe='')}",
-            headers={"Authorization": f"token {self.token}"},
-            request_timeout=self.timeout,
-            connect_timeout=self.timeout,
-        )
         try:
-            response = await AsyncHTTPClient().fetch(request)
+            model = await self.api.call("GET", f"/users/{quote(name, safe='')}")
         except HTTPClientError as error:
             if error.code == 404:
                 return HubUser(name, (), None, False)
             raise Unavailable(f"the hub did not answer about {name} ({error.code})") from None
         except OSError as error:
             raise Unavailable(f"the hub cannot be reached ({error})") from None
-        return parse_user(json.loads(response.body))
+        return parse_user(model)
 
 
 def parse_user(model: dict) -> HubUser:

@@ -39,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import nh3
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -54,6 +53,9 @@ from pygments.lexers import (
 )
 
 from cleanroom.airlock import mediatypes as mt
+from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+from cleanroom.core.hashing import sha256_fileobj
+from cleanroom.core.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +249,6 @@ def _meta(text: str) -> str:
     return f'<p class="cr-preview-meta">{_esc(text)}</p>'
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({size:,} bytes)"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def _sha256(f: io.BufferedReader, size: int, given: str | None) -> str | None:
     """The file's sha256: the caller's (the store's) value, else computed for bounded files."""
     if given is not None:
@@ -263,11 +256,13 @@ def _sha256(f: io.BufferedReader, size: int, given: str | None) -> str | None:
     if size > LIMITS.hash_bytes:
         return None
     f.seek(0)
-    digest = hashlib.sha256()
-    while chunk := f.read(1024 * 1024):
-        digest.update(chunk)
+    digest, _ = sha256_fileobj(f)
     f.seek(0)
-    return digest.hexdigest()
+    return digest
+
+
+def _human(size: int) -> str:
+    return human_size(size, exact=True)  # "1.5 KiB (1,536 bytes)"
 
 
 def _hash_text(sha: str | None) -> str:
@@ -480,7 +475,8 @@ def _parquet(src: _Source) -> str:
     path = str(src.path.resolve())
     if any(c in path for c in "*?[]{}'\\\n"):  # DuckDB would read the path as a glob
         return _note("No preview: the stored path has unusual characters.") + _binary(src, False)
-    con = _sandboxed_duckdb(path)
+    # An in-memory DuckDB that may read this one file and nothing else, in bounded memory.
+    con = sandboxed_duckdb([path], memory_limit=LIMITS.parquet_memory, threads=1)
     try:
         ((rows,),) = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [path]).fetchall()
         schema = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
@@ -515,24 +511,6 @@ def _parquet(src: _Source) -> str:
         )
     )
     return "".join(parts)
-
-
-def _sandboxed_duckdb(path: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that may read this one file and nothing else, in bounded memory."""
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            "memory_limit": LIMITS.parquet_memory,
-            "threads": 1,
-            "temp_directory": "",
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        },
-    )
-    con.execute(f"SET allowed_paths = ['{path}']")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
 
 
 def _image(src: _Source) -> str:

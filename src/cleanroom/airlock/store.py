@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanroom.core.hashing import sha256_file
+
 from .errors import IntegrityError, NotFound, TooLarge
 
 TMP_PREFIX = ".upload-"
@@ -163,11 +165,7 @@ class BlobStore:
         with self._lock:
             if self._verified.get(sha256) == key:
                 return path
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256:
+        if sha256_file(path, chunk_bytes=CHUNK) != sha256:
             raise IntegrityError(
                 f"the stored file {sha256[:16]}... no longer matches its hash: nothing is "
                 "served, and an admin must look at the store"

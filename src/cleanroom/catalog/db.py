@@ -5,8 +5,8 @@
     sessions = session_factory(url)    # sessionmaker for CatalogService
 
 An SQLite file by default; PostgreSQL by URL (``postgresql://user@host/db`` uses psycopg 3).
-SQLite connections enforce foreign keys and use WAL, so readers (the spawner) never wait for
-a writer.
+SQLite connections enforce foreign keys, use WAL, so readers (the spawner) never wait for
+a writer, and synchronous=FULL (:func:`cleanroom.core.sqlite.configure_sqlite`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from cleanroom.core.sqlite import configure_sqlite
 
 from .errors import CatalogUnavailable, InvalidValue
 
@@ -52,11 +54,7 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-    cursor.close()
+    configure_sqlite(dbapi_connection, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_S * 1000)
 
 
 def create_catalog_engine(url: str) -> Engine:

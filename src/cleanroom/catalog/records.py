@@ -4,12 +4,12 @@ and the grant spec handed to the materialiser."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cleanroom.catalog.enums import GrantState
+from cleanroom.core.jsoncanon import canonical_json
 
 if TYPE_CHECKING:
     from ..policy import GrantFacts, ProjectFacts
@@ -190,9 +190,7 @@ class GrantSpec:
 
     def definition_sha256(self) -> str:
         """SHA-256 of the version's content hash, the granted columns and the row filter."""
-        body = json.dumps(
-            [self.content_sha256, self.format, list(self.columns), self.row_filter],
-            separators=(",", ":"),
-            ensure_ascii=False,
+        body = canonical_json(
+            [self.content_sha256, self.format, list(self.columns), self.row_filter]
         )
         return hashlib.sha256(body.encode("utf-8")).hexdigest()

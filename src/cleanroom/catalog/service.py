@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from ..core.times import now as utc_now
 from ..errors import CleanRoomError
 from . import models as m
 from .enums import MaterialisationState
@@ -78,10 +79,6 @@ _USER = re.compile(r"[^\s/]{1,255}")
 _VERSION = re.compile(r"[vV]?([1-9][0-9]{0,8})")
 MAX_TEXT = 2000
 MAX_UNMAPPED_SHOWN = 20
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _stamp(moment: datetime) -> str:
@@ -303,7 +300,7 @@ class CatalogService:
         audit: AuditLog,
         *,
         materialiser: Materialiser | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ):
         self.sessions = session_factory
         self.audit = audit

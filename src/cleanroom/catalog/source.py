@@ -13,11 +13,14 @@ compared before and after).
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cleanroom.core import hashing
+from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+from cleanroom.core.duckdb_sandbox import first_line, quote_identifier
 
 from .errors import InvalidValue, SourceError, UnknownColumn
 
@@ -42,10 +45,6 @@ class SourceSummary:
     schema: dict[str, str] = field(hash=False)
     row_count: int
     contributor_rows: dict[str, int] = field(hash=False)
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -90,37 +89,23 @@ def check_source_path(source: str | os.PathLike[str]) -> Path:
 
 
 def sha256_file(path: Path, progress: Progress = _no_progress, share: float = 1.0) -> str:
+    """The file's SHA-256, reporting progress (up to ``share``) at every whole percent."""
     size = path.stat().st_size or 1
-    digest = hashlib.sha256()
-    done = 0
     reported = -1
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            percent = min(100, done * 100 // size)
-            if percent != reported:
-                reported = percent
-                progress(share * done / size, f"hashing {path.name}")
-    return digest.hexdigest()
+
+    def report(done: int) -> None:
+        nonlocal reported
+        percent = min(100, done * 100 // size)
+        if percent != reported:
+            reported = percent
+            progress(share * done / size, f"hashing {path.name}")
+
+    return hashing.sha256_file(path, chunk_bytes=HASH_CHUNK, on_read=report)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return (st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def _connect():
-    import duckdb
-
-    return duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-
-
-def _first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -202,7 +187,7 @@ def inspect_source(
     header = _csv_header(path) if fmt == "csv" else None
     progress(_HASH_SHARE + 0.05, f"reading the schema of {path.name}")
     relation = _relation(fmt)
-    con = _connect()
+    con = sandboxed_duckdb([path])
     try:
         try:
             # The relation is one of two constants; the path is a parameter.
@@ -281,12 +266,12 @@ def inspect_source(
 def _read_error(path: Path, fmt: str, error: Exception, header: list[str] | None) -> SourceError:
     if fmt == "parquet":
         return SourceError(
-            f"cannot read {path} as Parquet ({_first_line(error)}): check that it is a "
+            f"cannot read {path} as Parquet ({first_line(error)}): check that it is a "
             "complete Parquet file, or give the format csv"
         )
     problem = _diagnose_csv(path, len(header or []))
     if problem is None:
-        problem = _first_line(error)
+        problem = first_line(error)
     return SourceError(
         f"{path} is not a valid CSV file: {problem}. The catalog reads comma-separated UTF-8 "
         "with a header row and every row as wide as the header: fix the file and register "

@@ -11,9 +11,6 @@ import argparse
 import json
 import secrets
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import bcrypt
@@ -22,6 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from cleanroom.host.prepare import admin_token
+from cleanroom.hubapi import HubAPI
 from cleanroom.settings import Settings
 
 # user name -> global role groups
@@ -48,47 +46,6 @@ def set_password(db_url: str, username: str, password: str) -> None:
             info.is_authorized = True
         session.commit()
     engine.dispose()
-
-
-class HubAPI:
-    """The few hub REST calls the command line needs, with the admin service's token."""
-
-    def __init__(self, base_url: str, token: str):
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict | list | None:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - the hub URL comes from settings
-            f"{self.base_url}/hub/api{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - hub URL
-            payload = response.read()
-        return json.loads(payload) if payload else None
-
-    def wait_until_up(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.call("GET", "/")
-                return
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-
-    def ensure_user(self, name: str, groups: tuple[str, ...]) -> None:
-        try:
-            self.call("GET", f"/users/{name}")
-        except urllib.error.HTTPError as error:
-            if error.code != 404:
-                raise
-            self.call("POST", f"/users/{name}")
-        for group in groups:
-            self.call("POST", f"/groups/{group}/users", {"users": [name]})
 
 
 def hub_api(settings: Settings) -> HubAPI:

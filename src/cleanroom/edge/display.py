@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cleanroom.core.sqlite import configure_sqlite
 from cleanroom.errors import CleanRoomError
 
 RESERVE_BYTES = 256 * 1024
@@ -96,8 +97,13 @@ class DisplayLedger:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        # A ledger of bytes sent: losing the last transactions in a power cut costs little.
+        configure_sqlite(
+            db,
+            busy_timeout_ms=int(BUSY_TIMEOUT_S * 1000),
+            synchronous="NORMAL",
+            foreign_keys=False,
+        )
         return db
 
     def spend_reserved(self, user: str, count: int) -> bool:

@@ -69,6 +69,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+from cleanroom.core.duckdb_sandbox import first_line, quote_identifier
 from cleanroom.errors import CleanRoomError
 from cleanroom.grants.rowfilter import check_row_filter
 
@@ -244,10 +246,6 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def source_relation(path: str | os.PathLike[str], source_format: str) -> str:
     """The DuckDB table function reading a source file, with the path quoted."""
     _check_no_glob(path, "the source path")
@@ -262,6 +260,14 @@ def source_relation(path: str | os.PathLike[str], source_format: str) -> str:
 # --- DuckDB, sandboxed -----------------------------------------------------------------------
 
 
+# Kept in the output's row order, and with progress that _run can poll (not printed).
+_DUCKDB_OPTIONS = {
+    "preserve_insertion_order": True,
+    "enable_progress_bar": True,
+    "enable_progress_bar_print": False,
+}
+
+
 def _connect(
     readable: Sequence[Path],
     writable_dir: Path,
@@ -270,33 +276,13 @@ def _connect(
     memory_limit: str | None = None,
 ):
     """A DuckDB connection that may read ``readable`` and write in ``writable_dir`` only."""
-    import duckdb
-
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    return sandboxed_duckdb(
+        readable,
+        writable_dir,
+        threads=threads,
+        memory_limit=memory_limit,
+        options=_DUCKDB_OPTIONS,
     )
-    try:
-        con.execute("SET allowed_paths = ?", [[str(p) for p in readable]])
-        con.execute("SET allowed_directories = ?", [[str(writable_dir) + os.sep]])
-        con.execute(f"SET temp_directory = {sql_string(str(writable_dir / 'spill'))}")
-        con.execute("SET preserve_insertion_order = true")
-        con.execute("SET enable_progress_bar = true")
-        con.execute("SET enable_progress_bar_print = false")
-        if threads:
-            con.execute("SET threads = ?", [int(threads)])
-        if memory_limit:
-            con.execute("SET memory_limit = ?", [memory_limit])
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-    except Exception:
-        con.close()
-        raise
-    return con
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def _run(con, sql: str, progress: Progress, start: float, end: float, message: str) -> int:
@@ -334,11 +320,7 @@ def _run(con, sql: str, progress: Progress, start: float, end: float, message: s
 def describe_source(source_path: str | os.PathLike[str], source_format: str) -> dict[str, str]:
     """The source's columns and their DuckDB types, read the way grants are materialised."""
     path = Path(source_path).resolve()
-    import duckdb
-
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
+    con = sandboxed_duckdb([path])
     try:
         return _describe(con, path, source_format)
     finally:
@@ -354,7 +336,7 @@ def _describe(con, path: Path, source_format: str) -> dict[str, str]:
         raise
     except Exception as error:
         raise MaterialiseError(
-            f"cannot read the source {path} as {source_format} ({_first_line(error)}): check "
+            f"cannot read the source {path} as {source_format} ({first_line(error)}): check "
             "that the dataset version's file is still in place and complete"
         ) from None
     return {str(r[0]): str(r[1]) for r in rows}
@@ -658,7 +640,7 @@ def _write_copy(
     except Exception as error:
         raise MaterialiseError(
             f"materialising the grant of dataset version {spec.dataset_version_id} failed "
-            f"({_first_line(error)}); nothing was kept. Check the source file and the row "
+            f"({first_line(error)}); nothing was kept. Check the source file and the row "
             "filter, then grant again"
         ) from None
     if rows != again[0][0] or tuple(r[0] for r in written) != columns:  # pragma: no cover
@@ -951,8 +933,6 @@ def build_view_catalog(
     exist only inside the container). With ``cache_dir``, every key must be materialised
     there. The file is written beside ``out_path`` and renamed into place, read-only.
     """
-    import duckdb
-
     data_dir = _check_container_dir(data_dir_in_container)
     folded: dict[str, str] = {}
     statements = []
@@ -981,10 +961,7 @@ def build_view_catalog(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
     try:
-        con = duckdb.connect(
-            str(tmp),
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        )
+        con = sandboxed_duckdb(database=tmp)
         try:
             for statement in statements:
                 con.execute(statement)

@@ -1,6 +1,8 @@
-"""Start and stop one clean-room host: the hub (which runs the proxy), nginx, the demo users.
+"""Start and stop one clean-room host: the hub (which runs the proxy) and nginx.
 
-``python -m cleanroom.host.daemon up`` is what ``make up`` ends with; ``down`` is ``make down``.
+``python -m cleanroom.host.daemon up`` starts them; ``make up`` runs
+``python -m cleanroom.demo.up``, which does this and then adds the demo accounts and project.
+``python -m cleanroom.host.daemon down`` is ``make down``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ import urllib.request
 from importlib.resources import files
 from pathlib import Path
 
-from cleanroom import origins
-from cleanroom.demo import accounts
-from cleanroom.demo import setup as demo_setup
 from cleanroom.host import nginx as edge
 from cleanroom.host import prepare as host
 from cleanroom.settings import Settings
@@ -105,23 +104,11 @@ def _alive(pid: int) -> bool:
 
 
 def up(settings: Settings) -> None:
+    """The hub (and with it the proxy, OPA and the services) and nginx; no accounts, no data
+    (``python -m cleanroom.demo.up`` adds the demo's)."""
     print("hub started" if start_hub(settings) else "hub already running")
     edge.start(settings)
-    passwords = accounts.ensure_demo_users(settings)
-    for step in demo_setup.ensure_demo_catalog(settings):
-        print(f"demo: added {step}")
-    print(f"\nThe clean room is up: {settings.public_url}")
-    print("(the certificate is self-signed unless CLEANROOM_TLS_CERT is set)")
-    example = origins.user_server_url(settings, "researcher")
-    print(f"Researchers' servers: each on its own host name, e.g. {example}")
-    print(f"Admin pages: {settings.public_url}services/catalog/\n")
-    print(f"Project {demo_setup.PROJECT!r}: researcher works in it; reviewer and checker review")
-    print(f"Release requests and reviews: {settings.public_url}services/airlock/")
-    print("Demo accounts (stored in {}):".format(settings.state_path / "secrets"))
-    width = max(map(len, passwords))
-    for name, password in passwords.items():
-        roles = ", ".join(accounts.DEMO_USERS.get(name, ()))
-        print(f"  {name:<{width}}  {password}   ({roles})")
+    print(f"The clean room is up: {settings.public_url}")
 
 
 def down(settings: Settings) -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.service import CatalogService
-from cleanroom.demo.accounts import HubAPI
 from cleanroom.host import homes
 from cleanroom.hub import mounts as projectdata
+from cleanroom.hubapi import HubAPI
 from cleanroom.policy import UNAVAILABLE, PolicyClient
 from cleanroom.scopes import GLOBAL_ROLES
 from cleanroom.settings import Settings
@@ -101,8 +101,7 @@ def main() -> int:
     settings = Settings.from_env()
     interval = settings.grant_check_interval
     audit = AuditLog.from_state_dir(settings.state_dir)
-    api_url = os.environ["JUPYTERHUB_API_URL"].rstrip("/")
-    api = HubAPI(api_url.removesuffix("/hub/api"), os.environ["JUPYTERHUB_API_TOKEN"])
+    api = HubAPI.from_api_url(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     watcher = GrantWatcher(
         api,
         CatalogService.open(settings.catalog_database_url, audit),

@@ -18,7 +18,7 @@ Usage (the spawner, before every spawn)::
 Every decision carries the policy revision (:func:`revision_of_modules` of the policies OPA
 has loaded, read from ``GET /v1/policies`` at most every ``revision_ttl`` seconds, so a
 decision costs one HTTP call) and the SHA-256 digest of its input; with an audit log, every
-decision is recorded (:func:`cleanroom.audit.record_decision`) before it is returned, and a
+decision is recorded (:func:`cleanroom.policy.record.record_decision`) before it is returned, and a
 decision that cannot be recorded is a denial.
 """
 
@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -41,8 +41,11 @@ from urllib.parse import urlsplit
 import fastjsonschema
 from opa_client import OpaClient
 
+from cleanroom.core.jsoncanon import canonical_json
+from cleanroom.core.times import rfc3339
 from cleanroom.errors import CleanRoomError
 from cleanroom.policy.opa import REPO_DIR, policy_files
+from cleanroom.policy.record import record_decision
 from cleanroom.scopes import GLOBAL_ROLES
 
 if TYPE_CHECKING:
@@ -148,14 +151,7 @@ def format_time(moment: datetime | str | None = None) -> str:
     check."""
     if isinstance(moment, str):
         return moment
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
+    return rfc3339(moment, timespec="auto")
 
 
 def user_facts_from_groups(
@@ -324,13 +320,6 @@ class InputValidator:
             return [f"{where.lstrip('.') or 'the input'}: {best.message}"]
 
 
-def canonical_json(document: Any) -> str:
-    """One canonical text per JSON value: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
 def input_digest(document: Any) -> str:
     """The hex SHA-256 of the canonical JSON of an input document."""
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
@@ -484,8 +473,6 @@ class PolicyClient:
             raise ValueError(f"unknown policy area {area!r}; one of {AREAS}")
         decision = self._decide(area, document)
         if self.audit is not None:
-            from cleanroom.audit import record_decision
-
             try:
                 record_decision(self.audit, area, decision, **_subject(document))
             except Exception:  # noqa: BLE001 - an unrecorded decision must not be enforced

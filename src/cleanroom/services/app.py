@@ -23,19 +23,11 @@ from jupyterhub.utils import url_path_join
 from tornado.httpserver import HTTPServer
 from tornado.web import StaticFileHandler
 
+from cleanroom.core.units import human_size
+
 T = TypeVar("T")
 # The stylesheet every service's pages share, at <prefix>static/common/pages.css.
 COMMON_STATIC = str(Path(__file__).resolve().parent / "static")
-
-
-def human_size(count: int) -> str:
-    """``1536`` -> ``1.5 KiB``: sizes as people read them."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 def page_templates(directory: Path, **filters: Callable[..., str]) -> jinja2.Environment:
