@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,12 +25,10 @@ import pytest
 import requests
 import schemathesis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from cleanroom.airlock.handlers.api import OPENAPI_PATH  # noqa: E402
-from cleanroom.audit import AuditLog  # noqa: E402
-from cleanroom.catalog.service import CatalogService  # noqa: E402
-from cleanroom.policy import PolicyClient, revision_of_dir  # noqa: E402
+from cleanroom.airlock.handlers.api import OPENAPI_PATH
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.service import CatalogService
+from cleanroom.policy import PolicyClient, revision_of_dir
 
 pytestmark = pytest.mark.docker
 

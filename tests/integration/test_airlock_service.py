@@ -10,37 +10,28 @@ bolt), BOB (another researcher) and ADAM (admin).
 from __future__ import annotations
 
 import hashlib
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-pytest.register_assert_rewrite("opa_fixtures", "catalog_fixtures")
-
-from catalog_fixtures import *  # noqa: E402,F403 - the catalog fixtures
-
-from cleanroom.airlock.db import create_airlock_engine, session_factory  # noqa: E402
-from cleanroom.airlock.errors import (  # noqa: E402
+from cleanroom.airlock.db import create_airlock_engine, session_factory
+from cleanroom.airlock.errors import (
     Conflict,
     InvalidInput,
     PermissionDenied,
     PolicyRefused,
 )
-from cleanroom.airlock.facts import CatalogFacts  # noqa: E402
-from cleanroom.airlock.permissions import (  # noqa: E402
+from cleanroom.airlock.facts import CatalogFacts
+from cleanroom.airlock.permissions import (
     ADMINISTER,
     REVIEW,
     SUBMIT,
     Caller,
 )
-from cleanroom.airlock.service import AirlockService, Limits, VoteInput  # noqa: E402
-from cleanroom.airlock.states import State  # noqa: E402
-from cleanroom.airlock.store import BlobStore  # noqa: E402
-from cleanroom.policy import PolicyClient  # noqa: E402
-
-pytest_plugins = ["opa_fixtures"]
+from cleanroom.airlock.service import AirlockService, Limits, VoteInput
+from cleanroom.airlock.states import State
+from cleanroom.airlock.store import BlobStore
+from cleanroom.policy import PolicyClient
 
 ALICE = Caller("alice", frozenset({SUBMIT}), ("researcher",))
 BOB = Caller("bob", frozenset({SUBMIT}), ("researcher",))

@@ -2,8 +2,6 @@
 in-process through cleanroom.cli.main.main on a state directory in tmp_path: output, progress,
 exit status 2 with one line for every mistake, and nothing written then."""
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import gc
@@ -13,18 +11,13 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, dump
+from fixtures.catalog import PLANTS, dump
 
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.db import create_catalog_engine, session_factory
 from cleanroom.catalog.service import CatalogService
 from cleanroom.cli.catalog import parse_moment
 from cleanroom.cli.main import main
-
-pytest_plugins = ["catalog_fixtures"]
 
 
 def _main(state, *argv: str) -> int:

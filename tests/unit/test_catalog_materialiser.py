@@ -3,18 +3,13 @@ cleanroom.catalog.data_plane): a grant's data is built when the grant is made, t
 stored, equal grants share it, and a source that changed since registration is refused with
 nothing written."""
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import shutil
 
 import duckdb
 import pytest
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, nothing_written
+from fixtures.catalog import PLANTS, nothing_written
 
 from cleanroom.catalog.data_plane import (
     data_spec,
@@ -24,8 +19,6 @@ from cleanroom.catalog.data_plane import (
 )
 from cleanroom.catalog.errors import MaterialisationFailed
 from cleanroom.grants import materialise
-
-pytest_plugins = ["catalog_fixtures"]
 
 
 def columns_and_rows(path):

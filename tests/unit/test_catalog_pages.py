@@ -6,8 +6,6 @@ In-process over a seeded (or an empty) SQLite catalog with the stand-in sign-in 
 tests/support/webpages.py.
 """
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import re
@@ -16,15 +14,10 @@ from html import unescape
 
 import pytest
 import requests
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
 from support.webpages import PREFIX, serving
 
 from cleanroom.catalog.web.base import error_guidance
 from cleanroom.settings import Settings
-
-pytest_plugins = ["catalog_fixtures"]
 
 SITE = "Clean-room catalog"
 SETTINGS = Settings.from_env({})

@@ -1,23 +1,18 @@
 """CatalogService on SQLite: every method, every mistake. Each refused call is checked for
 its message and for having written nothing to the catalog or the audit log.
 
-tests/integration/test_catalog_postgres.py runs this same module against PostgreSQL (it
-imports the tests and overrides ``catalog_url``), so nothing here may assume SQLite.
+Every test runs on SQLite and again on PostgreSQL (its ``[postgresql]`` case, marked
+``postgres``: the server of scripts/start-postgres.sh), so nothing here may assume SQLite.
 """
-
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-# Before importing it, so that its asserts (nothing_written) explain themselves.
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import (
+from fixtures.catalog import (
     NOW,
+    ON_SQLITE_AND_POSTGRESQL,
     PLANTS,
     WAFER_COLUMNS,
     Clock,
@@ -54,7 +49,7 @@ from cleanroom.policy import (
     user_facts_from_groups,
 )
 
-pytest_plugins = ["catalog_fixtures"]
+pytestmark = ON_SQLITE_AND_POSTGRESQL
 
 LATER = NOW + timedelta(days=30)
 

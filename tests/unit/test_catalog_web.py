@@ -8,8 +8,6 @@ through the hub is tested in tests/integration/test_catalog_web.py and the brows
 - jobs: registering and granting run in a thread and report; the form parsers.
 """
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import re
@@ -20,10 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, nothing_written
+from fixtures.catalog import PLANTS, nothing_written
 from support.webpages import ACCESS, PREFIX, serving
 from traitlets.config import Config
 
@@ -34,8 +29,6 @@ from cleanroom.catalog.web.base import ADMIN_SCOPE, CONTENT_SECURITY_POLICY
 from cleanroom.catalog.web.forms import import_file, list_import_files, parse_mapping
 from cleanroom.hub.config import configure
 from cleanroom.settings import Settings
-
-pytest_plugins = ["catalog_fixtures"]
 
 
 class Web:

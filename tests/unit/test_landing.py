@@ -22,7 +22,6 @@ from cleanroom.catalog.data_plane import grant_materialiser
 from cleanroom.hub import landing
 from cleanroom.policy import UNAVAILABLE, PolicyClient
 
-pytest_plugins = ["catalog_fixtures", "opa_fixtures"]
 pytestmark = pytest.mark.opa
 
 _ids = itertools.count(1)

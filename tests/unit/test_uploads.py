@@ -3,8 +3,6 @@ chunked JSON API, resuming, every refusal (nothing in the import directory, noth
 catalog), the admin scope and XSRF, the audit records, and the cleaning of abandoned uploads.
 """
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import hashlib
@@ -14,17 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, dump
+from fixtures.catalog import PLANTS, dump
 from support.webpages import PREFIX, serving
 
 from cleanroom.catalog.uploads import STAGING, UploadStore, content_format, safe_filename
 from cleanroom.catalog.web.base import CONTENT_SECURITY_POLICY
 from cleanroom.catalog.web.forms import list_import_files
-
-pytest_plugins = ["catalog_fixtures"]
 
 MAX_BYTES = 1024 * 1024
 MAPPING = "\n".join(f"{value}={org}" for value, org in PLANTS.items())
