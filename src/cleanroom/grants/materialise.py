@@ -716,9 +716,15 @@ def _write_airlock_copy(spec, plan, researcher, rows, work, report, settings, sp
     con = _connect([plan.source], work, **settings)
     try:
         again = _write_copy(
-            con, spec, plan, plan.airlock_columns, target, report, span,
+            con,
+            spec,
+            plan,
+            plan.airlock_columns,
+            target,
+            report,
+            span,
             "copying the granted rows with their contributors for the airlock",
-        )  # fmt: skip
+        )
     finally:
         con.close()
     if again != rows:  # pragma: no cover - the same query over the same (unchanged) file
@@ -833,9 +839,15 @@ def _finish_airlock(
         _remove_tree(work)
     report(1.0, f"materialised {grant.rows} rows")
     return MaterialisedGrant(
-        grant.key, paths.researcher, paths.airlock, grant.rows, grant.columns,
-        grant.cached, manifest, True,
-    )  # fmt: skip
+        grant.key,
+        paths.researcher,
+        paths.airlock,
+        grant.rows,
+        grant.columns,
+        grant.cached,
+        manifest,
+        True,
+    )
 
 
 def _finish_in_background(

@@ -62,19 +62,78 @@ ALLOWED = (
 )
 
 KEYWORDS = frozenset(
-    {"AND", "OR", "NOT", "IN", "IS", "NULL", "TRUE", "FALSE", "BETWEEN", "LIKE", "ILIKE",
-     "DATE", "TIMESTAMP"}
-)  # fmt: skip
+    {
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "IS",
+        "NULL",
+        "TRUE",
+        "FALSE",
+        "BETWEEN",
+        "LIKE",
+        "ILIKE",
+        "DATE",
+        "TIMESTAMP",
+    }
+)
 
 # Words that mean the author is writing a query, not a filter: named in the error.
 _QUERY_WORDS = frozenset(
-    {"SELECT", "FROM", "WITH", "UNION", "EXCEPT", "INTERSECT", "VALUES", "TABLE", "JOIN",
-     "INSERT", "UPDATE", "DELETE", "DROP", "CREATE", "ALTER", "ATTACH", "DETACH", "COPY",
-     "EXPORT", "IMPORT", "INSTALL", "LOAD", "PRAGMA", "SET", "RESET", "CALL", "EXECUTE",
-     "PREPARE", "DESCRIBE", "SUMMARIZE", "PIVOT", "UNPIVOT", "EXISTS", "ANY", "ALL", "SOME",
-     "CAST", "TRY_CAST", "CASE", "WHEN", "THEN", "ELSE", "END", "COLLATE", "ESCAPE",
-     "SIMILAR", "REGEXP", "INTERVAL", "DISTINCT", "LAMBDA"}
-)  # fmt: skip
+    {
+        "SELECT",
+        "FROM",
+        "WITH",
+        "UNION",
+        "EXCEPT",
+        "INTERSECT",
+        "VALUES",
+        "TABLE",
+        "JOIN",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "DROP",
+        "CREATE",
+        "ALTER",
+        "ATTACH",
+        "DETACH",
+        "COPY",
+        "EXPORT",
+        "IMPORT",
+        "INSTALL",
+        "LOAD",
+        "PRAGMA",
+        "SET",
+        "RESET",
+        "CALL",
+        "EXECUTE",
+        "PREPARE",
+        "DESCRIBE",
+        "SUMMARIZE",
+        "PIVOT",
+        "UNPIVOT",
+        "EXISTS",
+        "ANY",
+        "ALL",
+        "SOME",
+        "CAST",
+        "TRY_CAST",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "END",
+        "COLLATE",
+        "ESCAPE",
+        "SIMILAR",
+        "REGEXP",
+        "INTERVAL",
+        "DISTINCT",
+        "LAMBDA",
+    }
+)
 
 _COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -95,8 +154,14 @@ class RowFilterError(CleanRoomError):
 # Types: each column's DuckDB type falls in one kind; comparisons need compatible kinds.
 
 NUMBER, TEXT, BOOLEAN, DATE, TIMESTAMP, NULL, OTHER = (
-    "number", "text", "boolean", "date", "timestamp", "null", "other"
-)  # fmt: skip
+    "number",
+    "text",
+    "boolean",
+    "date",
+    "timestamp",
+    "null",
+    "other",
+)
 
 _NUMERIC_TYPES = re.compile(
     r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?\d*|INT\d+|FLOAT\d*|DOUBLE|REAL|DECIMAL|NUMERIC)\b"
@@ -500,9 +565,11 @@ class _Parser:
             return Comparison(op, left, right)
         negated = False
         if self.is_keyword("NOT") and (
-            self.is_keyword("BETWEEN", 1) or self.is_keyword("IN", 1)
-            or self.is_keyword("LIKE", 1) or self.is_keyword("ILIKE", 1)
-        ):  # fmt: skip
+            self.is_keyword("BETWEEN", 1)
+            or self.is_keyword("IN", 1)
+            or self.is_keyword("LIKE", 1)
+            or self.is_keyword("ILIKE", 1)
+        ):
             self.i += 1
             negated = True
         tok = self.peek()

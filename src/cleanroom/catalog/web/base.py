@@ -244,8 +244,14 @@ class NotFoundHandler(CatalogHandler):
 
 HEADINGS = {400: "Not done", 403: "Not allowed", 404: "Not found", 405: "Not possible"}
 # The list to go to from a path's section (the first part of the path).
-SECTIONS = {"datasets": "datasets", "uploads": "datasets", "projects": "projects",
-            "grants": "projects", "organisations": "organisations", "users": "users"}  # fmt: skip
+SECTIONS = {
+    "datasets": "datasets",
+    "uploads": "datasets",
+    "projects": "projects",
+    "grants": "projects",
+    "organisations": "organisations",
+    "users": "users",
+}
 
 
 def error_guidance(

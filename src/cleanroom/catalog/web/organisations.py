@@ -42,8 +42,11 @@ class OrganisationsHandler(CatalogHandler):
 
     @needs_admin
     async def post(self) -> None:
-        form = {"id": self.argument("id"), "name": self.argument("name"),
-                "kind": self.argument("kind")}  # fmt: skip
+        form = {
+            "id": self.argument("id"),
+            "name": self.argument("name"),
+            "kind": self.argument("kind"),
+        }
         try:
             org = await self.call(
                 self.catalog.add_organisation,
