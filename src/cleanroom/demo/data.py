@@ -370,7 +370,7 @@ def generate(
         raise ValueError(f"unknown format or dataset {unknown}: use {FORMATS} and {list(DATASETS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"preserve_insertion_order": True}
+    config: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": True}
     if threads:
         config["threads"] = threads
     con = duckdb.connect(config=config)

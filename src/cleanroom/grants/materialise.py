@@ -398,7 +398,7 @@ class _KeyLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
                     break
                 except BlockingIOError:
-                    if not blocking or time.monotonic() >= deadline:
+                    if not blocking or deadline is None or time.monotonic() >= deadline:
                         os.close(fd)
                         return False
                     time.sleep(_LOCK_POLL_SECONDS)

@@ -537,7 +537,7 @@ class _Parser:
         tok = self.peek()
         if self.accept_keyword("NOT"):
             self.enter(tok.pos)
-            node = Not(self.parse_not())
+            node: Node = Not(self.parse_not())
             self.depth -= 1
             return node
         if tok.kind == "(":
@@ -559,8 +559,8 @@ class _Parser:
             right = self.parse_operand()
             op = _COMPARISONS[tok.text]
             if NULL in (left.kind, right.kind):
-                negated = "NOT " if op == "<>" else ""
-                raise _refuse(f"comparing with NULL is never true; write IS {negated}NULL", tok.pos)
+                is_not = "NOT " if op == "<>" else ""
+                raise _refuse(f"comparing with NULL is never true; write IS {is_not}NULL", tok.pos)
             self.check_compatible(left, right, tok)
             return Comparison(op, left, right)
         negated = False

@@ -253,7 +253,7 @@ class OpenAPIHandler(ApiHandler):
         document["servers"] = [{"url": self.prefix.rstrip("/")}]
         self.write_json(document)
 
-    get.authenticated = True  # type: ignore[attr-defined] - deliberately public
+    get.authenticated = True  # type: ignore[attr-defined]  # deliberately public
 
 
 class NotFoundHandler(ApiHandler):

@@ -259,7 +259,7 @@ class PreviewStyles(PageHandler):
         self.set_header("Cache-Control", "max-age=3600")
         self.finish(PREVIEW_CSS)
 
-    get.authenticated = True  # type: ignore[attr-defined] - deliberately public
+    get.authenticated = True  # type: ignore[attr-defined]  # deliberately public
 
 
 class NotFoundPage(PageHandler):

@@ -57,7 +57,9 @@ NAVIGATION = (
 
 def user_can_administer(user: dict | None) -> bool:
     """Whether a hub user model (from the service's OAuth token) may use these pages."""
-    return bool(user) and ADMIN_SCOPE in (user.get("scopes") or ())
+    if not user:
+        return False
+    return ADMIN_SCOPE in (user.get("scopes") or ())
 
 
 def check_user_can_administer(user: dict | None) -> None:

@@ -18,7 +18,7 @@ class OverviewHandler(CatalogHandler):
 
 
 class OrganisationsHandler(CatalogHandler):
-    async def render(
+    async def show_page(
         self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
     ) -> None:
         organisations = await self.call(self.catalog.list_organisations)
@@ -38,7 +38,7 @@ class OrganisationsHandler(CatalogHandler):
 
     @needs_admin
     async def get(self) -> None:
-        await self.render()
+        await self.show_page()
 
     @needs_admin
     async def post(self) -> None:
@@ -56,13 +56,13 @@ class OrganisationsHandler(CatalogHandler):
                 actor=self.actor,
             )
         except CatalogError as error:
-            await self.render(form=form, error=str(error), status=400)
+            await self.show_page(form=form, error=str(error), status=400)
             return
         self.done(self.url("organisations"), f"Added organisation {org.id} ({org.name}).")
 
 
 class UsersHandler(CatalogHandler):
-    async def render(
+    async def show_page(
         self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
     ) -> None:
         users = await self.call(self.catalog.list_users)
@@ -78,7 +78,7 @@ class UsersHandler(CatalogHandler):
 
     @needs_admin
     async def get(self) -> None:
-        await self.render(form={"user": clean(self.get_query_argument("user", ""))})
+        await self.show_page(form={"user": clean(self.get_query_argument("user", ""))})
 
     @needs_admin
     async def post(self) -> None:
@@ -91,7 +91,7 @@ class UsersHandler(CatalogHandler):
                 actor=self.actor,
             )
         except CatalogError as error:
-            await self.render(form=form, error=str(error), status=400)
+            await self.show_page(form=form, error=str(error), status=400)
             return
         self.done(self.url("users"), f"{user.name} belongs to {user.organisation}.")
 

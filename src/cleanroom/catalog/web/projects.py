@@ -86,7 +86,7 @@ async def grant_page(
 
 
 class ProjectsHandler(CatalogHandler):
-    async def render(
+    async def show_page(
         self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
     ) -> None:
         projects = await self.call(self.catalog.list_projects)
@@ -104,7 +104,7 @@ class ProjectsHandler(CatalogHandler):
 
     @needs_admin
     async def get(self) -> None:
-        await self.render()
+        await self.show_page()
 
     @needs_admin
     async def post(self) -> None:
@@ -117,7 +117,7 @@ class ProjectsHandler(CatalogHandler):
                 actor=self.actor,
             )
         except CatalogError as error:
-            await self.render(form=form, error=str(error), status=400)
+            await self.show_page(form=form, error=str(error), status=400)
             return
         self.done(self.url("projects", project.name), f"Created project {project.name}.")
 
@@ -183,7 +183,7 @@ class GrantNewHandler(CatalogHandler):
 class GrantsHandler(CatalogHandler):
     @needs_admin
     async def post(self, name: str) -> None:
-        form = {
+        form: dict[str, Any] = {
             "project": name,
             "dataset": self.argument("dataset"),
             "version": self.argument("version"),
