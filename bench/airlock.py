@@ -48,9 +48,11 @@ FILES_EACH = 4
 
 def new_draft(base: str, token: str) -> str:
     answer = requests.post(
-        base + "api/requests", json={"justification": "benchmark"},
-        headers={"Authorization": f"token {token}"}, timeout=60,
-    )  # fmt: skip
+        base + "api/requests",
+        json={"justification": "benchmark"},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
     answer.raise_for_status()
     return answer.json()["id"]
 
@@ -61,9 +63,11 @@ def put(base: str, token: str, rid: str, name: str, path: Path, session=None) ->
     with open(path, "rb") as body:
         start = time.perf_counter()
         answer = http.put(
-            f"{base}api/requests/{rid}/files/{name}?type=table", data=body,
-            headers={"Authorization": f"token {token}"}, timeout=600,
-        )  # fmt: skip
+            f"{base}api/requests/{rid}/files/{name}?type=table",
+            data=body,
+            headers={"Authorization": f"token {token}"},
+            timeout=600,
+        )
         elapsed = time.perf_counter() - start
     if answer.status_code != 201:
         raise RuntimeError(f"{answer.status_code}: {answer.text[:200]}")
@@ -134,9 +138,11 @@ def main() -> int:
             source.unlink()
         airlock_s, floor_s = statistics.median(airlock_times), statistics.median(floor_times)
         ratio = airlock_s / floor_s
-        print(f"100 MB: airlock {airlock_s:.3f} s (runs {[round(t, 3) for t in airlock_times]}), "
-              f"cp+sha256sum+sync {floor_s:.3f} s (runs {[round(t, 3) for t in floor_times]}), "
-              f"ratio {ratio:.2f}")  # fmt: skip
+        print(
+            f"100 MB: airlock {airlock_s:.3f} s (runs {[round(t, 3) for t in airlock_times]}), "
+            f"cp+sha256sum+sync {floor_s:.3f} s (runs {[round(t, 3) for t in floor_times]}), "
+            f"ratio {ratio:.2f}"
+        )
 
         # (b) concurrent submitters of 1 MB files, each into a draft of its own.
         sources = [big_file(work, SMALL, 1000 + i) for i in range(CONCURRENT)]
@@ -147,8 +153,9 @@ def main() -> int:
             with requests.Session() as session:
                 for n in range(FILES_EACH):
                     try:
-                        times.append(put(base, token, drafts[index], f"f{n}.csv",
-                                         sources[index], session))  # fmt: skip
+                        times.append(
+                            put(base, token, drafts[index], f"f{n}.csv", sources[index], session)
+                        )
                     except Exception as error:  # noqa: BLE001 - counted
                         print(f"submitter {index}: {error}")
                         errors += 1
@@ -164,9 +171,11 @@ def main() -> int:
             latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else float("nan")
         )
         per_s = len(latencies) / wall
-        print(f"{CONCURRENT} submitters x {FILES_EACH} files of 1 MB: {len(latencies)} stored, "
-              f"{errors} errors, p50 {statistics.median(latencies) * 1000:.0f} ms, "
-              f"p99 {p99:.0f} ms, {per_s:.1f} uploads/s over {wall:.1f} s")  # fmt: skip
+        print(
+            f"{CONCURRENT} submitters x {FILES_EACH} files of 1 MB: {len(latencies)} stored, "
+            f"{errors} errors, p50 {statistics.median(latencies) * 1000:.0f} ms, "
+            f"p99 {p99:.0f} ms, {per_s:.1f} uploads/s over {wall:.1f} s"
+        )
         print(
             f"RESULT submit_ratio={ratio:.3f} concurrent_errors={errors} "
             f"concurrent_p99_ms={p99:.1f} concurrent_per_s={per_s:.2f}"

@@ -96,9 +96,16 @@ QUERIES = {
 }
 
 RESTRICTED_COLUMNS = (
-    "lot_id", "product", "process_step", "tool_id", "start_time", "chamber_temp_c",
-    "chamber_pressure_torr", "defect_density_cm2", "die_yield_pct",
-)  # fmt: skip
+    "lot_id",
+    "product",
+    "process_step",
+    "tool_id",
+    "start_time",
+    "chamber_temp_c",
+    "chamber_pressure_torr",
+    "defect_density_cm2",
+    "die_yield_pct",
+)
 RESTRICTED_FILTER = "die_yield_pct >= 70 AND company <> 'Nordwafer'"
 PARTS = ("queries", "materialise", "spawn")
 
@@ -182,8 +189,10 @@ def bench_queries(source: Path, work: Path, rounds: int) -> float:
         direct_total += d
         print(f"{name:<26}{v * 1000:>10.1f}{d * 1000:>11.1f}{v / d:>8.3f}")
     ratio = view_total / direct_total
-    print(f"{'all (sum of medians)':<26}{view_total * 1000:>10.1f}{direct_total * 1000:>11.1f}"
-          f"{ratio:>8.3f}   goal <= 1.05")  # fmt: skip
+    print(
+        f"{'all (sum of medians)':<26}{view_total * 1000:>10.1f}{direct_total * 1000:>11.1f}"
+        f"{ratio:>8.3f}   goal <= 1.05"
+    )
     shutil.rmtree(cache, ignore_errors=True)
     return ratio
 
@@ -215,14 +224,18 @@ def bench_materialise(source: Path, work: Path, rounds: int) -> float:
     con = duckdb.connect()
     sandboxed = materialise._connect([source], work)
     setting = "SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
-    both = {"raw COPY": con.execute(setting).fetchall()[0],
-            "materialise_grant": sandboxed.execute(setting).fetchall()[0]}  # fmt: skip
+    both = {
+        "raw COPY": con.execute(setting).fetchall()[0],
+        "materialise_grant": sandboxed.execute(setting).fetchall()[0],
+    }
     sandboxed.close()
     for side, (threads, order) in both.items():
         print(f"{side}: threads={threads} preserve_insertion_order={order} ({options})")
     assert len(set(both.values())) == 1, both
-    print("DuckDB's COPY does not fsync its output; materialise_grant syncs every file it "
-          "writes: the raw COPY is timed without and with an fsync of its file")  # fmt: skip
+    print(
+        "DuckDB's COPY does not fsync its output; materialise_grant syncs every file it "
+        "writes: the raw COPY is timed without and with an fsync of its file"
+    )
 
     def raw(sql: str) -> tuple[float, float, float]:
         """(COPY time, COPY + fsync time, CPU seconds of both)."""
@@ -305,8 +318,10 @@ def bench_materialise(source: Path, work: Path, rounds: int) -> float:
         return statistics.median(b / o for b, o in zip(baseline[base], results[ours], strict=True))
 
     ratio = paired("raw_synced", "usable")
-    print(f"throughput ratio, usable vs the raw COPY + fsync (median of the rounds' ratios): "
-          f"{ratio:.3f}   goal >= 0.9")  # fmt: skip
+    print(
+        f"throughput ratio, usable vs the raw COPY + fsync (median of the rounds' ratios): "
+        f"{ratio:.3f}   goal >= 0.9"
+    )
     print(
         f"(ratio of the medians: {med['raw_synced'] / med['usable']:.3f}; usable vs the raw "
         f"COPY without fsync: {paired('raw', 'usable'):.3f}; CPU seconds, raw COPY + fsync "

@@ -138,8 +138,10 @@ def test_an_admin_uploads_a_200_mb_csv_and_registers_it(hub, page, catalog, big_
         "Registered uploaded_lots v1: 2500000 rows", timeout=LONG
     )
     total = time.monotonic() - started
-    print(f"200 MB upload: hashed and sent in {sent:.1f} s, checked and registered after "
-          f"{total:.1f} s; {len(samples)} bar values")  # fmt: skip
+    print(
+        f"200 MB upload: hashed and sent in {sent:.1f} s, checked and registered after "
+        f"{total:.1f} s; {len(samples)} bar values"
+    )
     version = catalog.get_version("uploaded_lots")
     assert version.content_sha256 == sha256(big_csv)
     assert version.created_by == ADMIN and version.row_count == 2_500_000

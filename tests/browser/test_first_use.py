@@ -89,13 +89,34 @@ def waiting_request(hub) -> None:
     at = datetime.now(UTC).replace(tzinfo=None)
     sessions = session_factory(create_airlock_engine(hub.settings.airlock_path / "airlock.sqlite"))
     with sessions() as s, s.begin():
-        s.add(Request(id=REQUEST_ID, title="Mean line yield", project=PROJECT,
-                      requester=RESEARCHER, state="in_review", justification="for the paper",
-                      contributing_organisations=["fu-acme"], reviewers_required=1,
-                      data_owner_approval=["fu-acme"], created_at=at, updated_at=at))  # fmt: skip
-        s.add(FileVersion(request_id=REQUEST_ID, name="fu-yield.csv", version=1, type="table",
-                          sha256="0" * 64, size=10, media_type="text/csv", round=1,
-                          added_at=at))  # fmt: skip
+        s.add(
+            Request(
+                id=REQUEST_ID,
+                title="Mean line yield",
+                project=PROJECT,
+                requester=RESEARCHER,
+                state="in_review",
+                justification="for the paper",
+                contributing_organisations=["fu-acme"],
+                reviewers_required=1,
+                data_owner_approval=["fu-acme"],
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        s.add(
+            FileVersion(
+                request_id=REQUEST_ID,
+                name="fu-yield.csv",
+                version=1,
+                type="table",
+                sha256="0" * 64,
+                size=10,
+                media_type="text/csv",
+                round=1,
+                added_at=at,
+            )
+        )
 
 
 class Navigations:

@@ -78,8 +78,10 @@ def test_an_admin_does_it_all_through_the_admin_pages(hub, page, demo, tmp_path)
         page.select_option("#org-kind", "depositor")
         submit(page, "Add organisation")
         notice(page, f"Added organisation {org_id(company)}")
-    for oid, name in (("uni-somewhere", "University of Somewhere"),
-                      ("vault-operator", "The vault's operator")):  # fmt: skip
+    for oid, name in (
+        ("uni-somewhere", "University of Somewhere"),
+        ("vault-operator", "The vault's operator"),
+    ):
         page.fill("#org-id", oid)
         page.fill("#org-name", name)
         page.select_option("#org-kind", "other")
@@ -110,9 +112,12 @@ def test_an_admin_does_it_all_through_the_admin_pages(hub, page, demo, tmp_path)
         page.select_option("#ds-file", f"journey/{name}.{fmt}")
         page.fill("#ds-contributor", dataset.contributor_column)
         page.fill("#ds-description", dataset.title)
-        page.fill("#ds-mapping", "\n".join(
-            f"{value}={org_id(company)}" for value, company in dataset.contributors.items()
-        ))  # fmt: skip
+        page.fill(
+            "#ds-mapping",
+            "\n".join(
+                f"{value}={org_id(company)}" for value, company in dataset.contributors.items()
+            ),
+        )
         submit(page, "Register")
         notice(page, f"Registered {name} v1: {ROWS} rows", timeout=LONG)
         page.get_by_role("link", name="Open it").click()
@@ -148,8 +153,7 @@ def test_an_admin_does_it_all_through_the_admin_pages(hub, page, demo, tmp_path)
     page.fill("#g-reason", "weld quality: process, heat input and result only")
     page.screenshot(path=str(tmp_path / "grant.png"), full_page=True)
     submit(page, "Grant")
-    notice(page, f"Granted {PROJECT} weld_inspections v1 ({', '.join(WELD_COLUMNS)})",
-           timeout=LONG)  # fmt: skip
+    notice(page, f"Granted {PROJECT} weld_inspections v1 ({', '.join(WELD_COLUMNS)})", timeout=LONG)
     page.get_by_role("link", name="Open it").click()
     expect(page.locator("#grants tbody tr")).to_have_count(2)
     expect(page.locator("#members tbody tr")).to_have_count(2)
@@ -181,10 +185,18 @@ def test_an_admin_does_it_all_through_the_admin_pages(hub, page, demo, tmp_path)
         cache, key = grants_dir(hub.settings.state_dir), grant.materialisation_key
         assert (materialise.researcher_dir(cache, key) / materialise.DATA_FILE).is_file()
         assert (materialise.airlock_dir(cache, key) / materialise.MANIFEST).is_file()
-    events = [r.event for r in catalog.audit.records() if r.actor == ADMIN
-              and r.event.startswith("catalog.")]  # fmt: skip
-    for event in ("catalog.organisation.add", "catalog.user.set_organisation",
-                  "catalog.dataset.register", "catalog.project.create", "catalog.member.add",
-                  "catalog.grant.create"):  # fmt: skip
+    events = [
+        r.event
+        for r in catalog.audit.records()
+        if r.actor == ADMIN and r.event.startswith("catalog.")
+    ]
+    for event in (
+        "catalog.organisation.add",
+        "catalog.user.set_organisation",
+        "catalog.dataset.register",
+        "catalog.project.create",
+        "catalog.member.add",
+        "catalog.grant.create",
+    ):
         assert event in events
     assert events.count("catalog.grant.create") >= 2

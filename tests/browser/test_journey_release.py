@@ -31,24 +31,38 @@ PROJECT = "aljourney"
 RESEARCHER, REVIEWER_1, REVIEWER_2 = "albert", "alistair", "alina"
 TABLE_V1 = b"plant_group,lots,mean_yield\nA,40,97.1\nB,2,88.0\n"
 TABLE_V2 = b"plant_group,lots,mean_yield\nA+B,42,96.7\n"
-NOTEBOOK = json.dumps({
-    "nbformat": 4, "nbformat_minor": 5,
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}},
-    "cells": [{
-        "cell_type": "code", "id": "c1", "execution_count": 1, "metadata": {},
-        "source": ["print('yield')"],
-        "outputs": [{
-            "output_type": "display_data", "metadata": {},
-            "data": {
-                "text/html": ["<b id='bold-output'>yield by plant</b>",
-                              "<script>document.title='PWNED'; alert('PWNED')</script>",
-                              "<img src='x' onerror=\"document.title='PWNED'\">"],
-                "text/plain": ["yield by plant"],
-            },
-        }],
-    }],
-}).encode()  # fmt: skip
+NOTEBOOK = json.dumps(
+    {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "c1",
+                "execution_count": 1,
+                "metadata": {},
+                "source": ["print('yield')"],
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {
+                            "text/html": [
+                                "<b id='bold-output'>yield by plant</b>",
+                                "<script>document.title='PWNED'; alert('PWNED')</script>",
+                                "<img src='x' onerror=\"document.title='PWNED'\">",
+                            ],
+                            "text/plain": ["yield by plant"],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+).encode()
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +72,11 @@ def journey(hub, docker_client):
     )
     for org in ("alj-uni", "alj-acme", "alj-bolt"):
         catalog.add_organisation(org, org, "depositor", actor="adam")
-    for name, group, org in ((RESEARCHER, "researcher", "alj-uni"),
-                             (REVIEWER_1, "reviewer", "alj-acme"),
-                             (REVIEWER_2, "reviewer", "alj-bolt")):  # fmt: skip
+    for name, group, org in (
+        (RESEARCHER, "researcher", "alj-uni"),
+        (REVIEWER_1, "reviewer", "alj-acme"),
+        (REVIEWER_2, "reviewer", "alj-bolt"),
+    ):
         hub.add_user(name, (group,))
         catalog.set_user_organisation(name, org, actor="adam")
     catalog.create_project(PROJECT, actor="adam")
@@ -90,9 +106,12 @@ def journey(hub, docker_client):
 def from_server(hub, token: str, method: str, path: str, **kwargs) -> dict:
     """What the researcher's server does: its own token, the gateway address."""
     answer = requests.request(
-        method, hub.airlock_direct_url + path, headers={"Authorization": f"token {token}"},
-        timeout=60, **kwargs,
-    )  # fmt: skip
+        method,
+        hub.airlock_direct_url + path,
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+        **kwargs,
+    )
     assert answer.status_code in (200, 201), answer.text
     return answer.json()
 
@@ -131,8 +150,9 @@ def test_return_resubmit_two_approvals_and_a_download_of_the_reviewed_bytes(hub,
     )
     rid = created["id"]
     from_server(hub, token, "PUT", f"api/requests/{rid}/files/yield.csv?type=table", data=TABLE_V1)
-    nb = from_server(hub, token, "PUT", f"api/requests/{rid}/files/analysis.ipynb?type=notebook",
-                     data=NOTEBOOK)  # fmt: skip
+    nb = from_server(
+        hub, token, "PUT", f"api/requests/{rid}/files/analysis.ipynb?type=notebook", data=NOTEBOOK
+    )
     assert nb["media_type"] == "application/x-ipynb+json", nb
     submitted = from_server(hub, token, "POST", f"api/requests/{rid}/submit", json={})
     assert submitted["state"] == "in_review" and submitted["reviewers_required"] == 2
@@ -154,8 +174,13 @@ def test_return_resubmit_two_approvals_and_a_download_of_the_reviewed_bytes(hub,
     assert reviewer.locator(".preview [onerror]").count() == 0
     time.sleep(0.5)
     assert reviewer.title() != "PWNED" and dialogs == []
-    cast(reviewer, {"yield.csv": ("changes", "group B has 2 lots: merge it", True),
-                    "analysis.ipynb": ("approve", "fine", False)})  # fmt: skip
+    cast(
+        reviewer,
+        {
+            "yield.csv": ("changes", "group B has 2 lots: merge it", True),
+            "analysis.ipynb": ("approve", "fine", False),
+        },
+    )
     expect(reviewer.locator("#state")).to_have_text("returned")
 
     # The researcher reads why, fixes the table and resubmits from her server.
@@ -163,8 +188,9 @@ def test_return_resubmit_two_approvals_and_a_download_of_the_reviewed_bytes(hub,
     assert model["state"] == "returned"
     comments = {f["name"]: [v["comment"] for v in f["votes"]] for f in model["files"]}
     assert comments == {"yield.csv": ["group B has 2 lots: merge it"], "analysis.ipynb": [""]}
-    fixed = from_server(hub, token, "PUT", f"api/requests/{rid}/files/yield.csv?type=table",
-                        data=TABLE_V2)  # fmt: skip
+    fixed = from_server(
+        hub, token, "PUT", f"api/requests/{rid}/files/yield.csv?type=table", data=TABLE_V2
+    )
     assert fixed["version"] == 2
     again = from_server(hub, token, "POST", f"api/requests/{rid}/submit", json={})
     assert again["state"] == "in_review" and again["round"] == 2
@@ -205,11 +231,18 @@ def test_return_resubmit_two_approvals_and_a_download_of_the_reviewed_bytes(hub,
         if r.event == "airlock.request.state" and r.details.get("request") == rid
     ]
     assert steps == [
-        ("draft", "submitted"), ("submitted", "in_review"), ("in_review", "returned"),
-        ("returned", "submitted"), ("submitted", "in_review"), ("in_review", "approved"),
+        ("draft", "submitted"),
+        ("submitted", "in_review"),
+        ("in_review", "returned"),
+        ("returned", "submitted"),
+        ("submitted", "in_review"),
+        ("in_review", "approved"),
         ("approved", "released"),
-    ]  # fmt: skip
-    downloads = [r for r in audit.records() if r.event == "airlock.release.download"
-                 and r.details.get("request") == rid]  # fmt: skip
+    ]
+    downloads = [
+        r
+        for r in audit.records()
+        if r.event == "airlock.release.download" and r.details.get("request") == rid
+    ]
     assert [d.details["sha256"] for d in downloads] == [reviewed["yield.csv"]]
     assert audit.verify().ok

@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,12 +25,10 @@ import pytest
 import requests
 import schemathesis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from cleanroom.airlock.web.handlers.api import OPENAPI_PATH  # noqa: E402
-from cleanroom.audit import AuditLog  # noqa: E402
-from cleanroom.catalog.service import CatalogService  # noqa: E402
-from cleanroom.policy import PolicyClient, revision_of_dir  # noqa: E402
+from cleanroom.airlock.web.handlers.api import OPENAPI_PATH
+from cleanroom.audit import AuditLog
+from cleanroom.catalog.service import CatalogService
+from cleanroom.policy import PolicyClient, revision_of_dir
 
 pytestmark = pytest.mark.docker
 
@@ -50,9 +47,13 @@ def airlock(hub, catalog, docker_client):
     """The people, the project, alma's running server for it and its token."""
     for org, kind in (("al-uni", "other"), ("al-acme", "depositor"), ("al-bolt", "depositor")):
         catalog.add_organisation(org, org, kind, actor="alec")
-    people = {"alma": (("researcher",), "al-uni"), "alvin": (("reviewer",), "al-acme"),
-              "alba": (("reviewer",), "al-bolt"), "alec": (("admin",), "al-uni"),
-              "alfie": (("researcher",), "al-uni")}  # fmt: skip
+    people = {
+        "alma": (("researcher",), "al-uni"),
+        "alvin": (("reviewer",), "al-acme"),
+        "alba": (("reviewer",), "al-bolt"),
+        "alec": (("admin",), "al-uni"),
+        "alfie": (("researcher",), "al-uni"),
+    }
     for name, (groups, org) in people.items():
         hub.add_user(name, groups)
         catalog.set_user_organisation(name, org, actor="alec")
@@ -63,8 +64,9 @@ def airlock(hub, catalog, docker_client):
     deadline = time.monotonic() + 60
     while True:
         try:
-            answer = requests.get(hub.airlock_url + "api/openapi.json",
-                                  verify=str(hub.certificate), timeout=10)  # fmt: skip
+            answer = requests.get(
+                hub.airlock_url + "api/openapi.json", verify=str(hub.certificate), timeout=10
+            )
             if answer.status_code == 200:
                 break
         except requests.RequestException:
@@ -98,8 +100,9 @@ def airlock(hub, catalog, docker_client):
 def api(hub, token: str, method: str, path: str, **kwargs) -> requests.Response:
     """Call the airlock directly at the gateway, as a researcher's server does."""
     headers = {"Authorization": f"token {token}", **kwargs.pop("headers", {})}
-    return requests.request(method, hub.airlock_direct_url + path, headers=headers, timeout=60,
-                            **kwargs)  # fmt: skip
+    return requests.request(
+        method, hub.airlock_direct_url + path, headers=headers, timeout=60, **kwargs
+    )
 
 
 def new_request(hub, token: str, files: dict[str, bytes], **body) -> str:
@@ -113,8 +116,9 @@ def new_request(hub, token: str, files: dict[str, bytes], **body) -> str:
     assert created.status_code == 201, created.text
     rid = created.json()["id"]
     for name, data in files.items():
-        put = api(hub, token, "PUT", f"api/requests/{rid}/files/{quote(name)}?type=table",
-                  data=data)  # fmt: skip
+        put = api(
+            hub, token, "PUT", f"api/requests/{rid}/files/{quote(name)}?type=table", data=data
+        )
         assert put.status_code == 201, put.text
         assert put.json()["sha256"] == hashlib.sha256(data).hexdigest()
         assert put.json()["media_type"] == "text/csv"
@@ -271,10 +275,14 @@ def test_return_resubmit_two_reviewers_and_a_download_of_exactly_the_reviewed_by
         if r.event == "airlock.request.state" and r.details.get("request") == rid
     ]
     assert steps == [
-        ("draft", "submitted"), ("submitted", "in_review"), ("in_review", "returned"),
-        ("returned", "submitted"), ("submitted", "in_review"), ("in_review", "approved"),
+        ("draft", "submitted"),
+        ("submitted", "in_review"),
+        ("in_review", "returned"),
+        ("returned", "submitted"),
+        ("submitted", "in_review"),
+        ("in_review", "approved"),
         ("approved", "released"),
-    ]  # fmt: skip
+    ]
     assert audit.verify().ok
     admin = browser(hub, "alec")
     log_page = admin.get(f"{hub.airlock_url}admin/audit", timeout=60)
@@ -330,8 +338,11 @@ print(json.dumps({{"base": base, "created": status, "project": created.get("proj
     assert result["download"] == 403 and result["page"] == 403
     assert "inside the clean room" in result["body"]
     audit = AuditLog.from_state_dir(hub.settings.state_dir)
-    assert not [r for r in audit.records() if r.event == "airlock.release.download"
-                and r.details.get("request") == rid]  # fmt: skip
+    assert not [
+        r
+        for r in audit.records()
+        if r.event == "airlock.release.download" and r.details.get("request") == rid
+    ]
 
 
 # The document kept in the repository; the next test checks the service serves the same.
@@ -443,8 +454,9 @@ def test_an_admin_sees_all_requests_and_revokes_a_release_on_the_pages(hub, airl
     page = admin.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
     assert "Revoke the release" in page.text and 'id="preview-1"' in page.text
     xsrf = admin.cookies.get("_xsrf", path="/services/airlock/")
-    no_reason = admin.post(f"{hub.airlock_url}requests/{rid}/revoke",
-                           data={"_xsrf": xsrf, "reason": ""}, timeout=60)  # fmt: skip
+    no_reason = admin.post(
+        f"{hub.airlock_url}requests/{rid}/revoke", data={"_xsrf": xsrf, "reason": ""}, timeout=60
+    )
     assert no_reason.status_code == 400
     done = admin.post(
         f"{hub.airlock_url}requests/{rid}/revoke",
@@ -459,8 +471,9 @@ def test_an_admin_sees_all_requests_and_revokes_a_release_on_the_pages(hub, airl
     assert browser(hub, "alvin").get(f"{hub.airlock_url}admin", timeout=60).status_code == 403
     audit = AuditLog.from_state_dir(hub.settings.state_dir)
     states = [r for r in audit.records() if r.event == "airlock.request.state"]
-    (record,) = [r for r in states if r.details.get("request") == rid
-                 and r.details["target"] == "revoked"]  # fmt: skip
+    (record,) = [
+        r for r in states if r.details.get("request") == rid and r.details["target"] == "revoked"
+    ]
     assert record.actor == "alec" and record.details["reason"] == "the data owner objected"
 
 
@@ -496,7 +509,8 @@ def test_a_1_gb_file_streams_in_without_the_airlock_holding_it_in_memory(hub, ai
     assert answer.json()["size"] == count * len(block)
     assert answer.json()["sha256"] == digest.hexdigest()
     status = Path(f"/proc/{pid}/status").read_text()
-    peak_kib = int(next(line.split()[1] for line in status.splitlines()
-                        if line.startswith("VmHWM:")))  # fmt: skip
+    peak_kib = int(
+        next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    )
     assert peak_kib < 400 * 1024, f"the airlock's peak memory was {peak_kib} KiB"
     assert api(hub, token, "DELETE", f"api/requests/{rid}/files/huge.csv").status_code == 204

@@ -10,37 +10,28 @@ bolt), BOB (another researcher) and ADAM (admin).
 from __future__ import annotations
 
 import hashlib
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-pytest.register_assert_rewrite("opa_fixtures", "catalog_fixtures")
-
-from catalog_fixtures import *  # noqa: E402,F403 - the catalog fixtures
-
-from cleanroom.airlock.db import create_airlock_engine, session_factory  # noqa: E402
-from cleanroom.airlock.errors import (  # noqa: E402
+from cleanroom.airlock.db import create_airlock_engine, session_factory
+from cleanroom.airlock.errors import (
     Conflict,
     InvalidInput,
     PermissionDenied,
     PolicyRefused,
 )
-from cleanroom.airlock.facts import CatalogFacts  # noqa: E402
-from cleanroom.airlock.permissions import (  # noqa: E402
+from cleanroom.airlock.facts import CatalogFacts
+from cleanroom.airlock.permissions import (
     ADMINISTER,
     REVIEW,
     SUBMIT,
     Caller,
 )
-from cleanroom.airlock.service import AirlockService, Limits, VoteInput  # noqa: E402
-from cleanroom.airlock.states import State  # noqa: E402
-from cleanroom.airlock.store import BlobStore  # noqa: E402
-from cleanroom.policy import PolicyClient  # noqa: E402
-
-pytest_plugins = ["opa_fixtures"]
+from cleanroom.airlock.service import AirlockService, Limits, VoteInput
+from cleanroom.airlock.states import State
+from cleanroom.airlock.store import BlobStore
+from cleanroom.policy import PolicyClient
 
 ALICE = Caller("alice", frozenset({SUBMIT}), ("researcher",))
 BOB = Caller("bob", frozenset({SUBMIT}), ("researcher",))
@@ -109,21 +100,32 @@ def test_a_request_goes_from_draft_to_released_with_every_step_audited(airlock):
     )
     assert state_of(airlock, rid) == State.RELEASED
     assert transitions(airlock, rid) == [
-        ("draft", "submitted"), ("submitted", "in_review"), ("in_review", "approved"),
+        ("draft", "submitted"),
+        ("submitted", "in_review"),
+        ("in_review", "approved"),
         ("approved", "released"),
-    ]  # fmt: skip
+    ]
     events = [r.event for r in airlock.audit.records() if r.details.get("request") == rid]
     assert "airlock.release.download" in events and "airlock.vote" in events
-    areas = [r.details["area"] for r in airlock.audit.records() if r.event == "policy.decision"
-             and r.details.get("request") == rid]  # fmt: skip
+    areas = [
+        r.details["area"]
+        for r in airlock.audit.records()
+        if r.event == "policy.decision" and r.details.get("request") == rid
+    ]
     assert "release" in areas and "review" in areas
     assert airlock.audit.verify().ok
 
 
 def test_the_release_policy_denies_with_reasons_and_the_request_stays_a_draft(airlock):
     rid = airlock.create(ALICE, project="yield", justification="x").id
-    put(airlock, rid, "model.bin", b"\x00weights", type_="other",
-        media_type="application/octet-stream")  # fmt: skip
+    put(
+        airlock,
+        rid,
+        "model.bin",
+        b"\x00weights",
+        type_="other",
+        media_type="application/octet-stream",
+    )
     with pytest.raises(PolicyRefused) as refused:
         airlock.submit(ALICE, rid)
     assert any('files of type "other" cannot be released' in r for r in refused.value.reasons)
@@ -206,8 +208,10 @@ def test_two_racing_votes_have_exactly_one_outcome(airlock, attempt):
         except Conflict as error:
             results[caller.name] = error
 
-    threads = [threading.Thread(target=cast, args=(RITA, "approve")),
-               threading.Thread(target=cast, args=(ROWAN, "reject"))]  # fmt: skip
+    threads = [
+        threading.Thread(target=cast, args=(RITA, "approve")),
+        threading.Thread(target=cast, args=(ROWAN, "reject")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -239,10 +243,14 @@ def test_the_requester_reads_only_comments_marked_for_them(airlock):
 
     rid = draft(airlock, ("a.csv", CSV), ("b.csv", CSV + b"1,1\n"))
     airlock.submit(ALICE, rid)
-    airlock.vote(RITA, rid, [
-        VoteInput("a.csv", "changes", "internal: plant 3 dominates", False),
-        VoteInput("b.csv", "changes", "please round to 1 decimal", True),
-    ])  # fmt: skip
+    airlock.vote(
+        RITA,
+        rid,
+        [
+            VoteInput("a.csv", "changes", "internal: plant 3 dominates", False),
+            VoteInput("b.csv", "changes", "please round to 1 decimal", True),
+        ],
+    )
     seen = {f["name"]: f for f in request_model(airlock.get(ALICE, rid), ALICE)["files"]}
     assert seen["a.csv"]["votes"][0]["comment"] == ""
     assert seen["b.csv"]["votes"][0]["comment"] == "please round to 1 decimal"
@@ -325,8 +333,14 @@ def test_a_model_needs_two_reviewers_and_every_contributing_organisations_data_o
         seeded.set_user_organisation(name, org, actor="adam")
         owners[org] = Caller(name, frozenset({OWNER_APPROVE}), ("data-owner",))
     rid = airlock.create(ALICE, project="yield", justification="a yield model").id
-    put(airlock, rid, "model.onnx", b"\x08\x01onnx-ish", type_="model",
-        media_type="application/octet-stream")  # fmt: skip
+    put(
+        airlock,
+        rid,
+        "model.onnx",
+        b"\x08\x01onnx-ish",
+        type_="model",
+        media_type="application/octet-stream",
+    )
     request = airlock.submit(ALICE, rid)
     assert request.reviewers_required == 2
     assert request.data_owner_approval == ["acme", "bolt", "cora"]

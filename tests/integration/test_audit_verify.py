@@ -13,16 +13,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-pytest.register_assert_rewrite("opa_fixtures")
-
-from cleanroom.audit import GENESIS, AuditLog, record_hash  # noqa: E402
-from cleanroom.policy import PolicyClient, ProjectFacts, UserFacts  # noqa: E402
+from cleanroom.audit import GENESIS, AuditLog, record_hash
+from cleanroom.policy import PolicyClient, ProjectFacts, UserFacts
 
 pytestmark = pytest.mark.opa
 # The fixtures opa_binary, policies_copy and opa_server.
-pytest_plugins = ["opa_fixtures"]
-
 CLEANROOM = Path(sys.executable).with_name("cleanroom")
 NOW = "2025-06-01T12:00:00Z"
 

@@ -34,8 +34,12 @@ PAGES = [
 FORMS = {
     "organisations": {"id": "web-zeta", "name": "Zeta", "kind": "depositor"},
     "users": {"user": "zoe", "organisation": "web-co"},
-    "datasets/new-dataset": {"name": "web_other", "file": "web/welds.csv",
-                             "contributor_column": "yard", "values_are_orgs": "1"},
+    "datasets/new-dataset": {
+        "name": "web_other",
+        "file": "web/welds.csv",
+        "contributor_column": "yard",
+        "values_are_orgs": "1",
+    },
     "datasets/web_welds/versions": {"file": "web/welds2.csv", "values_are_orgs": "1"},
     "projects": {"name": "web-other"},
     "projects/web-test/members": {"user": "bob", "role": "researcher"},
@@ -43,7 +47,7 @@ FORMS = {
     "projects/web-test/grants": {"dataset": "web_welds", "scope": "all", "reason": "study"},
     "grants/1/revoke": {"reason": "done"},
     "grants/1/extend": {"expires": "2040-01-01"},
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +65,7 @@ def pages(hub, catalog) -> str:
     url = f"{hub.url}/services/catalog/"
     deadline = time.monotonic() + 60
     while True:
-        answer = requests.get(url, verify=str(hub.certificate), allow_redirects=False,
-                              timeout=10)  # fmt: skip
+        answer = requests.get(url, verify=str(hub.certificate), allow_redirects=False, timeout=10)
         if answer.status_code == 302:
             break
         assert time.monotonic() < deadline, f"the catalog pages do not answer: {answer.text}"
@@ -73,8 +76,13 @@ def pages(hub, catalog) -> str:
     (web_dir / "welds2.csv").write_text("yard,seam,defects\nweb-co,S1,0\nweb-co,S3,1\n")
     catalog.add_organisation("web-co", "Web Test Shipyards", actor="adam")
     catalog.set_user_organisation("alice", "web-co", actor="adam")
-    catalog.register_dataset("web_welds", web_dir / "welds.csv", contributor_column="yard",
-                             values_are_organisations=True, actor="adam")  # fmt: skip
+    catalog.register_dataset(
+        "web_welds",
+        web_dir / "welds.csv",
+        contributor_column="yard",
+        values_are_organisations=True,
+        actor="adam",
+    )
     catalog.create_project("web-test", actor="adam")
     catalog.add_member("web-test", "alice", "researcher", actor="adam")
     hub.add_user("admin", ())  # a JupyterHub admin (admin_users), not in the admin group
@@ -94,9 +102,15 @@ def xsrf_of(session: requests.Session) -> str | None:
 def catalog_state(catalog: CatalogService) -> tuple:
     """Every catalog row and the number of catalog.* audit records (other components write
     to the same audit log, e.g. sign-ins)."""
-    rows = (catalog.list_organisations(), catalog.list_users(), catalog.list_datasets(),
-            catalog.list_projects(), catalog.list_members(), catalog.list_grants(),
-            catalog.counts())  # fmt: skip
+    rows = (
+        catalog.list_organisations(),
+        catalog.list_users(),
+        catalog.list_datasets(),
+        catalog.list_projects(),
+        catalog.list_members(),
+        catalog.list_grants(),
+        catalog.counts(),
+    )
     events = sum(r.event.startswith("catalog.") for r in catalog.audit.records())
     return rows, events
 
@@ -144,8 +158,9 @@ def test_who_is_not_an_admin_gets_403_everywhere_and_changes_nothing(hub, pages,
     assert tokens[0]
     for path, data in FORMS.items():
         for token in tokens:
-            answer = session.post(pages + path, data={**data, "_xsrf": token}, timeout=30,
-                                  allow_redirects=False)  # fmt: skip
+            answer = session.post(
+                pages + path, data={**data, "_xsrf": token}, timeout=30, allow_redirects=False
+            )
             assert answer.status_code == 403, path
     assert catalog_state(catalog) == before
 
@@ -162,8 +177,9 @@ def test_a_hub_admin_outside_the_admin_group_is_refused_by_the_service(hub, page
     assert token, "even the refusal sets the XSRF cookie, so the forms below get past it"
     before = catalog_state(catalog)
     for path, data in FORMS.items():
-        answer = session.post(pages + path, data={**data, "_xsrf": token}, timeout=30,
-                              allow_redirects=False)  # fmt: skip
+        answer = session.post(
+            pages + path, data={**data, "_xsrf": token}, timeout=30, allow_redirects=False
+        )
         assert answer.status_code == 403, path
         assert "are for admins" in answer.text, (path, answer.text[:500])
     assert catalog_state(catalog) == before
@@ -177,13 +193,21 @@ def test_a_form_without_a_valid_xsrf_token_is_refused(hub, pages, catalog):
         missing = session.post(pages + path, data=data, timeout=30, allow_redirects=False)
         assert missing.status_code == 403, path
         assert "_xsrf" in missing.text
-        forged = session.post(pages + path, data={**data, "_xsrf": token[:-4] + "AAAA"},
-                              timeout=30, allow_redirects=False)  # fmt: skip
+        forged = session.post(
+            pages + path,
+            data={**data, "_xsrf": token[:-4] + "AAAA"},
+            timeout=30,
+            allow_redirects=False,
+        )
         assert forged.status_code == 403, path
     # Another admin's token is no good either.
     other, _ = signed_in(hub, pages, "adam")
-    stolen = other.post(pages + "projects", data={"name": "web-x", "_xsrf": token}, timeout=30,
-                        allow_redirects=False)  # fmt: skip
+    stolen = other.post(
+        pages + "projects",
+        data={"name": "web-x", "_xsrf": token},
+        timeout=30,
+        allow_redirects=False,
+    )
     assert stolen.status_code == 403
     assert catalog_state(catalog) == before
 
@@ -191,29 +215,63 @@ def test_a_form_without_a_valid_xsrf_token_is_refused(hub, pages, catalog):
 @pytest.mark.parametrize(
     ("path", "data", "message", "kept"),
     [
-        ("organisations", {"id": "Web Co", "name": "Web Two", "kind": "depositor"},
-         "is not a valid organisation id", "Web Two"),
-        ("users", {"user": "zoe", "organisation": "nowhere"}, "no organisation 'nowhere'",
-         "zoe"),
+        (
+            "organisations",
+            {"id": "Web Co", "name": "Web Two", "kind": "depositor"},
+            "is not a valid organisation id",
+            "Web Two",
+        ),
+        ("users", {"user": "zoe", "organisation": "nowhere"}, "no organisation 'nowhere'", "zoe"),
         ("projects", {"name": "web-test", "description": "again"}, "exists already", "again"),
-        ("projects/web-test/members", {"user": "nobody", "role": "researcher"},
-         "does not know user 'nobody'", ""),
-        ("datasets/new-dataset", {"name": "web_x", "file": "../catalog.sqlite",
-                                  "contributor_column": "yard"}, "without '..'", "web_x"),
-        ("datasets/new-dataset", {"name": "web_x", "file": "web/welds.csv",
-                                  "contributor_column": "shipyard"}, "shipyard", "web_x"),
+        (
+            "projects/web-test/members",
+            {"user": "nobody", "role": "researcher"},
+            "does not know user 'nobody'",
+            "",
+        ),
+        (
+            "datasets/new-dataset",
+            {"name": "web_x", "file": "../catalog.sqlite", "contributor_column": "yard"},
+            "without '..'",
+            "web_x",
+        ),
+        (
+            "datasets/new-dataset",
+            {"name": "web_x", "file": "web/welds.csv", "contributor_column": "shipyard"},
+            "shipyard",
+            "web_x",
+        ),
         ("datasets/web_welds/versions", {"file": "web/welds.csv"}, "identical", ""),
-        ("projects/web-test/grants", {"dataset": "web_welds", "scope": "some",
-                                      "columns": ["yard", "secret"], "reason": "r"},
-         "has no column 'secret'", ""),
-        ("projects/web-test/grants", {"dataset": "web_welds", "scope": "all", "reason": "r",
-                                      "row_filter": "defects > 0; DROP TABLE grants"},
-         "a second statement are not allowed", "DROP TABLE grants"),
-        ("projects/web-test/grants", {"dataset": "web_welds", "scope": "all", "reason": "r",
-                                      "row_filter": "seam IN (SELECT * FROM read_csv('/x'))"},
-         "subqueries are not allowed", "read_csv"),
+        (
+            "projects/web-test/grants",
+            {"dataset": "web_welds", "scope": "some", "columns": ["yard", "secret"], "reason": "r"},
+            "has no column 'secret'",
+            "",
+        ),
+        (
+            "projects/web-test/grants",
+            {
+                "dataset": "web_welds",
+                "scope": "all",
+                "reason": "r",
+                "row_filter": "defects > 0; DROP TABLE grants",
+            },
+            "a second statement are not allowed",
+            "DROP TABLE grants",
+        ),
+        (
+            "projects/web-test/grants",
+            {
+                "dataset": "web_welds",
+                "scope": "all",
+                "reason": "r",
+                "row_filter": "seam IN (SELECT * FROM read_csv('/x'))",
+            },
+            "subqueries are not allowed",
+            "read_csv",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_mistake_shows_the_services_message_keeps_the_input_and_writes_nothing(
     hub, pages, catalog, path, data, message, kept
 ):

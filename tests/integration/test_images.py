@@ -44,9 +44,31 @@ HARDENED = {
 
 # Exfiltration conveniences and build tools that must not ship in the image.
 FORBIDDEN_TOOLS = [
-    "curl", "wget", "ssh", "scp", "sftp", "git", "nc", "netcat", "ncat", "socat", "telnet",
-    "ftp", "rsync", "sudo", "doas", "gcc", "cc", "c++", "g++", "clang", "tcc", "ld", "as", "make",
-]  # fmt: skip
+    "curl",
+    "wget",
+    "ssh",
+    "scp",
+    "sftp",
+    "git",
+    "nc",
+    "netcat",
+    "ncat",
+    "socat",
+    "telnet",
+    "ftp",
+    "rsync",
+    "sudo",
+    "doas",
+    "gcc",
+    "cc",
+    "c++",
+    "g++",
+    "clang",
+    "tcc",
+    "ld",
+    "as",
+    "make",
+]
 
 
 def _pins(name: str) -> dict[str, str]:

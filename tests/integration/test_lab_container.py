@@ -6,14 +6,9 @@ server's download routes, the contents API guard and terminals. User of this mod
 from __future__ import annotations
 
 import hashlib
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from support.kernel import KernelSession  # noqa: E402
+from support.kernel import KernelSession
 
 pytestmark = pytest.mark.docker
 

@@ -5,20 +5,14 @@ running, OPA stopped and back, OPA's API locked down, decisions in the audit log
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
+from fixtures.opa import DENY_ALL, POLICIES, wait_for, write_policy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-pytest.register_assert_rewrite("opa_fixtures")
-
-from opa_fixtures import DENY_ALL, POLICIES, wait_for, write_policy  # noqa: E402
-
-from cleanroom.audit import AuditLog  # noqa: E402
-from cleanroom.policy import (  # noqa: E402
+from cleanroom.audit import AuditLog
+from cleanroom.policy import (
     UNAVAILABLE,
     CheckResult,
     FileFacts,
@@ -34,8 +28,6 @@ from cleanroom.policy import (  # noqa: E402
 
 pytestmark = pytest.mark.opa
 # The fixtures opa_binary, policies_copy and opa_server.
-pytest_plugins = ["opa_fixtures"]
-
 NOW = "2025-06-01T12:00:00Z"
 ALICE = UserFacts("alice", "uni-a", ("researcher",))
 RITA = UserFacts("rita", "vault-operator", ("reviewer",))

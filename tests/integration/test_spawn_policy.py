@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from opa_fixtures import DENY_ALL
+from fixtures.opa import DENY_ALL
 
 from cleanroom.audit import AuditLog
 

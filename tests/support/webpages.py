@@ -31,8 +31,13 @@ class StandInHubOAuth(HubOAuth):
         name = handler.get_cookie("test-user")
         if name not in USERS:
             return None
-        handler._cached_hub_user = {"name": name, "kind": "user", "scopes": USERS[name],
-                                    "groups": [], "admin": False}  # fmt: skip
+        handler._cached_hub_user = {
+            "name": name,
+            "kind": "user",
+            "scopes": USERS[name],
+            "groups": [],
+            "admin": False,
+        }
         return handler._cached_hub_user
 
     def _get_token_cookie(self, handler):
@@ -41,9 +46,13 @@ class StandInHubOAuth(HubOAuth):
 
 def stand_in_auth() -> StandInHubOAuth:
     return StandInHubOAuth(
-        api_token="t", api_url="http://127.0.0.1:9/hub/api/", oauth_client_id="service-catalog",
-        base_url=PREFIX, access_scopes={ACCESS}, login_url="http://127.0.0.1:9/hub/login",
-    )  # fmt: skip
+        api_token="t",
+        api_url="http://127.0.0.1:9/hub/api/",
+        oauth_client_id="service-catalog",
+        base_url=PREFIX,
+        access_scopes={ACCESS},
+        login_url="http://127.0.0.1:9/hub/login",
+    )
 
 
 @contextmanager

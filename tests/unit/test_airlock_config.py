@@ -37,8 +37,9 @@ def test_a_servers_token_may_ask_for_releases():
     c = make_config()
     assert "custom:cleanroom:submit" in c.Spawner.server_token_scopes
     assert "access:servers!server" in c.Spawner.server_token_scopes
-    assert not any(s.startswith(("admin", "read:users", "tokens")) for s in
-                   c.Spawner.server_token_scopes)  # fmt: skip
+    assert not any(
+        s.startswith(("admin", "read:users", "tokens")) for s in c.Spawner.server_token_scopes
+    )
 
 
 @pytest.mark.parametrize(
@@ -61,8 +62,9 @@ def test_airlock_settings_have_defaults_and_are_checked():
     assert s.airlock_max_file_bytes == 500 * 1024**2
     assert Settings.from_env(s.to_env()) == s  # the hub's children read the same values
     with pytest.raises(SettingsError, match="inside the researchers' homes"):
-        Settings.from_env({"CLEANROOM_STATE_DIR": "/srv/cr",
-                           "CLEANROOM_AIRLOCK_DIR": "/srv/cr/homes/x"})  # fmt: skip
+        Settings.from_env(
+            {"CLEANROOM_STATE_DIR": "/srv/cr", "CLEANROOM_AIRLOCK_DIR": "/srv/cr/homes/x"}
+        )
     for bad in ("0", "-1", "1.5G", "lots"):
         with pytest.raises(SettingsError, match="CLEANROOM_AIRLOCK_MAX_FILE_BYTES"):
             Settings.from_env({"CLEANROOM_AIRLOCK_MAX_FILE_BYTES": bad})

@@ -244,12 +244,12 @@ GARBAGE = [
     ("parquet magic only", b"PAR1PAR1", "t.parquet"),
     ("parquet footer past the start", b"PAR1" + bytes(8) + b"\xff\xff\x00\x00PAR1", "t.parquet"),
     ("safetensors with a huge header length", struct.pack("<Q", 2**60) + b"{}", "m.safetensors"),
-    ("safetensors with data past the end", safetensors_bytes()[:-4] , "m.safetensors"),
+    ("safetensors with data past the end", safetensors_bytes()[:-4], "m.safetensors"),
     ("nul bytes", bytes(4096), "notes.txt"),
     ("terminal escapes", "ok\x1b[2J\n", "notes.txt"),
     ("latin-1", "caf\xe9\n".encode("latin-1"), "notes.txt"),
     ("random", os.urandom(4096), "f.csv"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -364,9 +364,18 @@ def test_every_detected_type_is_one_the_release_policy_knows():
         for media_type in re.findall(r'"([^"]+)"', block)
     }
     returned = {
-        mediatypes.CSV, mediatypes.PARQUET, mediatypes.PNG, mediatypes.SVG, mediatypes.JPEG,
-        mediatypes.PDF, mediatypes.OCTET_STREAM, mediatypes.ONNX, mediatypes.SAFETENSORS,
-        mediatypes.NOTEBOOK, mediatypes.TEXT, *mediatypes.TEXT_TYPES_BY_SUFFIX.values(),
-    }  # fmt: skip
+        mediatypes.CSV,
+        mediatypes.PARQUET,
+        mediatypes.PNG,
+        mediatypes.SVG,
+        mediatypes.JPEG,
+        mediatypes.PDF,
+        mediatypes.OCTET_STREAM,
+        mediatypes.ONNX,
+        mediatypes.SAFETENSORS,
+        mediatypes.NOTEBOOK,
+        mediatypes.TEXT,
+        *mediatypes.TEXT_TYPES_BY_SUFFIX.values(),
+    }
     assert returned <= known, returned - known
     assert len(returned) == 15

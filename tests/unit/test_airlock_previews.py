@@ -40,10 +40,34 @@ from cleanroom.airlock.previews import (
 )
 
 ACTIVE_ELEMENTS = {
-    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "style", "link",
-    "meta", "base", "svg", "math", "form", "input", "button", "textarea", "select", "video",
-    "audio", "source", "track", "canvas", "template", "portal", "noscript", "foreignobject",
-}  # fmt: skip
+    "script",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "style",
+    "link",
+    "meta",
+    "base",
+    "svg",
+    "math",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "video",
+    "audio",
+    "source",
+    "track",
+    "canvas",
+    "template",
+    "portal",
+    "noscript",
+    "foreignobject",
+}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "srcset", "data", "poster"}
 SAFE_SRC = ("data:image/png;base64,", "data:image/jpeg;base64,")
 

@@ -22,15 +22,22 @@ from cleanroom.airlock.states import (
 
 S = State
 ALLOWED = {
-    (S.DRAFT, S.SUBMITTED), (S.DRAFT, S.WITHDRAWN),
-    (S.SUBMITTED, S.IN_REVIEW), (S.SUBMITTED, S.DRAFT), (S.SUBMITTED, S.RETURNED),
+    (S.DRAFT, S.SUBMITTED),
+    (S.DRAFT, S.WITHDRAWN),
+    (S.SUBMITTED, S.IN_REVIEW),
+    (S.SUBMITTED, S.DRAFT),
+    (S.SUBMITTED, S.RETURNED),
     (S.SUBMITTED, S.WITHDRAWN),
-    (S.IN_REVIEW, S.APPROVED), (S.IN_REVIEW, S.REJECTED), (S.IN_REVIEW, S.RETURNED),
+    (S.IN_REVIEW, S.APPROVED),
+    (S.IN_REVIEW, S.REJECTED),
+    (S.IN_REVIEW, S.RETURNED),
     (S.IN_REVIEW, S.WITHDRAWN),
-    (S.RETURNED, S.SUBMITTED), (S.RETURNED, S.WITHDRAWN),
-    (S.APPROVED, S.RELEASED), (S.APPROVED, S.REVOKED),
+    (S.RETURNED, S.SUBMITTED),
+    (S.RETURNED, S.WITHDRAWN),
+    (S.APPROVED, S.RELEASED),
+    (S.APPROVED, S.REVOKED),
     (S.RELEASED, S.REVOKED),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(State, State)))
@@ -83,15 +90,21 @@ EXPECTED = {
     "submit_request": {"requester": EDITABLE},
     "withdraw_request": {"requester": OPEN, "requester-no-scope": OPEN},
     "view_request": {
-        "requester": set(State), "requester-no-scope": set(State), "admin": set(State),
-        "reviewer": set(State) - {S.DRAFT}, "owner": set(State) - {S.DRAFT},
+        "requester": set(State),
+        "requester-no-scope": set(State),
+        "admin": set(State),
+        "reviewer": set(State) - {S.DRAFT},
+        "owner": set(State) - {S.DRAFT},
     },
-    "see_contents": {"admin": set(State), "reviewer": set(State) - {S.DRAFT},
-                     "owner": set(State) - {S.DRAFT}},
+    "see_contents": {
+        "admin": set(State),
+        "reviewer": set(State) - {S.DRAFT},
+        "owner": set(State) - {S.DRAFT},
+    },
     "vote": {"reviewer": {S.IN_REVIEW}, "owner": {S.IN_REVIEW}},
     "revoke": {"admin": RELEASABLE},
     "download": {"requester": RELEASABLE, "requester-no-scope": RELEASABLE},
-}  # fmt: skip
+}
 
 
 def call_args(permission: str, caller, request, review_allowed=True, peer_inside=False):
@@ -154,8 +167,10 @@ def test_create_and_administer(who):
     creates = who in ("requester", "other-researcher")
     assert perm.user_can_create_request(caller) is creates
     assert perm.user_can_administer(caller) is (who == "admin")
-    for check, expected in ((perm.check_user_can_create_request, creates),
-                            (perm.check_user_can_administer, who == "admin")):  # fmt: skip
+    for check, expected in (
+        (perm.check_user_can_create_request, creates),
+        (perm.check_user_can_administer, who == "admin"),
+    ):
         if expected:
             check(caller)
         else:

@@ -95,9 +95,25 @@ def test_a_changed_blob_is_never_served(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["", ".", "..", "../etc/passwd", "a/b", "a\\b", "/abs", "x\x00y", "x\ny", "tab\tname",
-     "bell\x07", "rtl\u202egpj.exe", " lead", "trail ", "a" * 256, "..hidden"],
-)  # fmt: skip
+    [
+        "",
+        ".",
+        "..",
+        "../etc/passwd",
+        "a/b",
+        "a\\b",
+        "/abs",
+        "x\x00y",
+        "x\ny",
+        "tab\tname",
+        "bell\x07",
+        "rtl\u202egpj.exe",
+        " lead",
+        "trail ",
+        "a" * 256,
+        "..hidden",
+    ],
+)
 def test_names_that_are_not_plain_file_names_are_refused(name):
     with pytest.raises(InvalidInput):
         check_file_name(name)

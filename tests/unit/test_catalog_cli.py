@@ -2,8 +2,6 @@
 in-process through cleanroom.cli.main.main on a state directory in tmp_path: output, progress,
 exit status 2 with one line for every mistake, and nothing written then."""
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import gc
@@ -13,18 +11,13 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, dump
+from fixtures.catalog import PLANTS, dump
 
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.db import create_catalog_engine, session_factory
 from cleanroom.catalog.service import CatalogService
 from cleanroom.cli.catalog import parse_moment
 from cleanroom.cli.main import main
-
-pytest_plugins = ["catalog_fixtures"]
 
 
 def _main(state, *argv: str) -> int:
@@ -74,8 +67,20 @@ def setup_template(tmp_path_factory, sources):
         mapping.write_text(
             "value,organisation\n" + "".join(f"{v},{o}\n" for v, o in PLANTS.items())
         )
-        assert _main(state, "dataset", "register", "wafers", str(sources.wafers),
-                     "--contributor-column", "plant", "--mapping", str(mapping)) == 0  # fmt: skip
+        assert (
+            _main(
+                state,
+                "dataset",
+                "register",
+                "wafers",
+                str(sources.wafers),
+                "--contributor-column",
+                "plant",
+                "--mapping",
+                str(mapping),
+            )
+            == 0
+        )
         assert _main(state, "project", "create", "yield", "--description", "Yield drivers") == 0
         assert _main(state, "member", "add", "yield", "alice", "researcher") == 0
         assert _main(state, "member", "add", "yield", "rita", "reviewer") == 0
@@ -104,22 +109,42 @@ def setup(run, setup_template):
 
 def test_a_whole_setup_through_the_commands(setup, sources):
     run = setup
-    status, out, err = run("dataset", "register", "welds", str(sources.welds),
-                           "--contributor-column", "yard", "--values-are-orgs",
-                           "--description", "Weld inspections")  # fmt: skip
+    status, out, err = run(
+        "dataset",
+        "register",
+        "welds",
+        str(sources.welds),
+        "--contributor-column",
+        "yard",
+        "--values-are-orgs",
+        "--description",
+        "Weld inspections",
+    )
     assert status == 0, err
     assert out.startswith("welds v1: 30 rows, 4 columns, 3 contributor values from 3 organ")
     assert "hashing welds.csv" in err and "100% read 30 rows" in err  # progress on stderr
 
-    status, out, _ = run("grant", "create", "yield", "wafers", "--why", "yield study",
-                         "--no-materialise")  # fmt: skip
+    status, out, _ = run(
+        "grant", "create", "yield", "wafers", "--why", "yield study", "--no-materialise"
+    )
     assert status == 0
     assert out.strip() == (
         "grant 1: yield may use wafers v1, all columns, all rows, no expiry (active; data pending)"
     )
-    status, out, _ = run("grant", "create", "yield", "welds", "--columns", "yard,defects",
-                         "--row-filter", "defects > 0", "--expires", "2099-01-31",
-                         "--why", "three columns")  # fmt: skip
+    status, out, _ = run(
+        "grant",
+        "create",
+        "yield",
+        "welds",
+        "--columns",
+        "yard,defects",
+        "--row-filter",
+        "defects > 0",
+        "--expires",
+        "2099-01-31",
+        "--why",
+        "three columns",
+    )
     assert status == 0
     assert 'columns yard, defects, rows where "defects" > 0, until 2099-01-31 00:00 UTC' in out
     assert "(active; data ready)" in out  # materialised into <state>/grants
@@ -137,23 +162,29 @@ def test_a_whole_setup_through_the_commands(setup, sources):
     status, out, _ = run("grant", "list", "--json")
     grants = json.loads(out)
     assert [(g["id"], g["revoked_by"], g["expired"]) for g in grants] == [
-        (1, "adam", False), (2, None, False)
-    ]  # fmt: skip
+        (1, "adam", False),
+        (2, None, False),
+    ]
     assert grants[1]["columns"] == ["yard", "defects"]
     assert grants[0]["materialisation_key"] is None
     key = grants[1]["materialisation_key"]
     researcher = run.state / "grants" / "researcher" / key / "data.parquet"
     con = duckdb.connect()
     assert [c[0] for c in con.execute(f"DESCRIBE FROM '{researcher}'").fetchall()] == [
-        "yard", "defects"
-    ]  # fmt: skip
+        "yard",
+        "defects",
+    ]
     assert con.execute(f"SELECT count(*), min(defects) FROM '{researcher}'").fetchone() == (22, 1)
     assert grants[1]["expires_at"] == "2100-01-01T00:00:00+00:00"
 
     events = [r.event for r in AuditLog.from_state_dir(run.state).records()]
-    assert events[-5:] == ["catalog.dataset.register", "catalog.grant.create",
-                           "catalog.grant.create", "catalog.grant.extend",
-                           "catalog.grant.revoke"]  # fmt: skip
+    assert events[-5:] == [
+        "catalog.dataset.register",
+        "catalog.grant.create",
+        "catalog.grant.create",
+        "catalog.grant.extend",
+        "catalog.grant.revoke",
+    ]
     assert {r.actor for r in AuditLog.from_state_dir(run.state).records()} == {"adam"}
 
 
@@ -164,8 +195,9 @@ def test_lists(setup):
     assert "uni   University  other" in out
     assert json.loads(run("org", "list", "--json")[1])[0]["id"] == "acme"
     assert [u["organisation"] for u in json.loads(run("user", "list", "--json")[1])] == [
-        "uni", "acme"
-    ]  # fmt: skip
+        "uni",
+        "acme",
+    ]
     status, out, _ = run("member", "list", "yield")
     assert "yield    alice  researcher  uni" in out and "rita   reviewer" in out
     assert json.loads(run("project", "list", "--json")[1])[0]["description"] == "Yield drivers"
@@ -180,8 +212,9 @@ def test_lists(setup):
 
 def test_a_new_version_with_a_map_option(setup, sources):
     run = setup
-    status, out, err = run("dataset", "version", "wafers", str(sources.wafers_v2),
-                           "--map", "dora-west=cora")  # fmt: skip
+    status, out, err = run(
+        "dataset", "version", "wafers", str(sources.wafers_v2), "--map", "dora-west=cora"
+    )
     assert status == 0, err
     assert out.startswith("wafers v2: 50 rows")
 
@@ -189,41 +222,86 @@ def test_a_new_version_with_a_map_option(setup, sources):
 MISTAKES = [
     (("org", "add", "acme", "Again"), "organisation 'acme' exists already"),
     (("user", "set-org", "bob", "nowhere"), "there is no organisation 'nowhere'"),
-    (("dataset", "register", "more", "{bad_csv}", "--contributor-column", "yard",
-      "--values-are-orgs"), "line 3 has 1 fields where the header has 2"),
-    (("dataset", "register", "more", "{wafers}", "--contributor-column", "plant"),
-     "4 contributor value(s) have no organisation: 'acme-fab1', 'acme-fab2', 'bolt-main', "
-     "'cora-east'"),
-    (("dataset", "register", "more", "{wafers}", "--contributor-column", "plant",
-      "--map", "acme-fab1"), "--map 'acme-fab1' is not VALUE=ORG"),
-    (("dataset", "register", "more", "{wafers}", "--contributor-column", "plant",
-      "--mapping", "{missing}"), "cannot read the mapping file"),
+    (
+        (
+            "dataset",
+            "register",
+            "more",
+            "{bad_csv}",
+            "--contributor-column",
+            "yard",
+            "--values-are-orgs",
+        ),
+        "line 3 has 1 fields where the header has 2",
+    ),
+    (
+        ("dataset", "register", "more", "{wafers}", "--contributor-column", "plant"),
+        "4 contributor value(s) have no organisation: 'acme-fab1', 'acme-fab2', 'bolt-main', "
+        "'cora-east'",
+    ),
+    (
+        (
+            "dataset",
+            "register",
+            "more",
+            "{wafers}",
+            "--contributor-column",
+            "plant",
+            "--map",
+            "acme-fab1",
+        ),
+        "--map 'acme-fab1' is not VALUE=ORG",
+    ),
+    (
+        (
+            "dataset",
+            "register",
+            "more",
+            "{wafers}",
+            "--contributor-column",
+            "plant",
+            "--mapping",
+            "{missing}",
+        ),
+        "cannot read the mapping file",
+    ),
     (("dataset", "version", "wafers", "{wafers}"), "identical to wafers v1"),
     (("project", "create", "yield"), "project 'yield' exists already"),
     (("member", "add", "yield", "zed", "researcher"), "set their organisation first"),
     (("member", "remove", "yield", "bob"), "bob is not a member of yield"),
-    (("grant", "create", "yield", "wafers", "--columns", "lot,secret", "--why", "x"),
-     "wafers v1 has no column 'secret'; its columns are: lot, plant, year, yield_pct, "
-     "recipe_secret"),
-    (("grant", "create", "yield", "wafers", "--row-filter", "1=1; DROP TABLE x", "--why", "x"),
-     "Row filter refused"),
-    (("grant", "create", "yield", "wafers", "--expires", "next week", "--why", "x"),
-     "'next week' is not a date"),
-    (("grant", "create", "yield", "wafers", "--expires", "2001-01-01", "--why", "x"),
-     "is not in the future"),
+    (
+        ("grant", "create", "yield", "wafers", "--columns", "lot,secret", "--why", "x"),
+        "wafers v1 has no column 'secret'; its columns are: lot, plant, year, yield_pct, "
+        "recipe_secret",
+    ),
+    (
+        ("grant", "create", "yield", "wafers", "--row-filter", "1=1; DROP TABLE x", "--why", "x"),
+        "Row filter refused",
+    ),
+    (
+        ("grant", "create", "yield", "wafers", "--expires", "next week", "--why", "x"),
+        "'next week' is not a date",
+    ),
+    (
+        ("grant", "create", "yield", "wafers", "--expires", "2001-01-01", "--why", "x"),
+        "is not in the future",
+    ),
     (("grant", "revoke", "1", "--why", "again"), "was already revoked"),
     (("grant", "extend", "1", "2100-01-01"), "a revoked grant cannot be extended"),
     (("grant", "revoke", "77", "--why", "x"), "there is no grant 77"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("argv", "message"), MISTAKES, ids=[" ".join(m[0][:2]) for m in MISTAKES])
-def test_every_mistake_is_one_line_exit_2_and_writes_nothing(run, revoked_template, sources,
-                                                             tmp_path, argv, message):  # fmt: skip
+def test_every_mistake_is_one_line_exit_2_and_writes_nothing(
+    run, revoked_template, sources, tmp_path, argv, message
+):
     shutil.copytree(revoked_template, run.state)
     bad_csv = sources.write("bad.csv", "yard,seam\nacme,S1\nbolt\n")
-    argv = [a.format(bad_csv=bad_csv, wafers=sources.wafers, missing=tmp_path / "nope.csv")
-            for a in argv]  # fmt: skip
+    argv = [
+        a.format(bad_csv=bad_csv, wafers=sources.wafers, missing=tmp_path / "nope.csv")
+        for a in argv
+    ]
     catalog = catalog_of(run.state)
     before, records = dump(catalog), len(catalog.audit.records())
     status, out, err = run(*argv)
@@ -245,8 +323,20 @@ def test_usage_mistakes_exit_2_too(run):
 
 def test_the_catalog_url_option_wins(run, tmp_path, capsys):
     other = tmp_path / "elsewhere" / "catalog.sqlite"
-    status = main(["org", "add", "acme", "Acme", "--state-dir", str(run.state), "--actor", "a",
-                   "--catalog-url", f"sqlite:///{other}"])  # fmt: skip
+    status = main(
+        [
+            "org",
+            "add",
+            "acme",
+            "Acme",
+            "--state-dir",
+            str(run.state),
+            "--actor",
+            "a",
+            "--catalog-url",
+            f"sqlite:///{other}",
+        ]
+    )
     assert status == 0 and other.exists()
     assert not (run.state / "catalog.sqlite").exists()
     assert main(["org", "list", "--state-dir", str(run.state)]) == 0

@@ -104,13 +104,19 @@ def test_session_factory_upgrades_first(tmp_path):
 def test_sqlite_enforces_foreign_keys_and_checks(tmp_path):
     sessions = session_factory(f"sqlite:///{tmp_path}/catalog.sqlite")
     with sessions() as session:
-        session.add(models.User(name="alice", organisation_id="nowhere", updated_at=_now(),
-                                updated_by="adam"))  # fmt: skip
+        session.add(
+            models.User(
+                name="alice", organisation_id="nowhere", updated_at=_now(), updated_by="adam"
+            )
+        )
         with pytest.raises(IntegrityError, match="FOREIGN KEY"):
             session.commit()
     with sessions() as session:
-        session.add(models.Organisation(id="x", name="X", kind="government",
-                                        created_at=_now(), created_by="adam"))  # fmt: skip
+        session.add(
+            models.Organisation(
+                id="x", name="X", kind="government", created_at=_now(), created_by="adam"
+            )
+        )
         with pytest.raises(IntegrityError, match="CHECK"):
             session.commit()
 
@@ -123,8 +129,9 @@ def test_times_must_be_timezone_aware(tmp_path):
     sessions = session_factory(f"sqlite:///{tmp_path}/catalog.sqlite")
     with sessions() as session:
         naive = datetime(2026, 1, 1)
-        session.add(models.Organisation(id="x", name="X", kind="other", created_at=naive,
-                                        created_by="adam"))  # fmt: skip
+        session.add(
+            models.Organisation(id="x", name="X", kind="other", created_at=naive, created_by="adam")
+        )
         with pytest.raises(StatementError, match="timezone-aware"):
             session.commit()
 

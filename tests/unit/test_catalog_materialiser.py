@@ -3,18 +3,13 @@ cleanroom.catalog.data_plane): a grant's data is built when the grant is made, t
 stored, equal grants share it, and a source that changed since registration is refused with
 nothing written."""
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import shutil
 
 import duckdb
 import pytest
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, nothing_written
+from fixtures.catalog import PLANTS, nothing_written
 
 from cleanroom.catalog.data_plane import (
     data_spec,
@@ -24,8 +19,6 @@ from cleanroom.catalog.data_plane import (
 )
 from cleanroom.catalog.errors import MaterialisationFailed
 from cleanroom.grants import materialise
-
-pytest_plugins = ["catalog_fixtures"]
 
 
 def columns_and_rows(path):
@@ -42,9 +35,14 @@ def cache(tmp_path):
 def test_a_grant_is_materialised_when_it_is_made(seeded, cache):
     progress = []
     seeded.materialiser = grant_materialiser(cache, lambda f, m: progress.append((f, m)))
-    grant = seeded.grant("yield", "wafers", columns=["lot", "yield_pct"],
-                         row_filter="plant = 'bolt-main'", reason="study",
-                         actor="adam")  # fmt: skip
+    grant = seeded.grant(
+        "yield",
+        "wafers",
+        columns=["lot", "yield_pct"],
+        row_filter="plant = 'bolt-main'",
+        reason="study",
+        actor="adam",
+    )
     assert grant.materialisation_status == "ready"
     key = grant.materialisation_key
     researcher = materialise.researcher_dir(cache, key) / materialise.DATA_FILE
@@ -69,8 +67,9 @@ def test_equal_grants_share_one_materialisation(seeded, cache):
 def test_a_source_changed_since_registration_is_refused(seeded, cache, sources, tmp_path):
     copy = tmp_path / "wafers_copy.parquet"
     shutil.copyfile(sources.wafers, copy)
-    seeded.register_dataset("wafers_copy", copy, contributor_column="plant", mapping=PLANTS,
-                            actor="adam")  # fmt: skip
+    seeded.register_dataset(
+        "wafers_copy", copy, contributor_column="plant", mapping=PLANTS, actor="adam"
+    )
     shutil.copyfile(sources.wafers_v2, copy)  # someone overwrote the registered file
     seeded.materialiser = grant_materialiser(cache)
     with (
@@ -91,8 +90,9 @@ def test_an_airlock_copy_left_pending_is_finished_with_the_source_checked_again(
 ):
     copy = tmp_path / "wafers_copy.parquet"
     shutil.copyfile(sources.wafers, copy)
-    seeded.register_dataset("wafers_copy", copy, contributor_column="plant", mapping=PLANTS,
-                            actor="adam")  # fmt: skip
+    seeded.register_dataset(
+        "wafers_copy", copy, contributor_column="plant", mapping=PLANTS, actor="adam"
+    )
     original = materialise._write_airlock_copy
 
     def dies(*_args, **_kwargs):

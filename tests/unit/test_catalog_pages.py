@@ -6,8 +6,6 @@ In-process over a seeded (or an empty) SQLite catalog with the stand-in sign-in 
 tests/support/webpages.py.
 """
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import re
@@ -16,15 +14,10 @@ from html import unescape
 
 import pytest
 import requests
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
 from support.webpages import PREFIX, serving
 
 from cleanroom.catalog.web.base import error_guidance
 from cleanroom.settings import Settings
-
-pytest_plugins = ["catalog_fixtures"]
 
 SITE = "Clean-room catalog"
 SETTINGS = Settings.from_env({})
@@ -49,8 +42,9 @@ class Pages:
     def post(self, path: str, data: dict, code: int | None = None) -> requests.Response:
         session = self.session()
         session.get(self.url, timeout=10)
-        response = session.post(self.url + path, data={"_xsrf": session.cookies["_xsrf"], **data},
-                                timeout=60)  # fmt: skip
+        response = session.post(
+            self.url + path, data={"_xsrf": session.cookies["_xsrf"], **data}, timeout=60
+        )
         if code is not None:
             assert response.status_code == code, (path, response.text[:500])
         deadline = time.monotonic() + 60
@@ -65,8 +59,9 @@ class Pages:
 def pages(seeded, tmp_path):
     import_dir = tmp_path / "import"
     import_dir.mkdir()
-    with serving(seeded, state_dir=str(tmp_path / "state"), import_dir=str(import_dir),
-                 settings=SETTINGS) as url:  # fmt: skip
+    with serving(
+        seeded, state_dir=str(tmp_path / "state"), import_dir=str(import_dir), settings=SETTINGS
+    ) as url:
         yield Pages(url)
 
 
@@ -74,8 +69,9 @@ def pages(seeded, tmp_path):
 def empty_pages(catalog, tmp_path):
     import_dir = tmp_path / "import"
     import_dir.mkdir()
-    with serving(catalog, state_dir=str(tmp_path / "state"), import_dir=str(import_dir),
-                 settings=SETTINGS) as url:  # fmt: skip
+    with serving(
+        catalog, state_dir=str(tmp_path / "state"), import_dir=str(import_dir), settings=SETTINGS
+    ) as url:
         yield Pages(url)
 
 
@@ -113,8 +109,10 @@ def next_step(html: str) -> str:
 
 def way_back(html: str) -> dict[str, str]:
     found = re.search(r'<p id="way-back">(.*?)</p>', html, re.S)
-    return {text(label): href for href, label in re.findall(r'<a href="([^"]*)">(.*?)</a>',
-                                                           found.group(1))}  # fmt: skip
+    return {
+        text(label): href
+        for href, label in re.findall(r'<a href="([^"]*)">(.*?)</a>', found.group(1))
+    }
 
 
 def empty(html: str, list_id: str) -> tuple[str, dict[str, str]]:
@@ -126,8 +124,9 @@ def empty(html: str, list_id: str) -> tuple[str, dict[str, str]]:
 
 
 def test_every_page_says_what_and_where_it_is(pages):
-    granted = pages.post("projects/yield/grants", {"dataset": "wafers", "scope": "all",
-                                                   "reason": "study"})  # fmt: skip
+    granted = pages.post(
+        "projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "study"}
+    )
     job = granted.url.removeprefix(pages.url)
     assert job.startswith("jobs/"), granted.url
     # (path, the page's name, the nav item marked current, the parent list in the crumbs)
@@ -141,11 +140,15 @@ def test_every_page_says_what_and_where_it_is(pages):
         ("datasets/wafers", "wafers", "Datasets", "Datasets"),
         ("projects", "Projects", "Projects", None),
         ("projects/yield", "yield", "Projects", "Projects"),
-        ("projects/yield/grants/new?dataset=wafers", "Grant wafers to yield", "Projects",
-         "Projects"),
+        (
+            "projects/yield/grants/new?dataset=wafers",
+            "Grant wafers to yield",
+            "Projects",
+            "Projects",
+        ),
         ("display", "Display channel", "Display channel", None),
         (job, "Granting wafers to yield", "Projects", "Projects"),
-    ]  # fmt: skip
+    ]
     for path, name, here, parent in walk:
         html = pages.get(path)
         title = title_of(html)
@@ -168,8 +171,10 @@ def test_empty_lists_say_how_to_make_the_first(empty_pages, catalog):
     assert said.startswith("No user has an organisation yet: add the organisations first")
     said, links = empty(empty_pages.get("datasets"), "datasets-empty")
     assert said.startswith("No dataset is registered yet: upload a file from this computer")
-    assert links == {"upload a file from this computer": f"{PREFIX}datasets/upload-file",
-                     "register it from there": f"{PREFIX}datasets/new-dataset"}  # fmt: skip
+    assert links == {
+        "upload a file from this computer": f"{PREFIX}datasets/upload-file",
+        "register it from there": f"{PREFIX}datasets/new-dataset",
+    }
     said, links = empty(empty_pages.get("projects"), "projects-empty")
     assert said.startswith("No project yet: create the first with the form above.")
     assert "add its researchers and reviewers and grant it datasets" in said
@@ -199,9 +204,14 @@ def test_a_dataset_without_grants_says_how_to_grant_it(pages):
 
 @pytest.mark.parametrize(
     ("path", "back"),
-    [("nowhere", None), ("datasets/nosuch", "Datasets"), ("projects/nosuch", "Projects"),
-     ("projects/yield/grants/new?dataset=nosuch", "Projects"), ("jobs/nosuchjob", None)],
-)  # fmt: skip
+    [
+        ("nowhere", None),
+        ("datasets/nosuch", "Datasets"),
+        ("projects/nosuch", "Projects"),
+        ("projects/yield/grants/new?dataset=nosuch", "Projects"),
+        ("jobs/nosuchjob", None),
+    ],
+)
 def test_a_page_that_does_not_exist_says_where_to_look(pages, path, back):
     html = pages.get(path, code=404)
     assert title_of(html) == f"Not found · {SITE}" and h1s(html) == ["Not found"]
@@ -249,10 +259,12 @@ def test_a_failure_says_try_again_and_shows_no_internals(pages, seeded, monkeypa
 
 @pytest.mark.parametrize(
     ("status", "heading", "step"),
-    [(400, "Not done", "Nothing was changed: go back, correct what it says"),
-     (405, "Not possible", "Nothing was changed"),
-     (502, "Something went wrong", "Try again in a minute")],
-)  # fmt: skip
+    [
+        (400, "Not done", "Nothing was changed: go back, correct what it says"),
+        (405, "Not possible", "Nothing was changed"),
+        (502, "Something went wrong", "Try again in a minute"),
+    ],
+)
 def test_each_code_has_a_heading_and_a_next_step(status, heading, step):
     said, next_text, links = error_guidance(status, "projects/yield/members", True)
     assert said == heading and next_text.startswith(step)

@@ -1,23 +1,18 @@
 """CatalogService on SQLite: every method, every mistake. Each refused call is checked for
 its message and for having written nothing to the catalog or the audit log.
 
-tests/integration/test_catalog_postgres.py runs this same module against PostgreSQL (it
-imports the tests and overrides ``catalog_url``), so nothing here may assume SQLite.
+Every test runs on SQLite and again on PostgreSQL (its ``[postgresql]`` case, marked
+``postgres``: the server of scripts/start-postgres.sh), so nothing here may assume SQLite.
 """
-
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-# Before importing it, so that its asserts (nothing_written) explain themselves.
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import (
+from fixtures.catalog import (
     NOW,
+    ON_SQLITE_AND_POSTGRESQL,
     PLANTS,
     WAFER_COLUMNS,
     Clock,
@@ -54,7 +49,7 @@ from cleanroom.policy import (
     user_facts_from_groups,
 )
 
-pytest_plugins = ["catalog_fixtures"]
+pytestmark = ON_SQLITE_AND_POSTGRESQL
 
 LATER = NOW + timedelta(days=30)
 
@@ -70,14 +65,20 @@ def last_record(catalog: CatalogService):
 def test_add_organisation_is_listed_and_audited(catalog):
     org = catalog.add_organisation("acme", "Acme Semiconductor", "depositor", actor="adam")
     assert (org.id, org.name, org.kind, org.created_by) == (
-        "acme", "Acme Semiconductor", "depositor", "adam"
-    )  # fmt: skip
+        "acme",
+        "Acme Semiconductor",
+        "depositor",
+        "adam",
+    )
     assert org.created_at == NOW
     assert catalog.list_organisations() == [org]
     record = last_record(catalog)
     assert (record.event, record.actor) == ("catalog.organisation.add", "adam")
-    assert record.details == {"organisation": "acme", "name": "Acme Semiconductor",
-                              "kind": "depositor"}  # fmt: skip
+    assert record.details == {
+        "organisation": "acme",
+        "name": "Acme Semiconductor",
+        "kind": "depositor",
+    }
 
 
 @pytest.mark.parametrize(
@@ -108,8 +109,11 @@ def test_set_user_organisation_adds_then_moves_a_user(catalog):
     assert catalog.user_organisation("alice") is None
     user = catalog.set_user_organisation("alice", "acme", actor="adam")
     assert (user.name, user.organisation) == ("alice", "acme")
-    assert last_record(catalog).details == {"user": "alice", "organisation": "acme",
-                                            "previous": None}  # fmt: skip
+    assert last_record(catalog).details == {
+        "user": "alice",
+        "organisation": "acme",
+        "previous": None,
+    }
     catalog.set_user_organisation("alice", "uni", actor="adam")
     assert catalog.user_organisation("alice") == "uni"
     assert last_record(catalog).details["previous"] == "acme"
@@ -170,9 +174,12 @@ def test_register_parquet_reads_schema_rows_hash_and_contributors(seeded, source
 
 def test_register_csv_with_values_that_are_organisation_ids(seeded, sources):
     version = seeded.register_dataset(
-        "welds", sources.welds, contributor_column="yard", values_are_organisations=True,
+        "welds",
+        sources.welds,
+        contributor_column="yard",
+        values_are_organisations=True,
         actor="adam",
-    )  # fmt: skip
+    )
     assert version.format == "csv"
     assert version.row_count == 30
     assert list(version.schema) == ["yard", "seam", "defects", "inspector"]
@@ -234,14 +241,16 @@ def test_register_refuses_a_bad_source(seeded, sources, source, kwargs, error, m
     elif "://" not in source:
         source = sources.dir / source
     with nothing_written(seeded), pytest.raises(error, match=message):
-        seeded.register_dataset("other", source, contributor_column="plant", mapping=PLANTS,
-                                actor="adam", **kwargs)  # fmt: skip
+        seeded.register_dataset(
+            "other", source, contributor_column="plant", mapping=PLANTS, actor="adam", **kwargs
+        )
 
 
 def test_register_refuses_a_missing_contributor_column(seeded, sources):
     with nothing_written(seeded), pytest.raises(UnknownColumn) as caught:
-        seeded.register_dataset("other", sources.wafers, contributor_column="company",
-                                mapping=PLANTS, actor="adam")  # fmt: skip
+        seeded.register_dataset(
+            "other", sources.wafers, contributor_column="company", mapping=PLANTS, actor="adam"
+        )
     assert "no column 'company' for the contributor column" in str(caught.value)
     assert "its columns are: lot, plant, year, yield_pct, recipe_secret" in str(caught.value)
 
@@ -249,8 +258,9 @@ def test_register_refuses_a_missing_contributor_column(seeded, sources):
 def test_register_lists_unmapped_contributor_values(seeded, sources):
     partial = {"acme-fab1": "acme", "acme-fab2": "acme"}
     with nothing_written(seeded), pytest.raises(UnmappedContributors) as caught:
-        seeded.register_dataset("other", sources.wafers, contributor_column="plant",
-                                mapping=partial, actor="adam")  # fmt: skip
+        seeded.register_dataset(
+            "other", sources.wafers, contributor_column="plant", mapping=partial, actor="adam"
+        )
     assert caught.value.values == ["bolt-main", "cora-east"]
     assert "2 contributor value(s) have no organisation: 'bolt-main', 'cora-east'" in str(
         caught.value
@@ -260,37 +270,50 @@ def test_register_lists_unmapped_contributor_values(seeded, sources):
 def test_register_refuses_a_mapping_to_unknown_organisations(seeded, sources):
     mapping = {**PLANTS, "bolt-main": "boltt", "cora-east": "corra"}
     with nothing_written(seeded), pytest.raises(UnknownOrganisation, match="'boltt', 'corra'"):
-        seeded.register_dataset("other", sources.wafers, contributor_column="plant",
-                                mapping=mapping, actor="adam")  # fmt: skip
+        seeded.register_dataset(
+            "other", sources.wafers, contributor_column="plant", mapping=mapping, actor="adam"
+        )
 
 
 def test_register_refuses_values_that_are_not_organisations(seeded, sources):
     with nothing_written(seeded), pytest.raises(UnknownOrganisation, match="acme-fab1"):
-        seeded.register_dataset("other", sources.wafers, contributor_column="plant",
-                                values_are_organisations=True, actor="adam")  # fmt: skip
+        seeded.register_dataset(
+            "other",
+            sources.wafers,
+            contributor_column="plant",
+            values_are_organisations=True,
+            actor="adam",
+        )
 
 
 def test_register_refuses_a_taken_name_before_reading_the_file(seeded, sources):
     calls = []
     with nothing_written(seeded), pytest.raises(AlreadyExists, match="dataset 'wafers' exists"):
-        seeded.register_dataset("wafers", sources.wafers, contributor_column="plant",
-                                mapping=PLANTS, actor="adam",
-                                progress=lambda *a: calls.append(a))  # fmt: skip
+        seeded.register_dataset(
+            "wafers",
+            sources.wafers,
+            contributor_column="plant",
+            mapping=PLANTS,
+            actor="adam",
+            progress=lambda *a: calls.append(a),
+        )
     assert calls == []
 
 
 @pytest.mark.parametrize("name", ["Wafers", "wafer-lots", "1wafers", "", "x" * 64])
 def test_register_refuses_a_name_that_is_not_an_identifier(seeded, sources, name):
     with nothing_written(seeded), pytest.raises(InvalidValue, match="not a valid dataset name"):
-        seeded.register_dataset(name, sources.wafers, contributor_column="plant",
-                                mapping=PLANTS, actor="adam")  # fmt: skip
+        seeded.register_dataset(
+            name, sources.wafers, contributor_column="plant", mapping=PLANTS, actor="adam"
+        )
 
 
 def test_add_version_keeps_mappings_and_adds_new_ones(seeded, sources):
     seeded.add_organisation("dora", "Dora Motors", actor="adam")
     v1 = seeded.get_version("wafers", 1)
-    v2 = seeded.add_version("wafers", sources.wafers_v2, mapping={"dora-west": "dora"},
-                            actor="adam")  # fmt: skip
+    v2 = seeded.add_version(
+        "wafers", sources.wafers_v2, mapping={"dora-west": "dora"}, actor="adam"
+    )
     assert v2.version == 2 and v2.row_count == 50
     assert v2.contributors == {**PLANTS, "dora-west": "dora"}
     assert v2.content_sha256 == sha256_of(sources.wafers_v2)
@@ -324,9 +347,12 @@ def test_add_version_refuses_a_file_without_the_contributor_column(seeded, sourc
 
 @pytest.mark.parametrize(
     ("version", "error", "message"),
-    [(3, UnknownVersion, "has no version v3; it has v1"), ("latest", InvalidValue, "not a version"),
-     (0, InvalidValue, "not a version")],
-)  # fmt: skip
+    [
+        (3, UnknownVersion, "has no version v3; it has v1"),
+        ("latest", InvalidValue, "not a version"),
+        (0, InvalidValue, "not a version"),
+    ],
+)
 def test_get_version_refuses_unknown_versions(seeded, version, error, message):
     with pytest.raises(error, match=message):
         seeded.get_version("wafers", version)
@@ -345,9 +371,11 @@ def test_create_project_and_list(catalog):
 
 @pytest.mark.parametrize(
     ("name", "error", "message"),
-    [("yield", AlreadyExists, "project 'yield' exists already"),
-     ("Yield Drivers", InvalidValue, "not a valid project name")],
-)  # fmt: skip
+    [
+        ("yield", AlreadyExists, "project 'yield' exists already"),
+        ("Yield Drivers", InvalidValue, "not a valid project name"),
+    ],
+)
 def test_create_project_refuses(seeded, name, error, message):
     with nothing_written(seeded), pytest.raises(error, match=message):
         seeded.create_project(name, actor="adam")
@@ -357,13 +385,22 @@ def test_members_are_listed_with_role_and_organisation(seeded):
     seeded.create_project("welding", actor="adam")
     member = seeded.add_member("welding", "bob", "researcher", actor="adam")
     assert (member.project, member.user, member.role, member.organisation) == (
-        "welding", "bob", "researcher", "uni"
-    )  # fmt: skip
-    assert last_record(seeded).details == {"project": "welding", "user": "bob",
-                                           "role": "researcher"}  # fmt: skip
+        "welding",
+        "bob",
+        "researcher",
+        "uni",
+    )
+    assert last_record(seeded).details == {
+        "project": "welding",
+        "user": "bob",
+        "role": "researcher",
+    }
     everyone = [(m.project, m.user, m.role) for m in seeded.list_members()]
-    assert everyone == [("welding", "bob", "researcher"), ("yield", "alice", "researcher"),
-                        ("yield", "rita", "reviewer")]  # fmt: skip
+    assert everyone == [
+        ("welding", "bob", "researcher"),
+        ("yield", "alice", "researcher"),
+        ("yield", "rita", "reviewer"),
+    ]
     assert [m.user for m in seeded.list_members("yield")] == ["alice", "rita"]
 
 
@@ -390,9 +427,11 @@ def test_remove_member(seeded):
 
 @pytest.mark.parametrize(
     ("project", "user", "error", "message"),
-    [("yield", "bob", NotAMember, "bob is not a member of yield"),
-     ("nope", "alice", UnknownProject, "no project 'nope'")],
-)  # fmt: skip
+    [
+        ("yield", "bob", NotAMember, "bob is not a member of yield"),
+        ("nope", "alice", UnknownProject, "no project 'nope'"),
+    ],
+)
 def test_remove_member_refuses(seeded, project, user, error, message):
     with nothing_written(seeded), pytest.raises(error, match=message):
         seeded.remove_member(project, user, actor="adam")
@@ -421,10 +460,15 @@ def test_grant_everything(seeded):
 
 def test_grant_columns_rows_and_expiry(seeded):
     grant = seeded.grant(
-        "yield", "wafers", version="v1", columns=["yield_pct", "lot", "lot", "year"],
-        row_filter="year >= 2023 AND plant <> 'cora-east'", expires_at=LATER,
-        reason="three columns", actor="adam",
-    )  # fmt: skip
+        "yield",
+        "wafers",
+        version="v1",
+        columns=["yield_pct", "lot", "lot", "year"],
+        row_filter="year >= 2023 AND plant <> 'cora-east'",
+        expires_at=LATER,
+        reason="three columns",
+        actor="adam",
+    )
     assert grant.columns == ("lot", "year", "yield_pct")  # file order, once each
     assert grant.row_filter == '"year" >= 2023 AND "plant" <> \'cora-east\''
     assert grant.expires_at == LATER
@@ -471,18 +515,21 @@ def test_grant_refuses(seeded, kwargs, error, message):
 
 @pytest.mark.parametrize(
     ("project", "dataset", "error", "message"),
-    [("nope", "wafers", UnknownProject, "no project 'nope'"),
-     ("yield", "welds", UnknownDataset, "no dataset 'welds': register it first"),
-     ("yield", "Wafers", InvalidValue, "not a valid dataset name")],
-)  # fmt: skip
+    [
+        ("nope", "wafers", UnknownProject, "no project 'nope'"),
+        ("yield", "welds", UnknownDataset, "no dataset 'welds': register it first"),
+        ("yield", "Wafers", InvalidValue, "not a valid dataset name"),
+    ],
+)
 def test_grant_refuses_unknown_names(seeded, project, dataset, error, message):
     with nothing_written(seeded), pytest.raises(error, match=message):
         seeded.grant(project, dataset, reason="study", actor="adam")
 
 
 def test_one_grant_in_force_per_dataset(seeded, clock):
-    first = seeded.grant("yield", "wafers", expires_at=NOW + timedelta(days=1), reason="a",
-                         actor="adam")  # fmt: skip
+    first = seeded.grant(
+        "yield", "wafers", expires_at=NOW + timedelta(days=1), reason="a", actor="adam"
+    )
     with (
         nothing_written(seeded),
         pytest.raises(AlreadyExists, match=f"already has grant {first.id} of dataset wafers"),
@@ -503,8 +550,14 @@ def test_grant_materialises_before_writing(seeded, sources):
         return "m-" + spec.definition_sha256()[:16]
 
     seeded.materialiser = materialiser
-    grant = seeded.grant("yield", "wafers", columns=["lot", "yield_pct"],
-                         row_filter="year = 2024", reason="study", actor="adam")  # fmt: skip
+    grant = seeded.grant(
+        "yield",
+        "wafers",
+        columns=["lot", "yield_pct"],
+        row_filter="year = 2024",
+        reason="study",
+        actor="adam",
+    )
     (spec,) = specs
     assert spec.project == "yield" and spec.dataset == "wafers" and spec.version == 1
     assert spec.source_path == str(sources.wafers)
@@ -555,12 +608,16 @@ def test_revoke(seeded, clock):
     revoked = seeded.revoke_grant(str(grant.id), reason="project ended", actor="root")
     assert revoked.revoked and not revoked.active
     assert (revoked.revoked_at, revoked.revoked_by, revoked.revoke_reason) == (
-        clock.now, "root", "project ended"
-    )  # fmt: skip
+        clock.now,
+        "root",
+        "project ended",
+    )
     record = last_record(seeded)
     assert (record.event, record.details["grant"], record.details["reason"]) == (
-        "catalog.grant.revoke", grant.id, "project ended"
-    )  # fmt: skip
+        "catalog.grant.revoke",
+        grant.id,
+        "project ended",
+    )
 
 
 @pytest.mark.parametrize(
@@ -582,8 +639,9 @@ def test_revoke_refuses(seeded, grant_id, reason, error, message):
 
 
 def test_extend_brings_an_expired_grant_back(seeded, clock):
-    grant = seeded.grant("yield", "wafers", expires_at=NOW + timedelta(days=1), reason="s",
-                         actor="adam")  # fmt: skip
+    grant = seeded.grant(
+        "yield", "wafers", expires_at=NOW + timedelta(days=1), reason="s", actor="adam"
+    )
     clock.advance(days=2)
     assert seeded.get_grant(grant.id).expired
     extended = seeded.extend_grant(grant.id, LATER, reason="more time", actor="adam")
@@ -604,8 +662,9 @@ def test_extend_brings_an_expired_grant_back(seeded, clock):
     ],
 )
 def test_extend_refuses(seeded, which, expires_at, error, message):
-    dated = seeded.grant("yield", "wafers", expires_at=NOW + timedelta(days=2), reason="s",
-                         actor="adam")  # fmt: skip
+    dated = seeded.grant(
+        "yield", "wafers", expires_at=NOW + timedelta(days=2), reason="s", actor="adam"
+    )
     seeded.create_project("other", actor="adam")
     revoked = seeded.grant("other", "wafers", expires_at=LATER, reason="s", actor="adam")
     seeded.revoke_grant(revoked.id, reason="done", actor="adam")
@@ -618,8 +677,9 @@ def test_extend_refuses(seeded, which, expires_at, error, message):
 
 def test_record_materialisation(seeded):
     grant = seeded.grant("yield", "wafers", reason="study", actor="adam")
-    failed = seeded.record_materialisation(grant.id, status="failed", error="no space",
-                                           actor="materialiser")  # fmt: skip
+    failed = seeded.record_materialisation(
+        grant.id, status="failed", error="no space", actor="materialiser"
+    )
     assert (failed.materialisation_status, failed.materialisation_error) == ("failed", "no space")
     ready = seeded.record_materialisation(grant.id, status="ready", key="k1", actor="m")
     assert (ready.materialisation_status, ready.materialisation_key) == ("ready", "k1")
@@ -640,8 +700,10 @@ def test_projects_of_a_user_with_their_roles(seeded):
     seeded.create_project("welding", actor="adam")
     seeded.add_member("welding", "alice", "reviewer", actor="adam")
     projects = seeded.projects_of("alice")
-    assert [(p.name, p.role) for p in projects] == [("welding", "reviewer"),
-                                                    ("yield", "researcher")]  # fmt: skip
+    assert [(p.name, p.role) for p in projects] == [
+        ("welding", "reviewer"),
+        ("yield", "researcher"),
+    ]
     assert seeded.projects_of("nobody") == []
     assert seeded.member_role("yield", "alice") == "researcher"
     assert seeded.member_role("yield", "bob") is None
@@ -653,29 +715,46 @@ def test_projects_of_a_user_with_their_roles(seeded):
 
 
 def test_grants_for_flags_revoked_and_expired_grants(seeded, sources, clock):
-    seeded.register_dataset("welds", sources.welds, contributor_column="yard",
-                            values_are_organisations=True, actor="adam")  # fmt: skip
+    seeded.register_dataset(
+        "welds",
+        sources.welds,
+        contributor_column="yard",
+        values_are_organisations=True,
+        actor="adam",
+    )
     seeded.add_version("wafers", sources.wafers_v2, mapping={"dora-west": "acme"}, actor="adam")
-    old = seeded.grant("yield", "wafers", version=1, expires_at=NOW + timedelta(days=1),
-                       reason="a", actor="adam")  # fmt: skip
+    old = seeded.grant(
+        "yield", "wafers", version=1, expires_at=NOW + timedelta(days=1), reason="a", actor="adam"
+    )
     welds = seeded.grant("yield", "welds", columns=["yard", "defects"], reason="b", actor="adam")
     seeded.revoke_grant(welds.id, reason="c", actor="adam")
     clock.advance(days=1, seconds=1)  # the old grant has expired: it may be replaced
-    current = seeded.grant("yield", "wafers", row_filter="year = 2024",
-                           expires_at=NOW + timedelta(days=10), reason="d",
-                           actor="adam")  # fmt: skip
+    current = seeded.grant(
+        "yield",
+        "wafers",
+        row_filter="year = 2024",
+        expires_at=NOW + timedelta(days=10),
+        reason="d",
+        actor="adam",
+    )
     later = NOW + timedelta(days=2)
     grants = seeded.grants_for("yield", later)
     assert [(g.id, g.expired, g.revoked, g.active) for g in grants] == [
-        (old.id, True, False, False), (welds.id, False, True, False),
+        (old.id, True, False, False),
+        (welds.id, False, True, False),
         (current.id, False, False, True),
-    ]  # fmt: skip
+    ]
     facts = seeded.grant_facts("yield", later)
     assert facts[2] == GrantFacts(
-        id=str(current.id), project="yield", dataset="wafers", version="v2",
-        expires_at=NOW + timedelta(days=10), revoked=False, columns=None,
+        id=str(current.id),
+        project="yield",
+        dataset="wafers",
+        version="v2",
+        expires_at=NOW + timedelta(days=10),
+        revoked=False,
+        columns=None,
         row_filter='"year" = 2024',
-    )  # fmt: skip
+    )
     assert facts[1].revoked and facts[1].columns == ["yard", "defects"]
     # The facts make a valid access-policy input with the user's organisation and role.
     user = user_facts_from_groups("alice", ["researcher"], seeded.user_organisation("alice"))
@@ -724,15 +803,18 @@ def test_counts_and_audit_trail_of_a_whole_setup(seeded):
     assert counts["contributors"] == 4 and counts["members"] == 2 and counts["grants"] == 0
     events = [r.event for r in seeded.audit.records()]
     assert events == ["catalog.organisation.add"] * 4 + ["catalog.user.set_organisation"] * 3 + [
-        "catalog.dataset.register", "catalog.project.create", "catalog.member.add",
+        "catalog.dataset.register",
+        "catalog.project.create",
         "catalog.member.add",
-    ]  # fmt: skip
+        "catalog.member.add",
+    ]
     assert seeded.audit.verify().ok
 
 
 def test_records_are_timezone_aware_utc(seeded):
-    grant = seeded.grant("yield", "wafers", expires_at=datetime(2027, 1, 1, 9, tzinfo=UTC),
-                         reason="s", actor="adam")  # fmt: skip
+    grant = seeded.grant(
+        "yield", "wafers", expires_at=datetime(2027, 1, 1, 9, tzinfo=UTC), reason="s", actor="adam"
+    )
     stored = seeded.get_grant(grant.id)
     assert stored.expires_at == datetime(2027, 1, 1, 9, tzinfo=UTC)
     assert stored.expires_at.utcoffset() == timedelta(0)

@@ -8,8 +8,6 @@ through the hub is tested in tests/integration/test_catalog_web.py and the brows
 - jobs: registering and granting run in a thread and report; the form parsers.
 """
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import re
@@ -20,10 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, nothing_written
+from fixtures.catalog import PLANTS, nothing_written
 from support.webpages import ACCESS, PREFIX, serving
 from traitlets.config import Config
 
@@ -34,8 +29,6 @@ from cleanroom.catalog.web.base import ADMIN_SCOPE, CONTENT_SECURITY_POLICY
 from cleanroom.catalog.web.forms import import_file, list_import_files, parse_mapping
 from cleanroom.hub.config import configure
 from cleanroom.settings import Settings
-
-pytest_plugins = ["catalog_fixtures"]
 
 
 class Web:
@@ -80,14 +73,27 @@ def web(seeded, tmp_path, sources) -> Web:
         yield Web(url, import_dir, seeded)
 
 
-PAGES = ["", "organisations", "users", "datasets", "datasets/new-dataset", "datasets/wafers",
-         "projects", "projects/yield", "projects/yield/grants/new?dataset=wafers",
-         "jobs/nosuchjob"]  # fmt: skip
+PAGES = [
+    "",
+    "organisations",
+    "users",
+    "datasets",
+    "datasets/new-dataset",
+    "datasets/wafers",
+    "projects",
+    "projects/yield",
+    "projects/yield/grants/new?dataset=wafers",
+    "jobs/nosuchjob",
+]
 FORMS = {
     "organisations": {"id": "zeta", "name": "Zeta", "kind": "depositor"},
     "users": {"user": "zoe", "organisation": "acme"},
-    "datasets/new-dataset": {"name": "welds", "file": "welds.csv", "contributor_column": "yard",
-                             "values_are_orgs": "1"},
+    "datasets/new-dataset": {
+        "name": "welds",
+        "file": "welds.csv",
+        "contributor_column": "yard",
+        "values_are_orgs": "1",
+    },
     "datasets/wafers/versions": {"file": "wafers_v2.parquet", "mapping": "dora-west=acme"},
     "projects": {"name": "other"},
     "projects/yield/members": {"user": "bob", "role": "researcher"},
@@ -95,7 +101,7 @@ FORMS = {
     "projects/yield/grants": {"dataset": "wafers", "scope": "all", "reason": "study"},
     "grants/1/revoke": {"reason": "done"},
     "grants/1/extend": {"expires": "2030-01-01"},
-}  # fmt: skip
+}
 
 
 def test_every_route_needs_admin():
@@ -153,54 +159,116 @@ def test_a_form_without_its_xsrf_token_is_refused(web):
     web.xsrf(session)
     with nothing_written(web.catalog):
         for path, data in FORMS.items():
-            response = session.post(web.url + path, data=data, timeout=10,
-                                    allow_redirects=False)  # fmt: skip
+            response = session.post(web.url + path, data=data, timeout=10, allow_redirects=False)
             assert response.status_code == 403, path
             assert "_xsrf" in response.text
-            bad = session.post(web.url + path, data={**data, "_xsrf": "2|forged|x|y"},
-                               timeout=10, allow_redirects=False)  # fmt: skip
+            bad = session.post(
+                web.url + path,
+                data={**data, "_xsrf": "2|forged|x|y"},
+                timeout=10,
+                allow_redirects=False,
+            )
             assert bad.status_code == 403, path
 
 
 @pytest.mark.parametrize(
     ("path", "data", "message", "kept"),
     [
-        ("organisations", {"id": "Bad Id", "name": "Bad Corp", "kind": "depositor"},
-         "is not a valid organisation id", "Bad Corp"),
-        ("organisations", {"id": "acme", "name": "Acme again", "kind": "depositor"},
-         "exists already", "Acme again"),
+        (
+            "organisations",
+            {"id": "Bad Id", "name": "Bad Corp", "kind": "depositor"},
+            "is not a valid organisation id",
+            "Bad Corp",
+        ),
+        (
+            "organisations",
+            {"id": "acme", "name": "Acme again", "kind": "depositor"},
+            "exists already",
+            "Acme again",
+        ),
         ("users", {"user": "zoe", "organisation": "nowhere"}, "no organisation", "zoe"),
         ("projects", {"name": "yield", "description": "twice"}, "exists already", "twice"),
-        ("projects/yield/members", {"user": "nobody", "role": "researcher"},
-         "does not know user", ""),
+        (
+            "projects/yield/members",
+            {"user": "nobody", "role": "researcher"},
+            "does not know user",
+            "",
+        ),
         ("projects/yield/members", {"user": "bob", "role": "owner"}, "not a project role", ""),
         ("projects/yield/members/remove", {"user": "bob"}, "not a member", ""),
-        ("datasets/new-dataset", {"name": "x", "file": "../outside.csv",
-                                  "contributor_column": "a"}, "without &#39;..&#39;", ""),
-        ("datasets/new-dataset", {"name": "x", "file": "escape.csv", "contributor_column": "a"},
-         "leads outside the import directory", ""),
-        ("datasets/new-dataset", {"name": "welds2", "file": "welds.csv",
-                                  "contributor_column": "yard", "mapping": "acme"},
-         "is not VALUE=ORGANISATION", "welds2"),
-        ("datasets/new-dataset", {"name": "welds2", "file": "welds.csv",
-                                  "contributor_column": "nope"}, "nope", "welds2"),
-        ("datasets/new-dataset", {"name": "welds2", "file": "welds.csv",
-                                  "contributor_column": "yard"}, "have no organisation",
-         "welds2"),
+        (
+            "datasets/new-dataset",
+            {"name": "x", "file": "../outside.csv", "contributor_column": "a"},
+            "without &#39;..&#39;",
+            "",
+        ),
+        (
+            "datasets/new-dataset",
+            {"name": "x", "file": "escape.csv", "contributor_column": "a"},
+            "leads outside the import directory",
+            "",
+        ),
+        (
+            "datasets/new-dataset",
+            {
+                "name": "welds2",
+                "file": "welds.csv",
+                "contributor_column": "yard",
+                "mapping": "acme",
+            },
+            "is not VALUE=ORGANISATION",
+            "welds2",
+        ),
+        (
+            "datasets/new-dataset",
+            {"name": "welds2", "file": "welds.csv", "contributor_column": "nope"},
+            "nope",
+            "welds2",
+        ),
+        (
+            "datasets/new-dataset",
+            {"name": "welds2", "file": "welds.csv", "contributor_column": "yard"},
+            "have no organisation",
+            "welds2",
+        ),
         ("datasets/wafers/versions", {"file": "wafers_v2.parquet"}, "dora-west", ""),
-        ("projects/yield/grants", {"dataset": "wafers", "scope": "some", "columns": ["nope"],
-                                   "reason": "r"}, "has no column", ""),
-        ("projects/yield/grants", {"dataset": "wafers", "scope": "some", "reason": "r"},
-         "allow-list is empty", ""),
-        ("projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "r",
-                                   "row_filter": "yield_pct > (SELECT 1)"}, "Row filter refused",
-         "SELECT 1"),
-        ("projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "",
-                                   "expires": "2030-01-01"}, "give the reason", "2030-01-01"),
-        ("projects/yield/grants", {"dataset": "wafers", "scope": "all", "reason": "r",
-                                   "expires": "someday"}, "not a date", "someday"),
+        (
+            "projects/yield/grants",
+            {"dataset": "wafers", "scope": "some", "columns": ["nope"], "reason": "r"},
+            "has no column",
+            "",
+        ),
+        (
+            "projects/yield/grants",
+            {"dataset": "wafers", "scope": "some", "reason": "r"},
+            "allow-list is empty",
+            "",
+        ),
+        (
+            "projects/yield/grants",
+            {
+                "dataset": "wafers",
+                "scope": "all",
+                "reason": "r",
+                "row_filter": "yield_pct > (SELECT 1)",
+            },
+            "Row filter refused",
+            "SELECT 1",
+        ),
+        (
+            "projects/yield/grants",
+            {"dataset": "wafers", "scope": "all", "reason": "", "expires": "2030-01-01"},
+            "give the reason",
+            "2030-01-01",
+        ),
+        (
+            "projects/yield/grants",
+            {"dataset": "wafers", "scope": "all", "reason": "r", "expires": "someday"},
+            "not a date",
+            "someday",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_mistake_shows_the_message_keeps_the_input_and_writes_nothing(
     web, path, data, message, kept
 ):
@@ -218,10 +286,17 @@ def test_a_mistake_shows_the_message_keeps_the_input_and_writes_nothing(
 
 def test_register_a_dataset_then_grant_some_columns(web):
     session = web.session("adam")
-    response = web.post(session, "datasets/new-dataset", {
-        "name": "welds", "file": "welds.csv", "contributor_column": "yard",
-        "values_are_orgs": "1", "description": "Weld seams",
-    })  # fmt: skip
+    response = web.post(
+        session,
+        "datasets/new-dataset",
+        {
+            "name": "welds",
+            "file": "welds.csv",
+            "contributor_column": "yard",
+            "values_are_orgs": "1",
+            "description": "Weld seams",
+        },
+    )
     response = web.wait_job(session, response)
     assert "Registered welds v1: 30 rows" in response.text
     version = web.catalog.get_version("welds")
@@ -230,10 +305,19 @@ def test_register_a_dataset_then_grant_some_columns(web):
     page = session.get(web.url + "datasets", timeout=10).text
     assert version.content_sha256 in page
 
-    response = web.post(session, "projects/yield/grants", {
-        "dataset": "welds", "version": "1", "scope": "some", "columns": ["yard", "defects"],
-        "row_filter": "defects > 0", "expires": "2031-01-01", "reason": "weld quality",
-    })  # fmt: skip
+    response = web.post(
+        session,
+        "projects/yield/grants",
+        {
+            "dataset": "welds",
+            "version": "1",
+            "scope": "some",
+            "columns": ["yard", "defects"],
+            "row_filter": "defects > 0",
+            "expires": "2031-01-01",
+            "reason": "weld quality",
+        },
+    )
     response = web.wait_job(session, response)
     assert "Granted yield welds v1 (yard, defects)" in response.text, response.text[:2000]
     (grant,) = [g for g in web.catalog.list_grants("yield") if g.dataset == "welds"]
@@ -246,8 +330,12 @@ def test_register_a_dataset_then_grant_some_columns(web):
     assert f"Revoked grant {grant.id}" in response.text
     assert web.catalog.get_grant(grant.id).revoked
     events = [r.event for r in web.catalog.audit.records()][-4:]
-    assert events == ["catalog.dataset.register", "catalog.grant.create",
-                      "catalog.grant.extend", "catalog.grant.revoke"]  # fmt: skip
+    assert events == [
+        "catalog.dataset.register",
+        "catalog.grant.create",
+        "catalog.grant.extend",
+        "catalog.grant.revoke",
+    ]
 
 
 def test_slow_work_runs_as_a_job_whose_page_shows_progress(web, monkeypatch):
@@ -264,10 +352,16 @@ def test_slow_work_runs_as_a_job_whose_page_shows_progress(web, monkeypatch):
 
     monkeypatch.setattr(web.catalog, "register_dataset", slow_register)
     session = web.session("adam")
-    response = web.post(session, "datasets/new-dataset", {
-        "name": "welds", "file": "welds.csv", "contributor_column": "yard",
-        "values_are_orgs": "1",
-    })  # fmt: skip
+    response = web.post(
+        session,
+        "datasets/new-dataset",
+        {
+            "name": "welds",
+            "file": "welds.csv",
+            "contributor_column": "yard",
+            "values_are_orgs": "1",
+        },
+    )
     assert "/jobs/" in response.url
     assert '<meta http-equiv="refresh" content="1">' in response.text
     assert "Working: hashing welds.csv (40%)" in response.text
@@ -323,16 +417,22 @@ def test_import_file_stays_under_the_import_dir(tmp_path):
     (base / "link.csv").symlink_to(tmp_path / "secret.csv")
     assert import_file(base, "sub/a.csv") == (base / "sub" / "a.csv").resolve()
     assert list_import_files(base) == ["sub/a.csv"]
-    for bad, error in [("../secret.csv", SourceError), (str(tmp_path / "secret.csv"), SourceError),
-                       ("link.csv", SourceError), ("notes.txt", InvalidValue),
-                       ("missing.csv", SourceError), ("", InvalidValue)]:  # fmt: skip
+    for bad, error in [
+        ("../secret.csv", SourceError),
+        (str(tmp_path / "secret.csv"), SourceError),
+        ("link.csv", SourceError),
+        ("notes.txt", InvalidValue),
+        ("missing.csv", SourceError),
+        ("", InvalidValue),
+    ]:
         with pytest.raises(error):
             import_file(base, bad)
 
 
 def test_the_hub_runs_the_pages_as_an_oauth_service_for_admins():
-    settings = Settings.from_env({"CLEANROOM_CATALOG_WEB_PORT": "9183",
-                                  "CLEANROOM_STATE_DIR": "/srv/cr"})  # fmt: skip
+    settings = Settings.from_env(
+        {"CLEANROOM_CATALOG_WEB_PORT": "9183", "CLEANROOM_STATE_DIR": "/srv/cr"}
+    )
     c = configure(Config(), settings, admin_token="t" * 64)
     (service,) = [s for s in c.JupyterHub.services if s["name"] == "catalog"]
     assert service["url"] == "http://127.0.0.1:9183"

@@ -30,9 +30,12 @@ def test_same_seed_same_bytes_other_seed_other_bytes(generated, tmp_path):
     again = demo_data.generate(tmp_path / "again", ROWS, threads=1)
     first = _digests(generated.out_dir)
     assert set(first) == {
-        "wafer_lots.parquet", "wafer_lots.csv", "weld_inspections.parquet",
-        "weld_inspections.csv", "contributors.json",
-    }  # fmt: skip
+        "wafer_lots.parquet",
+        "wafer_lots.csv",
+        "weld_inspections.parquet",
+        "weld_inspections.csv",
+        "contributors.json",
+    }
     assert _digests(again.out_dir) == first
     other = demo_data.generate(tmp_path / "other", ROWS, seed=7, formats=["parquet"])
     other_digests = _digests(other.out_dir)
@@ -98,11 +101,16 @@ def test_values_are_plausible(generated):
 
 
 def test_command_line(tmp_path, capsys):
-    assert demo_data.main([str(tmp_path), "--rows", "50", "--format", "csv",
-                           "--dataset", "weld_inspections"]) == 0  # fmt: skip
+    assert (
+        demo_data.main(
+            [str(tmp_path), "--rows", "50", "--format", "csv", "--dataset", "weld_inspections"]
+        )
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "contributors.json", "weld_inspections.csv"
-    ]  # fmt: skip
+        "contributors.json",
+        "weld_inspections.csv",
+    ]
     assert "50 rows from 13 companies" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         demo_data.main([str(tmp_path), "--format", "xlsx"])

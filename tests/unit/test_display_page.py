@@ -80,8 +80,10 @@ def rows(html: str) -> dict[tuple[str, str], str]:
     """The table's rows by (day, researcher): each row's text, tags and all."""
     found = {}
     for row in re.findall(r"<tr[^>]*>.*?</tr>", html, re.S):
-        cells = [re.sub(r"<[^>]+>|\s+", " ", cell).strip()
-                 for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]  # fmt: skip
+        cells = [
+            re.sub(r"<[^>]+>|\s+", " ", cell).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
         if cells:
             found[cells[0], cells[1]] = re.sub(r"\s+", " ", row)
     return found

@@ -42,8 +42,14 @@ def test_a_full_bucket_sends_the_burst_at_once():
 
 
 def execute_request_header() -> dict:
-    return {"msg_id": "abc", "msg_type": "execute_request", "session": "s", "username": "u",
-            "date": "2026-12-03T00:00:00Z", "version": "5.3"}  # fmt: skip
+    return {
+        "msg_id": "abc",
+        "msg_type": "execute_request",
+        "session": "s",
+        "username": "u",
+        "date": "2026-12-03T00:00:00Z",
+        "version": "5.3",
+    }
 
 
 def test_the_notice_answers_the_last_cell_in_the_json_protocol():

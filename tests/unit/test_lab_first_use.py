@@ -5,13 +5,10 @@ Served on a real Jupyter server in tests/unit/test_lab_server.py; here the edge 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "extensions" / "cleanroom-lab"))
-
-from cleanroom_lab.datasets import MAX_FILE_BYTES, NO_DATASETS, read_datasets  # noqa: E402
-from cleanroom_lab.starthere import MARKER, copy_start_here  # noqa: E402
+from cleanroom_lab.datasets import MAX_FILE_BYTES, NO_DATASETS, read_datasets
+from cleanroom_lab.starthere import MARKER, copy_start_here
 
 START_HERE = Path(__file__).parents[2] / "images" / "notebook" / "start-here" / "Start here.ipynb"
 

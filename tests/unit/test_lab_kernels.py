@@ -7,14 +7,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "extensions" / "cleanroom-lab"))
-
-from cleanroom_lab import kernels  # noqa: E402
+from cleanroom_lab import kernels
 
 
 class Clock:

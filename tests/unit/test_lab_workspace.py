@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "extensions" / "cleanroom-lab"))
-
-from cleanroom_lab.filetypes import check_type, suggest_type  # noqa: E402
-from cleanroom_lab.outputs import check_output  # noqa: E402
-from cleanroom_lab.workspace import Limits, Refused, Workspace  # noqa: E402
+from cleanroom_lab.filetypes import check_type, suggest_type
+from cleanroom_lab.outputs import check_output
+from cleanroom_lab.workspace import Limits, Refused, Workspace
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from cleanroom.catalog.data_plane import grant_materialiser
 from cleanroom.hub import landing
 from cleanroom.policy import UNAVAILABLE, PolicyClient
 
-pytest_plugins = ["catalog_fixtures", "opa_fixtures"]
 pytestmark = pytest.mark.opa
 
 _ids = itertools.count(1)
@@ -39,22 +38,55 @@ class Airlock:
         self.path = path
         self.sessions = session_factory(create_airlock_engine(path))
 
-    def request(self, project: str, requester: str, state: str = "in_review",
-                organisations=("acme",), voted_by: str | None = None) -> str:  # fmt: skip
+    def request(
+        self,
+        project: str,
+        requester: str,
+        state: str = "in_review",
+        organisations=("acme",),
+        voted_by: str | None = None,
+    ) -> str:
         rid = f"r{next(_ids)}"
         at = datetime.now(UTC).replace(tzinfo=None)
         with self.sessions() as s, s.begin():
-            s.add(Request(id=rid, title="t", project=project, requester=requester, state=state,
-                          contributing_organisations=list(organisations), reviewers_required=1,
-                          created_at=at, updated_at=at))  # fmt: skip
-            f = FileVersion(request_id=rid, name="t.csv", version=1, type="table",
-                            sha256="0" * 64, size=3, media_type="text/csv", round=1,
-                            added_at=at)  # fmt: skip
+            s.add(
+                Request(
+                    id=rid,
+                    title="t",
+                    project=project,
+                    requester=requester,
+                    state=state,
+                    contributing_organisations=list(organisations),
+                    reviewers_required=1,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+            f = FileVersion(
+                request_id=rid,
+                name="t.csv",
+                version=1,
+                type="table",
+                sha256="0" * 64,
+                size=3,
+                media_type="text/csv",
+                round=1,
+                added_at=at,
+            )
             s.add(f)
             s.flush()
             if voted_by:
-                s.add(Vote(request_id=rid, file_id=f.id, reviewer=voted_by, decision="approve",
-                           capacities=["reviewer"], round=0, at=at))  # fmt: skip
+                s.add(
+                    Vote(
+                        request_id=rid,
+                        file_id=f.id,
+                        reviewer=voted_by,
+                        decision="approve",
+                        capacities=["reviewer"],
+                        round=0,
+                        at=at,
+                    )
+                )
         return rid
 
 
@@ -70,13 +102,22 @@ def sources_over(catalog, policy_url: str, airlock: Airlock | None) -> landing.S
         if airlock is None:
             return None
         reads = session_factory(create_airlock_engine(airlock.path, writer=False))
-        return AirlockService(reads, None, view_policy, catalog.audit, CatalogFacts(catalog),
-                              view_policy=view_policy, read_sessions=reads)  # fmt: skip
+        return AirlockService(
+            reads,
+            None,
+            view_policy,
+            catalog.audit,
+            CatalogFacts(catalog),
+            view_policy=view_policy,
+            read_sessions=reads,
+        )
 
     return landing.Sources(
-        catalog=lambda: catalog, policy=lambda: client, airlock=open_airlock,
+        catalog=lambda: catalog,
+        policy=lambda: client,
+        airlock=open_airlock,
         audit=lambda: catalog.audit,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -120,9 +161,13 @@ def test_the_running_project_is_marked_and_carries_the_server_url(world):
     _, sources, _ = world
     url = "https://alice.example.org/user/alice/"
     alice = person(
-        "alice", "researcher", server_active=True, server_ready=True, server_project="yield",
+        "alice",
+        "researcher",
+        server_active=True,
+        server_ready=True,
+        server_project="yield",
         server_url=url,
-    )  # fmt: skip
+    )
     facts = landing.gather(sources, alice)
     assert facts.projects[0].running is True
     assert facts.person.server_url == "https://alice.example.org/user/alice/"
@@ -308,9 +353,13 @@ class FakeUser:
 def test_a_hub_user_becomes_a_person():
     p = landing.person_of(FakeUser())
     assert p == landing.Person(
-        "alice", ("researcher", "reviewer"), True, True, "yield",
+        "alice",
+        ("researcher", "reviewer"),
+        True,
+        True,
+        "yield",
         "https://alice.example.org/user/alice/",
-    )  # fmt: skip
+    )
 
 
 def test_the_template_variable_is_lazy_and_none_without_a_user(world, settings_for_home):
@@ -352,10 +401,12 @@ def hub_templates():
 
     share = Path(jupyterhub.__file__).parents[4] / "share" / "jupyterhub" / "templates"
     base = str(share) if share.exists() else os.path.join(jupyterhub.DATA_FILES_PATH, "templates")
-    loader = ChoiceLoader([
-        PrefixLoader({"templates": FileSystemLoader([base])}, "/"),
-        FileSystemLoader([str(landing.TEMPLATES), base]),
-    ])  # fmt: skip
+    loader = ChoiceLoader(
+        [
+            PrefixLoader({"templates": FileSystemLoader([base])}, "/"),
+            FileSystemLoader([str(landing.TEMPLATES), base]),
+        ]
+    )
     return Environment(loader=loader, autoescape=True, enable_async=True)
 
 
@@ -371,19 +422,29 @@ async def render_home(facts: landing.HomeFacts) -> str:
 
     template = hub_templates().get_template("home.html")
     return await template.render_async(
-        cleanroom_home=cleanroom_home, user=User(), base_url="/hub/", prefix="/", xsrf="XS",
-        static_url=lambda path, **kw: path, services=[], parsed_scopes={},
-        expanded_scopes=set(), login_url="/hub/login", logout_url="/hub/logout",
+        cleanroom_home=cleanroom_home,
+        user=User(),
+        base_url="/hub/",
+        prefix="/",
+        xsrf="XS",
+        static_url=lambda path, **kw: path,
+        services=[],
+        parsed_scopes={},
+        expanded_scopes=set(),
+        login_url="/hub/login",
+        logout_url="/hub/logout",
         version_hash="",
-    )  # fmt: skip
+    )
 
 
 async def test_the_home_extends_jupyterhubs_page_and_shows_each_roles_block():
     researcher = landing.HomeFacts(
         person("alice", "researcher"),
-        projects=(landing.ProjectEntry("yield", "Yield drivers", True),
-                  landing.ProjectEntry("old", "", False, ("grant 3: revoked",))),
-    )  # fmt: skip
+        projects=(
+            landing.ProjectEntry("yield", "Yield drivers", True),
+            landing.ProjectEntry("old", "", False, ("grant 3: revoked",)),
+        ),
+    )
     html = await render_home(researcher)
     assert 'id="jupyterhub-logo"' in html or "jupyterhub" in html.lower()  # the hub's page
     assert "Clean room home" in html and "Your projects" in html
@@ -407,11 +468,14 @@ async def test_the_home_extends_jupyterhubs_page_and_shows_each_roles_block():
 
     admin = await render_home(
         landing.HomeFacts(
-            person("adam", "admin"), admin=True, catalog_counts={"projects": 0}, in_review=1,
+            person("adam", "admin"),
+            admin=True,
+            catalog_counts={"projects": 0},
+            in_review=1,
             audit=landing.AuditState(7, "2026-03-01T12:00:00Z", True, "ok", "now"),
             unavailable=(landing.AIRLOCK_DOWN,),
         )
-    )  # fmt: skip
+    )
     for link in ("/services/catalog/", "/services/airlock/admin", "/services/airlock/admin/audit"):
         assert f'href="{link}"' in admin
     assert "Audit log: 7 record(s)" in admin and "the chain checks out" in admin

@@ -222,8 +222,10 @@ def test_second_call_is_a_cache_hit(parquet_source, cache):
     second = materialise_grant(parquet_source.spec(), cache, lambda f, m: seen.append((f, m)))
     assert second.cached and not first.cached
     assert (second.key, second.rows, second.researcher_path) == (
-        first.key, first.rows, first.researcher_path
-    )  # fmt: skip
+        first.key,
+        first.rows,
+        first.researcher_path,
+    )
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert seen == [(1.0, "already materialised")]
 
@@ -454,8 +456,9 @@ def test_view_catalog_checks_grants_are_materialised(tmp_path):
 def test_files_reach_the_disk(parquet_source, cache, no_fsync):
     grant = materialise_grant(parquet_source.spec(), cache)
     assert set(no_fsync) >= {
-        grant.researcher_path.parent, grant.airlock_path.parent,
-    }  # fmt: skip
+        grant.researcher_path.parent,
+        grant.airlock_path.parent,
+    }
     assert any(p.name == "researcher.parquet" for p in no_fsync)  # before its rename
     assert any(p.name == "airlock.parquet" for p in no_fsync)  # DuckDB's COPY does not sync
     assert any(p.name == "grant.json" for p in no_fsync)

@@ -18,8 +18,6 @@ from cleanroom.hub import mounts as projectdata
 from cleanroom.hub.watcher import GrantWatcher
 from cleanroom.policy import UNAVAILABLE, Decision
 
-pytest_plugins = ["catalog_fixtures"]
-
 
 @pytest.fixture
 def granted(seeded, tmp_path):

@@ -302,21 +302,32 @@ def test_ambiguous_case_insensitive_names_must_be_quoted():
 
 def test_filter_columns():
     assert filter_columns("plant = 'P1' AND (NOT ok OR lot IN (1))", COLUMNS) == {
-        "plant", "ok", "lot"
-    }  # fmt: skip
+        "plant",
+        "ok",
+        "lot",
+    }
 
 
 @pytest.mark.parametrize(
     ("duckdb_type", "kind"),
     [
-        ("INTEGER", "number"), ("BIGINT", "number"), ("UHUGEINT", "number"),
-        ("DECIMAL(18,3)", "number"), ("DOUBLE", "number"), ("FLOAT", "number"),
-        ("VARCHAR", "text"), ("BOOLEAN", "boolean"), ("DATE", "date"),
-        ("TIMESTAMP WITH TIME ZONE", "timestamp"), ("TIMESTAMP_NS", "timestamp"),
-        ("INTERVAL", "other"), ("VARCHAR[]", "other"), ("STRUCT(a INTEGER)", "other"),
+        ("INTEGER", "number"),
+        ("BIGINT", "number"),
+        ("UHUGEINT", "number"),
+        ("DECIMAL(18,3)", "number"),
+        ("DOUBLE", "number"),
+        ("FLOAT", "number"),
+        ("VARCHAR", "text"),
+        ("BOOLEAN", "boolean"),
+        ("DATE", "date"),
+        ("TIMESTAMP WITH TIME ZONE", "timestamp"),
+        ("TIMESTAMP_NS", "timestamp"),
+        ("INTERVAL", "other"),
+        ("VARCHAR[]", "other"),
+        ("STRUCT(a INTEGER)", "other"),
         ("BLOB", "other"),
     ],
-)  # fmt: skip
+)
 def test_type_kinds(duckdb_type, kind):
     assert type_kind(duckdb_type) == kind
 

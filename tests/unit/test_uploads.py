@@ -3,8 +3,6 @@ chunked JSON API, resuming, every refusal (nothing in the import directory, noth
 catalog), the admin scope and XSRF, the audit records, and the cleaning of abandoned uploads.
 """
 
-# ruff: noqa: E402 - catalog_fixtures is imported after registering it for assert rewriting
-
 from __future__ import annotations
 
 import hashlib
@@ -14,17 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-
-pytest.register_assert_rewrite("catalog_fixtures")
-
-from catalog_fixtures import PLANTS, dump
+from fixtures.catalog import PLANTS, dump
 from support.webpages import PREFIX, serving
 
 from cleanroom.catalog.uploads import STAGING, UploadStore, content_format, safe_filename
 from cleanroom.catalog.web.base import CONTENT_SECURITY_POLICY
 from cleanroom.catalog.web.forms import list_import_files
-
-pytest_plugins = ["catalog_fixtures"]
 
 MAX_BYTES = 1024 * 1024
 MAPPING = "\n".join(f"{value}={org}" for value, org in PLANTS.items())
@@ -54,22 +47,34 @@ class Uploads:
         return {"X-XSRFToken": session.cookies.get("_xsrf") or ""}
 
     def start(self, session, data: bytes, **overrides) -> requests.Response:
-        body = {"filename": "lots.csv", "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(), "contributor_column": "plant",
-                "mapping": MAPPING, **overrides}  # fmt: skip
-        return session.post(self.url + "uploads", json=body, headers=self.headers(session),
-                            timeout=10)  # fmt: skip
+        body = {
+            "filename": "lots.csv",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "contributor_column": "plant",
+            "mapping": MAPPING,
+            **overrides,
+        }
+        return session.post(
+            self.url + "uploads", json=body, headers=self.headers(session), timeout=10
+        )
 
     def put(self, session, upload_id: str, offset: int, chunk: bytes) -> requests.Response:
-        return session.put(f"{self.url}uploads/{upload_id}", params={"offset": offset},
-                           data=chunk, headers=self.headers(session), timeout=10)  # fmt: skip
+        return session.put(
+            f"{self.url}uploads/{upload_id}",
+            params={"offset": offset},
+            data=chunk,
+            headers=self.headers(session),
+            timeout=10,
+        )
 
     def status(self, session, upload_id: str) -> dict:
         return session.get(f"{self.url}uploads/{upload_id}", timeout=10).json()
 
     def check(self, session, upload_id: str) -> dict:
-        response = session.post(f"{self.url}uploads/{upload_id}/check",
-                                headers=self.headers(session), timeout=10)  # fmt: skip
+        response = session.post(
+            f"{self.url}uploads/{upload_id}/check", headers=self.headers(session), timeout=10
+        )
         assert response.status_code == 202, response.text
         deadline = time.monotonic() + 30
         while True:
@@ -89,8 +94,11 @@ class Uploads:
         return self.check(session, upload_id)
 
     def events(self) -> list[tuple[str, str | None]]:
-        return [(r.event, r.actor) for r in self.catalog.audit.records()
-                if r.event.startswith("catalog.upload.")]  # fmt: skip
+        return [
+            (r.event, r.actor)
+            for r in self.catalog.audit.records()
+            if r.event.startswith("catalog.upload.")
+        ]
 
     def visible(self) -> list[str]:
         return list_import_files(self.import_dir)
@@ -124,14 +132,24 @@ def test_chunked_upload_lands_checked_in_the_import_dir_and_registers(uploads):
     assert uploads.visible() == ["lots.csv"]
     assert uploads.staged_bytes() == []
     assert dump(uploads.catalog) == before  # uploaded, not registered
-    assert uploads.events() == [("catalog.upload.start", "adam"),
-                                ("catalog.upload.complete", "adam")]  # fmt: skip
+    assert uploads.events() == [
+        ("catalog.upload.start", "adam"),
+        ("catalog.upload.complete", "adam"),
+    ]
     # The same name again: placed beside, never over the first.
     assert uploads.send(session, data)["file"] == "lots-2.csv"
     # The register form takes it like any file of the import directory.
-    response = session.post(uploads.url + "datasets/new-dataset", timeout=30, data={
-        "_xsrf": session.cookies.get("_xsrf"), "name": "lots", "file": "lots.csv",
-        "contributor_column": "plant", "mapping": MAPPING})  # fmt: skip
+    response = session.post(
+        uploads.url + "datasets/new-dataset",
+        timeout=30,
+        data={
+            "_xsrf": session.cookies.get("_xsrf"),
+            "name": "lots",
+            "file": "lots.csv",
+            "contributor_column": "plant",
+            "mapping": MAPPING,
+        },
+    )
     assert response.status_code == 200, response.text[:500]
     deadline = time.monotonic() + 30
     while not any(d.name == "lots" for d in uploads.catalog.list_datasets()):
@@ -168,8 +186,9 @@ def test_a_dropped_chunk_resumes_from_the_servers_offset(uploads):
     wrong = uploads.put(session, upload_id, 20000, data[20000:30000])
     assert wrong.status_code == 409 and wrong.json()["offset"] == 10000
     # Checking before every byte is there is refused too.
-    early = session.post(f"{uploads.url}uploads/{upload_id}/check",
-                         headers=uploads.headers(session), timeout=10)  # fmt: skip
+    early = session.post(
+        f"{uploads.url}uploads/{upload_id}/check", headers=uploads.headers(session), timeout=10
+    )
     assert early.status_code == 409 and early.json()["offset"] == 10000
     assert uploads.visible() == []
     assert uploads.put(session, upload_id, 10000, data[10000:]).json()["offset"] == len(data)
@@ -183,12 +202,16 @@ REFUSALS = {
     "wrong sha256": (dict(sha256="0" * 64), "do not have the SHA-256 declared"),
     "missing contributor column": (dict(contributor_column="yard"), "has no column 'yard'"),
     "unmapped contributor": (dict(mapping="acme-fab1=acme"), "have no organisation"),
-    "unknown organisation": (dict(mapping=MAPPING.replace("=cora", "=nowhere")),
-                             "organisation(s) the catalog does not have"),
+    "unknown organisation": (
+        dict(mapping=MAPPING.replace("=cora", "=nowhere")),
+        "organisation(s) the catalog does not have",
+    ),
     "not a csv": (dict(filename="bad.csv", data=b"\xff\xfe\x00binary"), "is not UTF-8"),
-    "ragged csv": (dict(data=b"lot,plant\n1,acme-fab1\n2,acme-fab1,extra\n"),
-                   "line 3 has 3 fields"),
-}  # fmt: skip
+    "ragged csv": (
+        dict(data=b"lot,plant\n1,acme-fab1\n2,acme-fab1,extra\n"),
+        "line 3 has 3 fields",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", REFUSALS)
@@ -205,8 +228,7 @@ def test_a_bad_file_is_refused_after_upload_and_nothing_appears(uploads, case):
     assert [p.name for p in uploads.import_dir.iterdir()] == [STAGING]
     assert uploads.staged_bytes() == []
     assert dump(uploads.catalog) == before
-    assert uploads.events() == [("catalog.upload.start", "adam"),
-                                ("catalog.upload.refuse", "adam")]  # fmt: skip
+    assert uploads.events() == [("catalog.upload.start", "adam"), ("catalog.upload.refuse", "adam")]
     refused = [r for r in uploads.catalog.audit.records() if r.event == "catalog.upload.refuse"]
     assert message.split("'")[0] in refused[0].details["reason"]
 
@@ -250,13 +272,19 @@ def test_without_the_admin_scope_nothing_is_accepted(uploads, user):
         assert page.status_code == 403 and "<script" not in page.text
     token = {"X-XSRFToken": session.cookies.get("_xsrf") or ""}
     calls = [
-        session.post(uploads.url + "uploads", json={"filename": "x.csv"}, headers=token,
-                     timeout=10),
+        session.post(
+            uploads.url + "uploads", json={"filename": "x.csv"}, headers=token, timeout=10
+        ),
         session.get(f"{uploads.url}uploads/{upload_id}", timeout=10, allow_redirects=False),
-        session.put(f"{uploads.url}uploads/{upload_id}", params={"offset": 0}, data=data,
-                    headers=token, timeout=10),
+        session.put(
+            f"{uploads.url}uploads/{upload_id}",
+            params={"offset": 0},
+            data=data,
+            headers=token,
+            timeout=10,
+        ),
         session.post(f"{uploads.url}uploads/{upload_id}/check", headers=token, timeout=10),
-    ]  # fmt: skip
+    ]
     for response in calls:
         assert response.status_code in ((302, 403) if user is None else (403,)), response.text
     assert uploads.status(admin, upload_id)["offset"] == 0
@@ -280,13 +308,21 @@ def test_without_the_xsrf_token_nothing_is_accepted(uploads):
     upload_id = uploads.start(session, data).json()["id"]
     for headers in ({}, {"X-XSRFToken": "2|forged|x|y"}):
         calls = [
-            session.post(uploads.url + "uploads", json={"filename": "x.csv", "size": 1},
-                         headers=headers, timeout=10),
-            session.put(f"{uploads.url}uploads/{upload_id}", params={"offset": 0}, data=data,
-                        headers=headers, timeout=10),
-            session.post(f"{uploads.url}uploads/{upload_id}/check", headers=headers,
-                         timeout=10),
-        ]  # fmt: skip
+            session.post(
+                uploads.url + "uploads",
+                json={"filename": "x.csv", "size": 1},
+                headers=headers,
+                timeout=10,
+            ),
+            session.put(
+                f"{uploads.url}uploads/{upload_id}",
+                params={"offset": 0},
+                data=data,
+                headers=headers,
+                timeout=10,
+            ),
+            session.post(f"{uploads.url}uploads/{upload_id}/check", headers=headers, timeout=10),
+        ]
         for response in calls:
             assert response.status_code == 403, response.text
             assert "_xsrf" in response.json()["error"] or "XSRF" in response.json()["error"]

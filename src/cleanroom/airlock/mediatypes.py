@@ -203,7 +203,8 @@ def png_size(prefix: bytes) -> tuple[int, int]:
 def png_chunks(data: bytes, max_chunks: int = 100_000) -> list[tuple[str, int, int]] | None:
     """Each chunk of a whole PNG in memory as (type, offset of its data, length), up to IEND;
     None when a chunk runs past the end or there are more than ``max_chunks``."""
-    chunks, pos = [], len(PNG_SIGNATURE)
+    chunks: list[tuple[str, int, int]] = []
+    pos = len(PNG_SIGNATURE)
     while len(chunks) < max_chunks and pos + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if pos + 12 + length > len(data):
@@ -218,7 +219,8 @@ def png_chunks(data: bytes, max_chunks: int = 100_000) -> list[tuple[str, int, i
 def jpeg_segments(data: bytes, max_segments: int = 10_000) -> list[tuple[int, int, int]] | None:
     """The marker segments of a JPEG in memory before its first scan, as (marker, offset of
     the segment's data, length); None when one runs past the end."""
-    segments, pos = [], 2
+    segments: list[tuple[int, int, int]] = []
+    pos = 2
     while len(segments) < max_segments and pos + 4 <= len(data):
         if data[pos] != 0xFF:
             return None

@@ -35,7 +35,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -372,15 +372,19 @@ def _onnx_listing(src: _Source) -> str:
             if isinstance(value, tuple):
                 offset, length = value
                 src.f.seek(offset)
-                value = src.f.read(min(length, 256)).decode("utf-8", "replace")
-            rows.append([label, str(value)])
+                shown = src.f.read(min(length, 256)).decode("utf-8", "replace")
+            else:
+                shown = str(value)
+            rows.append([label, shown])
     graph = fields.get(7, [(0, 0)])[0]
     rows.append(["graph", _human(graph[1]) if isinstance(graph, tuple) else "?"])
     src.f.seek(0)
     return _table(["field", "value"], rows)
 
 
-def _table(header: list[str], rows: list[list[str | None]], types: list[str] | None = None) -> str:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str | None]], types: list[str] | None = None
+) -> str:
     def cell(value: str | None, tag: str) -> str:
         if value is None:
             return f'<{tag}><span class="cr-null">NULL</span></{tag}>'

@@ -106,8 +106,13 @@ def content_format(path: Path) -> str:
 class UploadStore:
     """The staging directory of one import directory (see the module docstring)."""
 
-    def __init__(self, import_dir: str | os.PathLike[str], *, max_bytes: int,
-                 clock: Callable[[], float] = time.time):  # fmt: skip
+    def __init__(
+        self,
+        import_dir: str | os.PathLike[str],
+        *,
+        max_bytes: int,
+        clock: Callable[[], float] = time.time,
+    ):
         self.import_dir = Path(import_dir).resolve()
         self.staging = self.import_dir / STAGING
         self.max_bytes = max_bytes
@@ -149,8 +154,9 @@ class UploadStore:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def start(self, filename: str, size: Any, sha256: Any, *, actor: str,
-              check: dict[str, Any]) -> Upload:  # fmt: skip
+    def start(
+        self, filename: str, size: Any, sha256: Any, *, actor: str, check: dict[str, Any]
+    ) -> Upload:
         """Declare an upload; refuse a wrong name, size or SHA-256 before any byte comes."""
         name = safe_filename(filename)
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
@@ -167,8 +173,9 @@ class UploadStore:
             raise UploadError("the upload must declare the file's SHA-256 (64 hex digits)")
         self.staging.mkdir(mode=0o700, exist_ok=True)
         self.clean()
-        upload = Upload(secrets.token_urlsafe(18), actor, name, size, sha256, dict(check),
-                        self.clock())  # fmt: skip
+        upload = Upload(
+            secrets.token_urlsafe(18), actor, name, size, sha256, dict(check), self.clock()
+        )
         self._part(upload.id).touch(mode=0o600)
         self._save(upload)
         return upload

@@ -476,10 +476,19 @@ def dataset_list(args: argparse.Namespace) -> int:
                 )
             )
     _table(
-        ("DATASET", "VERSION", "FORMAT", "ROWS", "COLUMNS", "CONTRIBUTOR", "ORGS", "SHA256",
-         "CREATED"),
+        (
+            "DATASET",
+            "VERSION",
+            "FORMAT",
+            "ROWS",
+            "COLUMNS",
+            "CONTRIBUTOR",
+            "ORGS",
+            "SHA256",
+            "CREATED",
+        ),
         rows,
-    )  # fmt: skip
+    )
     if args.name:
         latest = datasets[0].latest
         print()
@@ -602,8 +611,19 @@ def grant_list(args: argparse.Namespace) -> int:
         _print_json(grants)
         return 0
     _table(
-        ("ID", "PROJECT", "DATASET", "VERSION", "COLUMNS", "ROW FILTER", "EXPIRES", "STATE",
-         "DATA", "GRANTED BY", "WHY"),
+        (
+            "ID",
+            "PROJECT",
+            "DATASET",
+            "VERSION",
+            "COLUMNS",
+            "ROW FILTER",
+            "EXPIRES",
+            "STATE",
+            "DATA",
+            "GRANTED BY",
+            "WHY",
+        ),
         [
             (
                 g.id,
@@ -620,5 +640,5 @@ def grant_list(args: argparse.Namespace) -> int:
             )
             for g in grants
         ],
-    )  # fmt: skip
+    )
     return 0

@@ -44,13 +44,20 @@ FORMATS = ("parquet", "csv")
 
 # Fictional companies; each plant code is unique across all of them.
 FABS: dict[str, list[tuple[str, str]]] = {
-    "Hanbit Semiconductor": [("HBS-ICN1", "Incheon"), ("HBS-PTK2", "Pyeongtaek"),
-                             ("HBS-GUM3", "Gumi")],
+    "Hanbit Semiconductor": [
+        ("HBS-ICN1", "Incheon"),
+        ("HBS-PTK2", "Pyeongtaek"),
+        ("HBS-GUM3", "Gumi"),
+    ],
     "Arcturus Microdevices": [("ARC-AZ1", "Chandler"), ("ARC-OR2", "Hillsboro")],
     "Nordwafer": [("NWF-DRS", "Dresden"), ("NWF-GRZ", "Graz"), ("NWF-KAR", "Karlsruhe")],
     "Kestrel Silicon": [("KES-KUM", "Kumamoto"), ("KES-SEN", "Sendai")],
-    "Meridian Foundry": [("MER-HSC1", "Hsinchu"), ("MER-TNN2", "Tainan"),
-                         ("MER-TCH3", "Taichung"), ("MER-KHH4", "Kaohsiung")],
+    "Meridian Foundry": [
+        ("MER-HSC1", "Hsinchu"),
+        ("MER-TNN2", "Tainan"),
+        ("MER-TCH3", "Taichung"),
+        ("MER-KHH4", "Kaohsiung"),
+    ],
     "Sojourn Semiconductor": [("SOJ-SGP1", "Woodlands"), ("SOJ-SGP2", "Tampines")],
     "Tidewater Micro": [("TDW-NY1", "Malta"), ("TDW-VT2", "Essex Junction")],
     "Yeoncheon Devices": [("YCD-CJU", "Cheongju"), ("YCD-ICH", "Icheon")],
@@ -60,26 +67,31 @@ FABS: dict[str, list[tuple[str, str]]] = {
     "Haneul Microsystems": [("HNL-ASN", "Asan"), ("HNL-GHG", "Giheung"), ("HNL-HWS", "Hwaseong")],
     "Veridian Chipworks": [("VER-PEN", "Penang"), ("VER-KUL", "Kulim")],
     "Saebyeok Silicon": [("SBS-ULS", "Ulsan"), ("SBS-CWN", "Changwon")],
-}  # fmt: skip
+}
 
 SHIPYARDS: dict[str, list[tuple[str, str]]] = {
-    "Haedong Heavy Industries": [("HDH-ULS", "Ulsan"), ("HDH-MOK", "Mokpo"),
-                                 ("HDH-GUN", "Gunsan")],
+    "Haedong Heavy Industries": [("HDH-ULS", "Ulsan"), ("HDH-MOK", "Mokpo"), ("HDH-GUN", "Gunsan")],
     "Baltic Hullworks": [("BHW-GDN", "Gdansk"), ("BHW-SZC", "Szczecin")],
     "Norrland Shipyards": [("NRL-GBG", "Gothenburg"), ("NRL-UMO", "Umea")],
     "Kaya Marine": [("KYM-GJE", "Geoje"), ("KYM-TYG", "Tongyeong")],
-    "Gulfstream Yards": [("GSY-PAS", "Pascagoula"), ("GSY-MOB", "Mobile"),
-                         ("GSY-GAL", "Galveston")],
+    "Gulfstream Yards": [
+        ("GSY-PAS", "Pascagoula"),
+        ("GSY-MOB", "Mobile"),
+        ("GSY-GAL", "Galveston"),
+    ],
     "Wolseong Shipbuilding": [("WSB-BSN", "Busan"), ("WSB-YGS", "Yeongam")],
     "Ostsee Werft": [("OSW-KIE", "Kiel"), ("OSW-ROS", "Rostock"), ("OSW-WIS", "Wismar")],
     "Pacific Keel": [("PKL-NAG", "Nagasaki"), ("PKL-KUR", "Kure")],
     "Dongbang Offshore": [("DBO-GJE", "Geoje"), ("DBO-JIN", "Jinhae")],
     "Fjordline Yards": [("FJL-ULS", "Ulsteinvik"), ("FJL-BRG", "Bergen")],
-    "Sunrise Marine Engineering": [("SME-SHA", "Shanghai"), ("SME-DAL", "Dalian"),
-                                   ("SME-NTG", "Nantong")],
+    "Sunrise Marine Engineering": [
+        ("SME-SHA", "Shanghai"),
+        ("SME-DAL", "Dalian"),
+        ("SME-NTG", "Nantong"),
+    ],
     "Cape Anchor Shipbuilding": [("CAS-DUR", "Durban"), ("CAS-CPT", "Cape Town")],
     "Ibérica Naval": [("IBN-FER", "Ferrol"), ("IBN-CAD", "Cadiz")],
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -247,8 +259,14 @@ def _weld_inspections_sql(rows: int, seed: int) -> tuple[str, dict[str, str]]:
     position_risk = [1.0, 1.2, 1.5, 1.8]
     grades = ["AH36", "DH36", "EH36", "A131 Grade A", "316L"]
     methods = ["VT", "UT", "RT", "MT"]
-    defects = ["porosity", "lack_of_fusion", "undercut", "slag_inclusion", "crack",
-               "incomplete_penetration"]  # fmt: skip
+    defects = [
+        "porosity",
+        "lack_of_fusion",
+        "undercut",
+        "slag_inclusion",
+        "crack",
+        "incomplete_penetration",
+    ]
     s = seed
     # Built from this module's constants and integers only.
     sql = f"""
@@ -315,11 +333,17 @@ ORDER BY i
 
 
 DATASETS: dict[str, tuple[str, str, Callable[[int, int], tuple[str, dict[str, str]]]]] = {
-    "wafer_lots": ("Semiconductor wafer lots: process parameters, defects and yield", "plant",
-                   _wafer_lots_sql),
-    "weld_inspections": ("Shipyard weld inspections: welding parameters and results", "yard",
-                         _weld_inspections_sql),
-}  # fmt: skip
+    "wafer_lots": (
+        "Semiconductor wafer lots: process parameters, defects and yield",
+        "plant",
+        _wafer_lots_sql,
+    ),
+    "weld_inspections": (
+        "Shipyard weld inspections: welding parameters and results",
+        "yard",
+        _weld_inspections_sql,
+    ),
+}
 
 
 def _sql_path(path: Path) -> str:
@@ -346,7 +370,7 @@ def generate(
         raise ValueError(f"unknown format or dataset {unknown}: use {FORMATS} and {list(DATASETS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"preserve_insertion_order": True}
+    config: dict[str, str | bool | int | float | list[str]] = {"preserve_insertion_order": True}
     if threads:
         config["threads"] = threads
     con = duckdb.connect(config=config)

@@ -254,7 +254,7 @@ class EdgeFilter:
                     response.headers.add(name, value)
             if length is not None:
                 response.content_length = length
-            if decision.route.kind != edge_routes.APP:
+            if decision.route is None or decision.route.kind != edge_routes.APP:
                 response.headers["Content-Security-Policy"] = SANDBOX
             await response.prepare(request)
             sent = len(first)
@@ -273,13 +273,13 @@ class EdgeFilter:
                     except (display.QuotaReached, display.LedgerUnavailable) as error:
                         # The answer has begun: it can only be cut off.
                         log.warning("cut off %s for %s: %s", url.path, user, error)
-                        request.transport.close()
+                        _cut_off(request)
                         return response
                 await response.write(chunk)
             if sent > cap:
                 # No length was announced and the body ran past the cap: cut it off.
                 log.warning("cut off %s %s for %s at %s bytes", request.method, url.path, user, cap)
-                request.transport.close()
+                _cut_off(request)
                 return response
             await response.write_eof()
             return response
@@ -382,6 +382,12 @@ def _binary_write(body: bytes) -> str:
             "can be saved from the browser."
         )
     return ""
+
+
+def _cut_off(request: web.Request) -> None:
+    """End an answer that has begun: close the connection (if it is not closed already)."""
+    if request.transport is not None:
+        request.transport.close()
 
 
 def _too_large(decision: edge_routes.Decision, length: int, cap: int) -> str:

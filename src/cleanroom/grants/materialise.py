@@ -380,7 +380,7 @@ class _KeyLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
                     break
                 except BlockingIOError:
-                    if not blocking or time.monotonic() >= deadline:
+                    if not blocking or deadline is None or time.monotonic() >= deadline:
                         os.close(fd)
                         return False
                     time.sleep(_LOCK_POLL_SECONDS)
@@ -698,9 +698,15 @@ def _write_airlock_copy(spec, plan, researcher, rows, work, report, settings, sp
     con = _connect([plan.source], work, **settings)
     try:
         again = _write_copy(
-            con, spec, plan, plan.airlock_columns, target, report, span,
+            con,
+            spec,
+            plan,
+            plan.airlock_columns,
+            target,
+            report,
+            span,
             "copying the granted rows with their contributors for the airlock",
-        )  # fmt: skip
+        )
     finally:
         con.close()
     if again != rows:  # pragma: no cover - the same query over the same (unchanged) file
@@ -815,9 +821,15 @@ def _finish_airlock(
         _remove_tree(work)
     report(1.0, f"materialised {grant.rows} rows")
     return MaterialisedGrant(
-        grant.key, paths.researcher, paths.airlock, grant.rows, grant.columns,
-        grant.cached, manifest, True,
-    )  # fmt: skip
+        grant.key,
+        paths.researcher,
+        paths.airlock,
+        grant.rows,
+        grant.columns,
+        grant.cached,
+        manifest,
+        True,
+    )
 
 
 def _finish_in_background(

@@ -115,8 +115,8 @@ def extract_lab_static(settings: Settings) -> Path:
                 with tarfile.open(fileobj=archive) as tar:
                     tar.extractall(partial, filter="data")
             (partial / Path(path).name).rename(partial / name)
-        for path in [partial, *partial.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        for entry in [partial, *partial.rglob("*")]:
+            entry.chmod(0o755 if entry.is_dir() else 0o644)
         partial.rename(target)  # whole or not at all
     finally:
         container.remove(force=True)

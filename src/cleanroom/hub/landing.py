@@ -378,9 +378,14 @@ def sources_for(settings) -> Sources:
         # No blob store: the home only reads rows (and the airlock's own BlobStore tidies
         # its directory when made, which is the airlock's business alone).
         return AirlockService(
-            reads(), None, view_policy, audit(), CatalogFacts(catalog()),
-            view_policy=view_policy, read_sessions=reads(),
-        )  # fmt: skip
+            reads(),
+            None,
+            view_policy,
+            audit(),
+            CatalogFacts(catalog()),
+            view_policy=view_policy,
+            read_sessions=reads(),
+        )
 
     return Sources(catalog=catalog, policy=policy, airlock=airlock, audit=audit)
 

@@ -77,10 +77,11 @@ def prepare_mounts(
     views: dict[str, str] = {}
     for name, grant in named.items():
         key = grant.materialisation_key
-        ready = grant.materialisation_status == MaterialisationState.READY and key is not None
-        if ready:
-            ready = (materialise.researcher_dir(cache_dir, key) / materialise.DATA_FILE).exists()
-        if not ready:
+        if (
+            key is None
+            or grant.materialisation_status != MaterialisationState.READY
+            or not (materialise.researcher_dir(cache_dir, key) / materialise.DATA_FILE).exists()
+        ):
             raise SpawnRefused(
                 f"The data of dataset {grant.dataset!r} (grant {grant.id}) is not ready on this "
                 "host yet. Please tell an admin (cleanroom grant list shows its state)."
@@ -106,9 +107,9 @@ def describe_views(views: dict[str, GrantInfo], cache_dir: Path, scratch_dir: Pa
     types, its number of rows, what the grant restricts and until when it runs."""
     described = []
     for name, grant in sorted(views.items()):
-        columns, rows = materialise.describe_researcher_copy(
-            cache_dir, grant.materialisation_key, scratch_dir
-        )
+        key = grant.materialisation_key
+        assert key is not None, "lab_mounts mounts only grants whose data is ready"
+        columns, rows = materialise.describe_researcher_copy(cache_dir, key, scratch_dir)
         described.append(
             {
                 "view": name,

@@ -248,7 +248,7 @@ class OpaProcess:
                 self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         finally:
-            if self.log_path:
+            if not isinstance(log, int):
                 log.close()
         try:
             wait_until_healthy(self.url, timeout, self.process)

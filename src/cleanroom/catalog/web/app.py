@@ -120,8 +120,9 @@ async def serve() -> None:
     server = HTTPServer(app)
     # Loopback only: the hub's proxy is the way in.
     server.listen(service_url.port or settings.catalog_web_port, "127.0.0.1")
-    log.info("catalog pages at %s (prefix %s), files from %s", service_url.geturl(), prefix,
-             import_dir)  # fmt: skip
+    log.info(
+        "catalog pages at %s (prefix %s), files from %s", service_url.geturl(), prefix, import_dir
+    )
     # Partial uploads abandoned for a day: at the start, then every hour.
     cleaner = PeriodicCallback(lambda: _clean_uploads(app), CLEAN_UPLOADS_EVERY_S * 1000)
     _clean_uploads(app, starting=True)

@@ -59,7 +59,9 @@ NAVIGATION = (
 
 def user_can_administer(user: dict | None) -> bool:
     """Whether a hub user model (from the service's OAuth token) may use these pages."""
-    return bool(user) and ADMIN_SCOPE in (user.get("scopes") or ())
+    if not user:
+        return False
+    return ADMIN_SCOPE in (user.get("scopes") or ())
 
 
 def check_user_can_administer(user: dict | None) -> None:
@@ -221,8 +223,14 @@ class NotFoundHandler(CatalogHandler):
 
 HEADINGS = {400: "Not done", 403: "Not allowed", 404: "Not found", 405: "Not possible"}
 # The list to go to from a path's section (the first part of the path).
-SECTIONS = {"datasets": "datasets", "uploads": "datasets", "projects": "projects",
-            "grants": "projects", "organisations": "organisations", "users": "users"}  # fmt: skip
+SECTIONS = {
+    "datasets": "datasets",
+    "uploads": "datasets",
+    "projects": "projects",
+    "grants": "projects",
+    "organisations": "organisations",
+    "users": "users",
+}
 
 
 def error_guidance(

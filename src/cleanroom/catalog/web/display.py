@@ -19,7 +19,7 @@ DAYS = 14
 class DisplayHandler(CatalogHandler):
     @needs_admin
     async def get(self) -> None:
-        settings = self.settings.get("cleanroom_settings")
+        settings: Settings | None = self.settings.get("cleanroom_settings")
         if settings is None:
             settings = await self.call(Settings.from_env)
         path = ledger_path(Path(self.settings["state_dir"]))

@@ -18,7 +18,7 @@ class OverviewHandler(CatalogHandler):
 
 
 class OrganisationsHandler(CatalogHandler):
-    async def render(
+    async def show_page(
         self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
     ) -> None:
         organisations = await self.call(self.catalog.list_organisations)
@@ -38,12 +38,15 @@ class OrganisationsHandler(CatalogHandler):
 
     @needs_admin
     async def get(self) -> None:
-        await self.render()
+        await self.show_page()
 
     @needs_admin
     async def post(self) -> None:
-        form = {"id": self.argument("id"), "name": self.argument("name"),
-                "kind": self.argument("kind")}  # fmt: skip
+        form = {
+            "id": self.argument("id"),
+            "name": self.argument("name"),
+            "kind": self.argument("kind"),
+        }
         try:
             org = await self.call(
                 self.catalog.add_organisation,
@@ -53,13 +56,13 @@ class OrganisationsHandler(CatalogHandler):
                 actor=self.actor,
             )
         except CatalogError as error:
-            await self.render(form=form, error=str(error), status=400)
+            await self.show_page(form=form, error=str(error), status=400)
             return
         self.done(self.url("organisations"), f"Added organisation {org.id} ({org.name}).")
 
 
 class UsersHandler(CatalogHandler):
-    async def render(
+    async def show_page(
         self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
     ) -> None:
         users = await self.call(self.catalog.list_users)
@@ -75,7 +78,7 @@ class UsersHandler(CatalogHandler):
 
     @needs_admin
     async def get(self) -> None:
-        await self.render(form={"user": clean(self.get_query_argument("user", ""))})
+        await self.show_page(form={"user": clean(self.get_query_argument("user", ""))})
 
     @needs_admin
     async def post(self) -> None:
@@ -88,7 +91,7 @@ class UsersHandler(CatalogHandler):
                 actor=self.actor,
             )
         except CatalogError as error:
-            await self.render(form=form, error=str(error), status=400)
+            await self.show_page(form=form, error=str(error), status=400)
             return
         self.done(self.url("users"), f"{user.name} belongs to {user.organisation}.")
 

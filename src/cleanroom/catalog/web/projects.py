@@ -77,7 +77,7 @@ async def grant_page(
 
 
 class ProjectsHandler(CatalogHandler):
-    async def render(
+    async def show_page(
         self, *, form: dict[str, Any] | None = None, error: str | None = None, status: int = 200
     ) -> None:
         projects = await self.call(self.catalog.list_projects)
@@ -88,16 +88,14 @@ class ProjectsHandler(CatalogHandler):
             status=status,
             projects=projects,
             members={p.name: [m for m in members if m.project == p.name] for p in projects},
-            active={
-                p.name: sum(g.active for g in grants if g.project == p.name) for p in projects
-            },  # fmt: skip
+            active={p.name: sum(g.active for g in grants if g.project == p.name) for p in projects},
             form=form or {},
             error=error,
         )
 
     @needs_admin
     async def get(self) -> None:
-        await self.render()
+        await self.show_page()
 
     @needs_admin
     async def post(self) -> None:
@@ -110,7 +108,7 @@ class ProjectsHandler(CatalogHandler):
                 actor=self.actor,
             )
         except CatalogError as error:
-            await self.render(form=form, error=str(error), status=400)
+            await self.show_page(form=form, error=str(error), status=400)
             return
         self.done(self.url("projects", project.name), f"Created project {project.name}.")
 
@@ -124,8 +122,11 @@ class ProjectHandler(CatalogHandler):
 class MembersHandler(CatalogHandler):
     @needs_admin
     async def post(self, name: str) -> None:
-        form = {"action": "add-member", "user": self.argument("user"),
-                "role": self.argument("role")}  # fmt: skip
+        form = {
+            "action": "add-member",
+            "user": self.argument("user"),
+            "role": self.argument("role"),
+        }
         try:
             member = await self.call(
                 self.catalog.add_member, name, form["user"], form["role"], actor=self.actor
@@ -146,8 +147,13 @@ class MemberRemoveHandler(CatalogHandler):
         try:
             await self.call(self.catalog.remove_member, name, user, actor=self.actor)
         except CatalogError as error:
-            await project_page(self, name, form={"action": "remove-member", "user": user},
-                               error=str(error), status=400)  # fmt: skip
+            await project_page(
+                self,
+                name,
+                form={"action": "remove-member", "user": user},
+                error=str(error),
+                status=400,
+            )
             return
         self.done(self.url("projects", name), f"Removed {user} from {name}.")
 
@@ -168,7 +174,7 @@ class GrantNewHandler(CatalogHandler):
 class GrantsHandler(CatalogHandler):
     @needs_admin
     async def post(self, name: str) -> None:
-        form = {
+        form: dict[str, Any] = {
             "project": name,
             "dataset": self.argument("dataset"),
             "version": self.argument("version"),
@@ -196,9 +202,11 @@ class GrantsHandler(CatalogHandler):
             from cleanroom.catalog.service import CatalogService
 
             materialising = CatalogService(
-                catalog.sessions, catalog.audit, clock=catalog.clock,
+                catalog.sessions,
+                catalog.audit,
+                clock=catalog.clock,
                 materialiser=grant_materialiser(grants_dir(state_dir), progress),
-            )  # fmt: skip
+            )
             grant = materialising.grant(
                 name,
                 form["dataset"],
@@ -224,8 +232,12 @@ class GrantChangeHandler(CatalogHandler):
 
     @needs_admin
     async def post(self, grant_id: str, action: str) -> None:
-        form = {"action": action, "grant": grant_id, "reason": self.argument("reason"),
-                "expires": self.argument("expires")}  # fmt: skip
+        form = {
+            "action": action,
+            "grant": grant_id,
+            "reason": self.argument("reason"),
+            "expires": self.argument("expires"),
+        }
         try:
             grant = await self.call(self.catalog.get_grant, grant_id)
         except CatalogError as error:

@@ -96,8 +96,15 @@ class UploadApiHandler(CatalogHandler):
         super()._handle_request_exception(e)
 
     def audit(self, event: str, upload: Upload, **details: Any) -> None:
-        self.catalog.audit.append(event, self.actor, upload=upload.id, file=upload.filename,
-                                  size=upload.size, sha256=upload.sha256, **details)  # fmt: skip
+        self.catalog.audit.append(
+            event,
+            self.actor,
+            upload=upload.id,
+            file=upload.filename,
+            size=upload.size,
+            sha256=upload.sha256,
+            **details,
+        )
 
 
 class UploadsHandler(UploadApiHandler):
@@ -112,14 +119,29 @@ class UploadsHandler(UploadApiHandler):
         check = parse_check(data)
         parse_mapping(check["mapping"])  # a mistake in the mapping is told before any byte
         try:
-            upload = await self.call(self.store.start, data.get("filename"), data.get("size"),
-                                     data.get("sha256"), actor=self.actor, check=check)  # fmt: skip
+            upload = await self.call(
+                self.store.start,
+                data.get("filename"),
+                data.get("size"),
+                data.get("sha256"),
+                actor=self.actor,
+                check=check,
+            )
         except UploadError as error:
-            await self.call(self.catalog.audit.append, "catalog.upload.refuse", self.actor,
-                            file=str(data.get("filename"))[:255], reason=str(error))  # fmt: skip
+            await self.call(
+                self.catalog.audit.append,
+                "catalog.upload.refuse",
+                self.actor,
+                file=str(data.get("filename"))[:255],
+                reason=str(error),
+            )
             raise
-        await self.call(self.audit, "catalog.upload.start", upload,
-                        contributor_column=check["contributor_column"])  # fmt: skip
+        await self.call(
+            self.audit,
+            "catalog.upload.start",
+            upload,
+            contributor_column=check["contributor_column"],
+        )
         self.answer(upload.public(), 201)
 
 
@@ -135,8 +157,9 @@ class UploadHandler(UploadApiHandler):
             offset = int(self.get_query_argument("offset", ""))
         except ValueError:
             raise UploadError("say at which offset this chunk goes (?offset=N)") from None
-        new = await self.call(self.store.write, upload_id, offset, self.request.body,
-                              actor=self.actor)  # fmt: skip
+        new = await self.call(
+            self.store.write, upload_id, offset, self.request.body, actor=self.actor
+        )
         self.answer({"id": upload_id, "offset": new})
 
 

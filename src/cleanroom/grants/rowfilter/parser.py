@@ -162,10 +162,9 @@ class Parser:
             self.check_compatible(left, right, tok)
             return Comparison(op, left, right)
         negated = False
-        if self.is_keyword("NOT") and (
-            self.is_keyword("BETWEEN", 1) or self.is_keyword("IN", 1)
-            or self.is_keyword("LIKE", 1) or self.is_keyword("ILIKE", 1)
-        ):  # fmt: skip
+        if self.is_keyword("NOT") and any(
+            self.is_keyword(word, 1) for word in ("BETWEEN", "IN", "LIKE", "ILIKE")
+        ):
             self.i += 1
             negated = True
         tok = self.peek()

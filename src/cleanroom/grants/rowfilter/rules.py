@@ -23,20 +23,17 @@ ALLOWED = (
     "AND, OR, NOT and parentheses. Example: plant IN ('P1', 'P2') AND yield_pct >= 80"
 )
 
-KEYWORDS = frozenset(
-    {"AND", "OR", "NOT", "IN", "IS", "NULL", "TRUE", "FALSE", "BETWEEN", "LIKE", "ILIKE",
-     "DATE", "TIMESTAMP"}
-)  # fmt: skip
+KEYWORDS = frozenset("AND OR NOT IN IS NULL TRUE FALSE BETWEEN LIKE ILIKE DATE TIMESTAMP".split())
 
 # Words that mean the author is writing a query, not a filter: named in the error.
 QUERY_WORDS = frozenset(
-    {"SELECT", "FROM", "WITH", "UNION", "EXCEPT", "INTERSECT", "VALUES", "TABLE", "JOIN",
-     "INSERT", "UPDATE", "DELETE", "DROP", "CREATE", "ALTER", "ATTACH", "DETACH", "COPY",
-     "EXPORT", "IMPORT", "INSTALL", "LOAD", "PRAGMA", "SET", "RESET", "CALL", "EXECUTE",
-     "PREPARE", "DESCRIBE", "SUMMARIZE", "PIVOT", "UNPIVOT", "EXISTS", "ANY", "ALL", "SOME",
-     "CAST", "TRY_CAST", "CASE", "WHEN", "THEN", "ELSE", "END", "COLLATE", "ESCAPE",
-     "SIMILAR", "REGEXP", "INTERVAL", "DISTINCT", "LAMBDA"}
-)  # fmt: skip
+    """
+    SELECT FROM WITH UNION EXCEPT INTERSECT VALUES TABLE JOIN INSERT UPDATE DELETE DROP CREATE
+    ALTER ATTACH DETACH COPY EXPORT IMPORT INSTALL LOAD PRAGMA SET RESET CALL EXECUTE PREPARE
+    DESCRIBE SUMMARIZE PIVOT UNPIVOT EXISTS ANY ALL SOME CAST TRY_CAST CASE WHEN THEN ELSE END
+    COLLATE ESCAPE SIMILAR REGEXP INTERVAL DISTINCT LAMBDA
+    """.split()
+)
 
 COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -57,8 +54,8 @@ class RowFilterError(CleanRoomError):
 # Types: each column's DuckDB type falls in one kind; comparisons need compatible kinds.
 
 NUMBER, TEXT, BOOLEAN, DATE, TIMESTAMP, NULL, OTHER = (
-    "number", "text", "boolean", "date", "timestamp", "null", "other"
-)  # fmt: skip
+    "number text boolean date timestamp null other".split()
+)
 
 _NUMERIC_TYPES = re.compile(
     r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?\d*|INT\d+|FLOAT\d*|DOUBLE|REAL|DECIMAL|NUMERIC)\b"
