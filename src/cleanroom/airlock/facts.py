@@ -88,7 +88,7 @@ def parse_user(model: dict) -> HubUser:
     server = (model.get("servers") or {}).get("")
     project = None
     running = bool(server and server.get("ready") and not server.get("stopped"))
-    if running:
+    if running and server:
         options = server.get("user_options") or {}
         value = options.get("project")
         project = value if isinstance(value, str) and value else None

@@ -157,7 +157,7 @@ class AirlockService:
             raise NotFound(f"there is no release request {request_id!r}")
         return request
 
-    def _move(self, request: Request, target: State, actor: str, **details) -> None:
+    def _move(self, request: Request, target: State, actor: str | None, **details) -> None:
         """The only place a request changes state: table check, then the audit record."""
         source = State(request.state)
         check_transition(source, target)

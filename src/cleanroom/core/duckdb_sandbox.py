@@ -46,7 +46,7 @@ def connect(
     settings that grant no access (e.g. ``preserve_insertion_order``), set before the lock."""
     import duckdb
 
-    config: dict[str, bool | int | str] = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }

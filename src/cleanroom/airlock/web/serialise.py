@@ -65,7 +65,7 @@ def request_model(request: Request, viewer: perm.Caller) -> dict:
         "checks": [
             {
                 "check": c.check,
-                "file": names.get(c.file_id),
+                "file": names.get(c.file_id) if c.file_id is not None else None,
                 "status": c.status,
                 "message": c.message,
                 "round": c.round,

@@ -143,10 +143,10 @@ class Parser:
             self.i += 1
             if self.is_keyword("SELECT") or self.is_keyword("WITH") or self.is_keyword("FROM"):
                 raise refuse("subqueries are not allowed", self.peek().pos)
-            node = self.parse_or()
+            inner = self.parse_or()
             self.expect(")", "')' to close the '(' at character " + str(tok.pos + 1))
             self.depth -= 1
-            return node
+            return inner
         return self.parse_predicate()
 
     def parse_predicate(self) -> Node:
@@ -157,8 +157,8 @@ class Parser:
             right = self.parse_operand()
             op = COMPARISONS[tok.text]
             if NULL in (left.kind, right.kind):
-                negated = "NOT " if op == "<>" else ""
-                raise refuse(f"comparing with NULL is never true; write IS {negated}NULL", tok.pos)
+                suggestion = "IS NOT NULL" if op == "<>" else "IS NULL"
+                raise refuse(f"comparing with NULL is never true; write {suggestion}", tok.pos)
             self.check_compatible(left, right, tok)
             return Comparison(op, left, right)
         negated = False

@@ -11,6 +11,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from tornado.http1connection import HTTP1Connection
 from tornado.web import stream_request_body
 
 from cleanroom.airlock.errors import InvalidInput, NotFound, TooLarge
@@ -45,17 +46,17 @@ class RequestsHandler(ApiHandler):
     async def get(self):
         queue = self.get_query_argument("queue", "")
         if queue == "review":
-            rows = await self.call(self.airlock.review_queue, self.caller)
+            rows = await self.call(self.airlock.review_queue, self.me)
         elif queue == "all":
             state = self.get_query_argument("state", "") or None
             if state is not None and state not in {s.value for s in State}:
                 raise InvalidInput(f"{state!r} is not a state")
-            rows = await self.call(self.airlock.list_all, self.caller, state)
+            rows = await self.call(self.airlock.list_all, self.me, state)
         elif queue in ("", "mine"):
-            rows = await self.call(self.airlock.list_mine, self.caller)
+            rows = await self.call(self.airlock.list_mine, self.me)
         else:
             raise InvalidInput(f"queue={queue!r} is not known: use mine, review or all")
-        self.write_json({"requests": [request_model(r, self.caller) for r in rows]})
+        self.write_json({"requests": [request_model(r, self.me) for r in rows]})
 
     @authenticated
     async def post(self):
@@ -64,19 +65,19 @@ class RequestsHandler(ApiHandler):
         # the project is the one of the caller's running server, as the hub records it.
         request = await self.call(
             self.airlock.create,
-            self.caller,
+            self.me,
             project=self.server_project,
             justification=body.get("justification"),
             title=body.get("title", ""),
         )
-        self.write_json(request_model(request, self.caller), 201)
+        self.write_json(request_model(request, self.me), 201)
 
 
 class RequestHandler(ApiHandler):
     @authenticated
     async def get(self, request_id: str):
-        request = await self.call(self.airlock.get, self.caller, request_id)
-        self.write_json(request_model(request, self.caller))
+        request = await self.call(self.airlock.get, self.me, request_id)
+        self.write_json(request_model(request, self.me))
 
 
 class SubmitHandler(ApiHandler):
@@ -84,24 +85,24 @@ class SubmitHandler(ApiHandler):
     async def post(self, request_id: str):
         body = self.json_body()
         request = await self.call(
-            self.airlock.submit, self.caller, request_id, body.get("justification")
+            self.airlock.submit, self.me, request_id, body.get("justification")
         )
-        self.write_json(request_model(request, self.caller))
+        self.write_json(request_model(request, self.me))
 
 
 class WithdrawHandler(ApiHandler):
     @authenticated
     async def post(self, request_id: str):
-        request = await self.call(self.airlock.withdraw, self.caller, request_id)
-        self.write_json(request_model(request, self.caller))
+        request = await self.call(self.airlock.withdraw, self.me, request_id)
+        self.write_json(request_model(request, self.me))
 
 
 class RevokeHandler(ApiHandler):
     @authenticated
     async def post(self, request_id: str):
         body = self.json_body()
-        request = await self.call(self.airlock.revoke, self.caller, request_id, body.get("reason"))
-        self.write_json(request_model(request, self.caller))
+        request = await self.call(self.airlock.revoke, self.me, request_id, body.get("reason"))
+        self.write_json(request_model(request, self.me))
 
 
 def parse_votes(body: dict) -> list[VoteInput]:
@@ -126,8 +127,8 @@ class VotesHandler(ApiHandler):
     @authenticated
     async def post(self, request_id: str):
         votes = parse_votes(self.json_body())
-        request = await self.call(self.airlock.vote, self.caller, request_id, votes)
-        self.write_json(request_model(request, self.caller))
+        request = await self.call(self.airlock.vote, self.me, request_id, votes)
+        self.write_json(request_model(request, self.me))
 
 
 class CommentsHandler(ApiHandler):
@@ -138,11 +139,9 @@ class CommentsHandler(ApiHandler):
         visible = body.get("visible_to_requester", True)
         if file is not None and not isinstance(file, str) or not isinstance(visible, bool):
             raise InvalidInput('"file" is a file name or null, "visible_to_requester" a boolean')
-        await self.call(
-            self.airlock.comment, self.caller, request_id, body.get("text"), file, visible
-        )
-        request = await self.call(self.airlock.get, self.caller, request_id)
-        self.write_json(request_model(request, self.caller), 201)
+        await self.call(self.airlock.comment, self.me, request_id, body.get("text"), file, visible)
+        request = await self.call(self.airlock.get, self.me, request_id)
+        self.write_json(request_model(request, self.me), 201)
 
 
 @stream_request_body
@@ -155,12 +154,12 @@ class FileHandler(ApiHandler):
         await super().prepare()
         if self.request.method != "PUT":
             return
-        if self.caller is None:
+        if self.me is None:
             return  # @authenticated answers 401 (the body is not read)
         request_id, name = self.path_kwargs["request_id"], self.path_kwargs["name"]
         type_ = self.get_query_argument("type", None)
         limit = await self.call(
-            self.airlock.check_may_put, self.caller, request_id, name, type_, self.server_project
+            self.airlock.check_may_put, self.me, request_id, name, type_, self.server_project
         )
         length = self.request.headers.get("Content-Length")
         if length is not None:
@@ -173,7 +172,9 @@ class FileHandler(ApiHandler):
                 )
         # Some slack past the limit so that the writer sees the overflowing chunk and the
         # client gets a 413 (tornado itself would answer a bare 400).
-        self.request.connection.set_max_body_size(limit + UPLOAD_SLACK)
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):  # else tornado's smaller default holds
+            connection.set_max_body_size(limit + UPLOAD_SLACK)
         self.writer = await asyncio.to_thread(self.airlock.store.writer, limit, f"file {name}")
 
     async def data_received(self, chunk: bytes) -> None:
@@ -208,7 +209,7 @@ class FileHandler(ApiHandler):
         media_type = await asyncio.to_thread(detect_media_type, path, name)
         type_ = self.get_query_argument("type", None)
         row = await self.call(
-            self.airlock.put_file, self.caller, request_id, name, type_, blob, media_type,
+            self.airlock.put_file, self.me, request_id, name, type_, blob, media_type,
             project=self.server_project,
         )  # fmt: skip
         self.write_json(
@@ -219,7 +220,7 @@ class FileHandler(ApiHandler):
 
     @authenticated
     async def delete(self, request_id: str, name: str):
-        await self.call(self.airlock.delete_file, self.caller, request_id, name)
+        await self.call(self.airlock.delete_file, self.me, request_id, name)
         self.set_status(204)
         self.finish()
 
@@ -230,7 +231,7 @@ class DownloadHandler(ApiHandler):
     @authenticated
     async def get(self, request_id: str, name: str):
         row, path = await self.call(
-            self.airlock.download, self.caller, request_id, name,
+            self.airlock.download, self.me, request_id, name,
             peer_in_clean_room=self.peer_in_clean_room(),
         )  # fmt: skip
         self.set_header("Content-Type", "application/octet-stream")

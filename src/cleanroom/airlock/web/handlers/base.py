@@ -97,6 +97,14 @@ class AirlockHandler(ServiceHandler):
     # -- helpers -------------------------------------------------------------------------------
 
     @property
+    def me(self) -> Caller:
+        """The caller, in a method behind ``@authenticated`` (which answered already when
+        there is none)."""
+        if self.caller is None:
+            raise NotSignedIn("sign in first")
+        return self.caller
+
+    @property
     def airlock(self):
         return self.settings["airlock"]
 
@@ -105,7 +113,7 @@ class AirlockHandler(ServiceHandler):
         subnet other than the host's own gateway address (from which the hub's proxy, and so
         every browser, comes). Headers such as X-Forwarded-For are never consulted."""
         try:
-            peer = ipaddress.ip_address(self.request.remote_ip)
+            peer = ipaddress.ip_address(self.request.remote_ip or "")
         except ValueError:
             return True  # unknown: fail closed
         subnet = ipaddress.ip_network(self.settings["clean_room_subnet"])

@@ -73,38 +73,38 @@ class PageHandler(AirlockHandler):
 class HomePage(PageHandler):
     @authenticated
     async def get(self):
-        mine = await self.call(self.airlock.list_mine, self.caller)
-        queue = await self.call(self.airlock.review_queue, self.caller)
+        mine = await self.call(self.airlock.list_mine, self.me)
+        queue = await self.call(self.airlock.review_queue, self.me)
         self.page(
             "home.html",
-            mine=[request_model(r, self.caller) for r in mine],
-            queue=[request_model(r, self.caller) for r in queue],
+            mine=[request_model(r, self.me) for r in mine],
+            queue=[request_model(r, self.me) for r in queue],
         )
 
 
 class QueuePage(PageHandler):
     @authenticated
     async def get(self):
-        waiting = await self.call(self.airlock.review_queue, self.caller)
-        everything = await self.call(self.airlock.review_queue, self.caller, False)
+        waiting = await self.call(self.airlock.review_queue, self.me)
+        everything = await self.call(self.airlock.review_queue, self.me, False)
         waiting_ids = {r.id for r in waiting}
         self.page(
             "queue.html",
-            waiting=[request_model(r, self.caller) for r in waiting],
-            voted=[request_model(r, self.caller) for r in everything if r.id not in waiting_ids],
+            waiting=[request_model(r, self.me) for r in waiting],
+            voted=[request_model(r, self.me) for r in everything if r.id not in waiting_ids],
         )
 
 
 class RequestPage(PageHandler):
     @authenticated
     async def get(self, request_id: str):
-        request = await self.call(self.airlock.get, self.caller, request_id)
-        model = request_model(request, self.caller)
-        is_requester = self.caller.name == request.requester
+        request = await self.call(self.airlock.get, self.me, request_id)
+        model = request_model(request, self.me)
+        is_requester = self.me.name == request.requester
         may_review = False
         if not is_requester:
-            may_review = await self.call(self.airlock.may_review, self.caller, request)
-        contents = not is_requester and (may_review or self.caller.is_admin)
+            may_review = await self.call(self.airlock.may_review, self.me, request)
+        contents = not is_requester and (may_review or self.me.is_admin)
         previews: dict[str, Markup] = {}
         diffs: dict[str, Markup] = {}
         if contents:
@@ -113,12 +113,12 @@ class RequestPage(PageHandler):
         if may_review and request.state == State.IN_REVIEW:
             votable = [
                 f["name"] for f in model["files"]
-                if not any(v["reviewer"] == self.caller.name for v in f["votes"])
+                if not any(v["reviewer"] == self.me.name for v in f["votes"])
             ]  # fmt: skip
         here, parent = "", "My requests"
         if not is_requester and may_review:
             here, parent = "review", "Waiting for me"
-        elif not is_requester and self.caller.is_admin:
+        elif not is_requester and self.me.is_admin:
             here, parent = "admin", "All requests"
         self.page(
             "request.html",
@@ -132,7 +132,7 @@ class RequestPage(PageHandler):
             votable=votable,
             downloadable=is_requester and State(request.state) in RELEASABLE_STATES,
             in_clean_room=self.peer_in_clean_room(),
-            may_revoke=self.caller.is_admin and State(request.state) in RELEASABLE_STATES,
+            may_revoke=self.me.is_admin and State(request.state) in RELEASABLE_STATES,
             editable=is_requester and request.state in (State.DRAFT, State.RETURNED),
             withdrawable=is_requester
             and request.state in (State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.RETURNED),
@@ -174,7 +174,7 @@ class VoteForm(PageHandler):
             )  # fmt: skip
         if not votes:
             raise InvalidInput("choose a decision for at least one file")
-        request = await self.call(self.airlock.vote, self.caller, request_id, votes)
+        request = await self.call(self.airlock.vote, self.me, request_id, votes)
         self.done(
             f"{self.prefix}requests/{request_id}",
             f"Your vote is recorded; the request is now {request.state.replace('_', ' ')}.",
@@ -184,21 +184,21 @@ class VoteForm(PageHandler):
 class SubmitForm(PageHandler):
     @authenticated
     async def post(self, request_id: str):
-        request = await self.call(self.airlock.submit, self.caller, request_id)
+        request = await self.call(self.airlock.submit, self.me, request_id)
         self.done(f"{self.prefix}requests/{request_id}", f"Submitted: {request.state}.")
 
 
 class WithdrawForm(PageHandler):
     @authenticated
     async def post(self, request_id: str):
-        await self.call(self.airlock.withdraw, self.caller, request_id)
+        await self.call(self.airlock.withdraw, self.me, request_id)
         self.done(f"{self.prefix}requests/{request_id}", "The request is withdrawn.")
 
 
 class RevokeForm(PageHandler):
     @authenticated
     async def post(self, request_id: str):
-        await self.call(self.airlock.revoke, self.caller, request_id, self.argument("reason"))
+        await self.call(self.airlock.revoke, self.me, request_id, self.argument("reason"))
         self.done(f"{self.prefix}requests/{request_id}", "The release is revoked.")
 
 
@@ -212,13 +212,13 @@ class AdminPage(PageHandler):
         state = self.get_query_argument("state", "") or None
         if state is not None and state not in {s.value for s in State}:
             raise InvalidInput(f"{state!r} is not a state")
-        rows = await self.call(self.airlock.list_all, self.caller, state)
+        rows = await self.call(self.airlock.list_all, self.me, state)
         counts: dict[str, int] = {}
-        for r in await self.call(self.airlock.list_all, self.caller, None):
+        for r in await self.call(self.airlock.list_all, self.me, None):
             counts[r.state] = counts.get(r.state, 0) + 1
         self.page(
             "admin.html",
-            requests=[request_model(r, self.caller) for r in rows],
+            requests=[request_model(r, self.me) for r in rows],
             state=state,
             states=[s.value for s in State],
             counts=counts,
@@ -230,7 +230,7 @@ class AuditPage(PageHandler):
     async def get(self):
         from cleanroom.airlock.permissions import check_user_can_administer
 
-        check_user_can_administer(self.caller)
+        check_user_can_administer(self.me)
         audit = self.airlock.audit
         result = await self.call(audit.verify)
         records = await self.call(audit.tail, 200)
