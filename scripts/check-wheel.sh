@@ -59,7 +59,7 @@ package = files("cleanroom")
 for path in (
     "host/nginx.conf.template",
     "hub/jupyterhub_config.py",
-    "airlock/openapi.json",
+    "airlock/web/openapi.json",
     "catalog/migrations/env.py",
     "catalog/migrations/script.py.mako",
 ):
@@ -68,8 +68,8 @@ for directory in (
     "hub/templates",
     "catalog/web/templates",
     "catalog/web/static",
-    "airlock/templates",
-    "airlock/static",
+    "airlock/web/templates",
+    "airlock/web/static",
     "services/static",
     "catalog/migrations/versions",
 ):
