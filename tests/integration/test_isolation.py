@@ -101,10 +101,17 @@ def test_lab_container_is_hardened_by_docker(hub, docker_client, running_alice):
     assert host["Memory"] == 1024**3
     assert host["AutoRemove"] is True
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
-    # The home (contents) and, read-only, the kernels' socket; no data, no Docker socket.
-    assert set(mounts) == {"/home/researcher", "/run/cleanroom-kernels"}, mounts
+    # The home (contents) and, read-only, the kernels' socket and the Datasets panel's facts
+    # (the hub's description of the views); no data, no Docker socket.
+    assert set(mounts) == {
+        "/home/researcher",
+        "/run/cleanroom-kernels",
+        "/etc/cleanroom/datasets.json",
+    }, mounts
     assert mounts["/home/researcher"]["RW"] is True
     assert mounts["/run/cleanroom-kernels"]["RW"] is False
+    assert mounts["/etc/cleanroom/datasets.json"]["RW"] is False
+    assert mounts["/etc/cleanroom/datasets.json"]["Source"].endswith("/datasets.json")
     assert not any("docker.sock" in m["Source"] for m in attrs["Mounts"])
     assert list(attrs["NetworkSettings"]["Networks"]) == [hub.settings.network]
     env = dict(e.split("=", 1) for e in config["Env"])
