@@ -30,11 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from ..core.times import now as utc_now
-from ..errors import CleanRoomError
-from . import models as m
-from .enums import MaterialisationState
-from .errors import (
+from ...core.times import now as utc_now
+from ...errors import CleanRoomError
+from .. import models as m
+from ..enums import MaterialisationState
+from ..errors import (
     AlreadyExists,
     CatalogError,
     CatalogUnavailable,
@@ -52,7 +52,7 @@ from .errors import (
     UnknownVersion,
     UnmappedContributors,
 )
-from .records import (
+from ..records import (
     DatasetInfo,
     GrantInfo,
     GrantSpec,
@@ -63,11 +63,11 @@ from .records import (
     VersionInfo,
     version_label,
 )
-from .source import Progress, SourceSummary, inspect_source
+from ..source import Progress, SourceSummary, inspect_source
 
 if TYPE_CHECKING:
-    from ..audit import AuditLog
-    from ..policy import GrantFacts, ProjectFacts
+    from ...audit import AuditLog
+    from ...policy import GrantFacts, ProjectFacts
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ class CatalogService:
     @classmethod
     def open(cls, url: str, audit: AuditLog, **kwargs: Any) -> CatalogService:
         """Create or migrate the catalog at ``url`` and return a service over it."""
-        from .db import session_factory
+        from ..db import session_factory
 
         return cls(session_factory(url), audit, **kwargs)
 
