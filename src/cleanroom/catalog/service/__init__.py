@@ -10,19 +10,17 @@ whose message says what to do, having written nothing to either. Each write is o
 transaction; the audit record is appended before the commit, so a change that is in the
 catalog is in the audit log.
 
-Names: organisation ids and project names are 1-63 lower-case letters, digits, ``.``, ``_``
-or ``-``; dataset names are SQL identifiers (a lower-case letter, then letters, digits or
-``_``), since they become view names; user names are JupyterHub's.
+The argument checks are in :mod:`cleanroom.catalog.validate`, rows -> records in
+:mod:`cleanroom.catalog.convert`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ...core.times import now as utc_now
 from ...errors import CleanRoomError
+from .. import convert, validate
 from .. import models as m
 from ..enums import MaterialisationState
 from ..errors import (
@@ -64,6 +63,7 @@ from ..records import (
     version_label,
 )
 from ..source import Progress, SourceSummary, inspect_source
+from ..validate import MAX_TEXT, MAX_UNMAPPED_SHOWN, parse_version
 
 if TYPE_CHECKING:
     from ...audit import AuditLog
@@ -71,200 +71,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+__all__ = ["MAX_TEXT", "MAX_UNMAPPED_SHOWN", "CatalogService", "Materialiser", "parse_version"]
+
 Materialiser = Callable[[GrantSpec], str]
 
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
-_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_USER = re.compile(r"[^\s/]{1,255}")
-_VERSION = re.compile(r"[vV]?([1-9][0-9]{0,8})")
-MAX_TEXT = 2000
-MAX_UNMAPPED_SHOWN = 20
 
-
-def _stamp(moment: datetime) -> str:
-    """A time in a message: 2026-06-30 18:00:00 UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-# ---------------------------------------------------------------------------------------------
-# Argument checks: each returns the clean value or raises InvalidValue saying what is expected.
-
-
-def _slug(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _SLUG.fullmatch(value):
-        raise InvalidValue(
-            f"{value!r} is not a valid {what}: use 1-63 lower-case letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit"
-        )
-    return value
-
-
-def _dataset_name(value: Any) -> str:
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise InvalidValue(
-            f"{value!r} is not a valid dataset name: use 1-63 lower-case letters, digits or "
-            "'_', starting with a letter (it becomes the view's name, e.g. wafer_lots)"
-        )
-    return value
-
-
-def _user_name(value: Any) -> str:
-    if not isinstance(value, str) or not _USER.fullmatch(value):
-        raise InvalidValue(
-            f"{value!r} is not a valid user name: give the JupyterHub user name (no spaces or '/')"
-        )
-    return value
-
-
-def _actor(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
-        raise InvalidValue("every change needs the name of who makes it (actor)")
-    return value.strip()
-
-
-def _text(value: Any, what: str, *, required: bool) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidValue(f"the {what} must be text")
-    value = value.strip()
-    if required and not value:
-        raise InvalidValue(f"give the {what}: it is recorded with the change")
-    if len(value) > MAX_TEXT:
-        raise InvalidValue(f"the {what} is longer than {MAX_TEXT} characters: shorten it")
-    return value
-
-
-def _moment(value: Any, what: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidValue(f"the {what} must be a date and time")
-    if value.tzinfo is None:
-        raise InvalidValue(
-            f"the {what} {value.isoformat()} has no time zone: give one (e.g. ...Z for UTC)"
-        )
-    return value.astimezone(UTC)
-
-
-def parse_version(value: Any) -> int:
-    """A version number from 2, "2" or "v2"."""
-    if isinstance(value, bool):
-        raise InvalidValue(f"{value!r} is not a version: give a number such as 2 (or v2)")
-    if isinstance(value, int):
-        if value >= 1:
-            return value
-    elif isinstance(value, str) and (match := _VERSION.fullmatch(value.strip())):
-        return int(match.group(1))
-    raise InvalidValue(f"{value!r} is not a version: give a number such as 2 (or v2)")
-
-
-def _sample(values: Sequence[str], limit: int = MAX_UNMAPPED_SHOWN) -> str:
-    shown = ", ".join(repr(v) for v in values[:limit])
-    if len(values) > limit:
-        shown += f" and {len(values) - limit} more"
-    return shown
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows -> records.
-
-
-def _organisation_info(row: m.Organisation) -> OrganisationInfo:
-    return OrganisationInfo(row.id, row.name, row.kind, row.created_at, row.created_by)
-
-
-def _user_info(row: m.User) -> UserInfo:
-    return UserInfo(row.name, row.organisation_id, row.updated_at, row.updated_by)
-
-
-def _version_info(row: m.DatasetVersion, dataset: m.Dataset) -> VersionInfo:
-    return VersionInfo(
-        dataset=dataset.name,
-        version=row.version,
-        source_path=row.source_path,
-        format=row.format,
-        schema={name: type_ for name, type_ in row.column_types},
-        row_count=row.row_count,
-        size_bytes=row.size_bytes,
-        content_sha256=row.content_sha256,
-        contributor_column=dataset.contributor_column,
-        contributors={c.value: c.organisation_id for c in row.contributors},
-        contributor_rows={c.value: c.row_count for c in row.contributors},
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
-
-
-def _dataset_info(row: m.Dataset) -> DatasetInfo:
-    return DatasetInfo(
-        name=row.name,
-        contributor_column=row.contributor_column,
-        description=row.description,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        versions=tuple(_version_info(v, row) for v in row.versions),
-    )
-
-
-def _project_info(row: m.Project, role: str | None = None) -> ProjectInfo:
-    return ProjectInfo(row.name, row.description, row.created_at, row.created_by, role)
-
-
-def _member_info(row: m.Member, organisation: str) -> MemberInfo:
-    return MemberInfo(
-        row.project.name, row.user_name, row.role, organisation, row.added_at, row.added_by
-    )
-
-
-def _is_expired(row: m.Grant, now: datetime) -> bool:
-    return row.expires_at is not None and row.expires_at <= now
-
-
-def _grant_info(row: m.Grant, now: datetime) -> GrantInfo:
-    return GrantInfo(
-        id=row.id,
-        project=row.project.name,
-        dataset=row.version.dataset.name,
-        version=row.version.version,
-        columns=tuple(row.columns) if row.columns is not None else None,
-        row_filter=row.row_filter,
-        expires_at=row.expires_at,
-        granted_at=row.granted_at,
-        granted_by=row.granted_by,
-        reason=row.reason,
-        revoked_at=row.revoked_at,
-        revoked_by=row.revoked_by,
-        revoke_reason=row.revoke_reason,
-        materialisation_key=row.materialisation_key,
-        materialisation_status=row.materialisation_status,
-        materialisation_error=row.materialisation_error,
-        expired=_is_expired(row, now),
-    )
-
-
-def _describe_grant(row: m.Grant) -> str:
-    columns = "all columns" if row.columns is None else f"columns {', '.join(row.columns)}"
-    rows = "all rows" if row.row_filter is None else f"rows where {row.row_filter}"
-    return f"{row.version.dataset.name} {version_label(row.version.version)}, {columns}, {rows}"
-
-
-def _spec(project: m.Project, version: m.DatasetVersion, columns, row_filter) -> GrantSpec:
-    schema = {name: type_ for name, type_ in version.column_types}
-    return GrantSpec(
-        project=project.name,
-        dataset=version.dataset.name,
-        version=version.version,
-        source_path=version.source_path,
-        format=version.format,
-        content_sha256=version.content_sha256,
-        schema=schema,
-        contributor_column=version.dataset.contributor_column,
-        columns=tuple(columns) if columns is not None else tuple(schema),
-        all_columns=columns is None,
-        row_filter=row_filter,
-    )
-
-
-_GRANT_LOAD = (
+GRANT_LOAD = (
     selectinload(m.Grant.project),
     selectinload(m.Grant.version).selectinload(m.DatasetVersion.dataset),
 )
@@ -353,7 +165,7 @@ class CatalogService:
             raise
 
     def _now(self) -> datetime:
-        return _moment(self.clock(), "clock's time")
+        return validate.moment(self.clock(), "clock's time")
 
     # -- lookups (raise NotFound with what to do) ---------------------------------------------
 
@@ -392,7 +204,7 @@ class CatalogService:
         row = self._dataset(s, dataset)
         if version is None:
             return row.versions[-1]
-        number = parse_version(version)
+        number = validate.parse_version(version)
         for candidate in row.versions:
             if candidate.version == number:
                 return candidate
@@ -417,7 +229,7 @@ class CatalogService:
             number = 0
         if isinstance(grant_id, bool) or number < 1:
             raise InvalidValue(f"{grant_id!r} is not a grant id: give its number")
-        row = s.scalar(select(m.Grant).where(m.Grant.id == number).options(*_GRANT_LOAD))
+        row = s.scalar(select(m.Grant).where(m.Grant.id == number).options(*GRANT_LOAD))
         if row is None:
             raise UnknownGrant(f"there is no grant {number}: see cleanroom grant list")
         return row
@@ -428,9 +240,9 @@ class CatalogService:
         self, org_id: str, name: str, kind: str = "depositor", *, actor: str
     ) -> OrganisationInfo:
         """Add an organisation: ``kind`` is depositor (its data is deposited) or other."""
-        org_id = _slug(org_id, "organisation id")
-        name = _text(name, "organisation's name", required=True)
-        actor = _actor(actor)
+        org_id = validate.slug(org_id, "organisation id")
+        name = validate.text(name, "organisation's name", required=True)
+        actor = validate.actor(actor)
         if kind not in m.ORGANISATION_KINDS:
             raise InvalidValue(
                 f"{kind!r} is not a kind of organisation: use {' or '.join(m.ORGANISATION_KINDS)}"
@@ -447,18 +259,18 @@ class CatalogService:
             self._commit(
                 s, "catalog.organisation.add", actor, organisation=org_id, name=name, kind=kind
             )
-            return _organisation_info(row)
+            return convert.organisation_info(row)
 
     def list_organisations(self) -> list[OrganisationInfo]:
         with self._session() as s:
             rows = s.scalars(select(m.Organisation).order_by(m.Organisation.id))
-            return [_organisation_info(r) for r in rows]
+            return [convert.organisation_info(r) for r in rows]
 
     def set_user_organisation(self, user: str, organisation: str, *, actor: str) -> UserInfo:
         """Say which organisation a JupyterHub user belongs to (adds the user if new)."""
-        user = _user_name(user)
-        organisation = _slug(organisation, "organisation id")
-        actor = _actor(actor)
+        user = validate.user_name(user)
+        organisation = validate.slug(organisation, "organisation id")
+        actor = validate.actor(actor)
         with self._session() as s:
             self._organisation(s, organisation)
             row = s.get(m.User, user)
@@ -479,11 +291,11 @@ class CatalogService:
                 organisation=organisation,
                 previous=previous,
             )
-            return _user_info(row)
+            return convert.user_info(row)
 
     def list_users(self) -> list[UserInfo]:
         with self._session() as s:
-            return [_user_info(r) for r in s.scalars(select(m.User).order_by(m.User.name))]
+            return [convert.user_info(r) for r in s.scalars(select(m.User).order_by(m.User.name))]
 
     def user_organisation(self, user: str) -> str | None:
         """The user's organisation id (None: the catalog does not know the user)."""
@@ -512,7 +324,8 @@ class CatalogService:
                 unmapped.append(value)
         if unmapped:
             raise UnmappedContributors(
-                f"{len(unmapped)} contributor value(s) have no organisation: {_sample(unmapped)}."
+                f"{len(unmapped)} contributor value(s) have no organisation: "
+                f"{validate.sample(unmapped)}."
                 " Map each to an organisation id (--map VALUE=ORG, or a mapping file), or add "
                 "organisations with these ids and say the values are organisation ids",
                 unmapped,
@@ -522,18 +335,10 @@ class CatalogService:
         if unknown:
             raise UnknownOrganisation(
                 f"the contributor values map to organisation(s) the catalog does not have: "
-                f"{_sample(unknown)}. Add them first (cleanroom org add), or fix the mapping"
+                f"{validate.sample(unknown)}. Add them first (cleanroom org add), or fix the "
+                "mapping"
             )
         return resolved
-
-    def _check_mapping(self, mapping: Mapping[str, str] | None) -> dict[str, str]:
-        if mapping is None:
-            return {}
-        if not isinstance(mapping, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-        ):
-            raise InvalidValue("the contributor mapping must map text values to organisation ids")
-        return dict(mapping)
 
     def _add_version_row(
         self,
@@ -594,7 +399,7 @@ class CatalogService:
         raises what registering would raise, having written nothing."""
         if not isinstance(contributor_column, str) or not contributor_column:
             raise InvalidValue("name the contributor column (which company or plant a row is from)")
-        mapping = self._check_mapping(mapping)
+        mapping = validate.contributor_mapping(mapping)
         summary = inspect_source(
             source, contributor_column=contributor_column, format=format, progress=progress
         )
@@ -621,12 +426,12 @@ class CatalogService:
         goes). ``contributor_column`` must be one of its columns; every value in it must map
         to a known organisation through ``mapping`` (value -> organisation id) or, with
         ``values_are_organisations``, by being an organisation id itself."""
-        name = _dataset_name(name)
-        actor = _actor(actor)
-        description = _text(description, "description", required=False)
+        name = validate.dataset_name(name)
+        actor = validate.actor(actor)
+        description = validate.text(description, "description", required=False)
         if not isinstance(contributor_column, str) or not contributor_column:
             raise InvalidValue("name the contributor column (which company or plant a row is from)")
-        mapping = self._check_mapping(mapping)
+        mapping = validate.contributor_mapping(mapping)
         with self._session() as s:
             if s.scalar(select(m.Dataset.id).where(m.Dataset.name == name)) is not None:
                 raise AlreadyExists(
@@ -657,7 +462,7 @@ class CatalogService:
                 contributor_column=contributor_column,
                 **self._version_details(row, resolved),
             )
-            return _version_info(row, dataset)
+            return convert.version_info(row, dataset)
 
     def add_version(
         self,
@@ -673,9 +478,9 @@ class CatalogService:
         """Add the next version of ``dataset`` from a file. Contributor values keep the
         previous version's organisations unless ``mapping`` says otherwise; new values must
         be mapped. A file identical to the latest version is refused."""
-        dataset = _dataset_name(dataset)
-        actor = _actor(actor)
-        mapping = self._check_mapping(mapping)
+        dataset = validate.dataset_name(dataset)
+        actor = validate.actor(actor)
+        mapping = validate.contributor_mapping(mapping)
         with self._session() as s:
             row = self._dataset(s, dataset)
             contributor_column = row.contributor_column
@@ -702,7 +507,7 @@ class CatalogService:
                 dataset=dataset,
                 **self._version_details(version, resolved),
             )
-            return _version_info(version, row)
+            return convert.version_info(version, row)
 
     def list_datasets(self) -> list[DatasetInfo]:
         with self._session() as s:
@@ -713,24 +518,24 @@ class CatalogService:
                     selectinload(m.Dataset.versions).selectinload(m.DatasetVersion.contributors)
                 )
             )
-            return [_dataset_info(r) for r in rows]
+            return [convert.dataset_info(r) for r in rows]
 
     def get_dataset(self, name: str) -> DatasetInfo:
         with self._session() as s:
-            return _dataset_info(self._dataset(s, name))
+            return convert.dataset_info(self._dataset(s, name))
 
     def get_version(self, dataset: str, version: int | str | None = None) -> VersionInfo:
         """One version of a dataset (None: the latest)."""
         with self._session() as s:
             row = self._version(s, dataset, version)
-            return _version_info(row, row.dataset)
+            return convert.version_info(row, row.dataset)
 
     # -- projects and members --------------------------------------------------------------------
 
     def create_project(self, name: str, *, actor: str, description: str = "") -> ProjectInfo:
-        name = _slug(name, "project name")
-        actor = _actor(actor)
-        description = _text(description, "description", required=False)
+        name = validate.slug(name, "project name")
+        actor = validate.actor(actor)
+        description = validate.text(description, "description", required=False)
         with self._session() as s:
             if s.scalar(select(m.Project.id).where(m.Project.name == name)) is not None:
                 raise AlreadyExists(f"project {name!r} exists already: pick another name")
@@ -739,19 +544,19 @@ class CatalogService:
             )
             s.add(row)
             self._commit(s, "catalog.project.create", actor, project=name)
-            return _project_info(row)
+            return convert.project_info(row)
 
     def list_projects(self) -> list[ProjectInfo]:
         with self._session() as s:
             rows = s.scalars(select(m.Project).order_by(m.Project.name))
-            return [_project_info(r) for r in rows]
+            return [convert.project_info(r) for r in rows]
 
     def add_member(self, project: str, user: str, role: str, *, actor: str) -> MemberInfo:
         """Make ``user`` (whose organisation the catalog knows) a researcher or reviewer of
         ``project``. A user has one role per project."""
-        project = _slug(project, "project name")
-        user = _user_name(user)
-        actor = _actor(actor)
+        project = validate.slug(project, "project name")
+        user = validate.user_name(user)
+        actor = validate.actor(actor)
         if role not in m.PROJECT_ROLES:
             raise InvalidValue(
                 f"{role!r} is not a project role: use {' or '.join(m.PROJECT_ROLES)}"
@@ -770,12 +575,12 @@ class CatalogService:
             )
             s.add(row)
             self._commit(s, "catalog.member.add", actor, project=project, user=user, role=role)
-            return _member_info(row, u.organisation_id)
+            return convert.member_info(row, u.organisation_id)
 
     def remove_member(self, project: str, user: str, *, actor: str) -> None:
-        project = _slug(project, "project name")
-        user = _user_name(user)
-        actor = _actor(actor)
+        project = validate.slug(project, "project name")
+        user = validate.user_name(user)
+        actor = validate.actor(actor)
         with self._session() as s:
             p = self._project(s, project)
             row = s.get(m.Member, (p.id, user))
@@ -799,7 +604,7 @@ class CatalogService:
             )
             if project is not None:
                 query = query.where(m.Member.project_id == self._project(s, project).id)
-            return [_member_info(row, org) for row, org in s.execute(query)]
+            return [convert.member_info(row, org) for row, org in s.execute(query)]
 
     # -- grants ----------------------------------------------------------------------------------
 
@@ -863,10 +668,10 @@ class CatalogService:
         checked_columns = self._check_columns(v, columns)
         checked_filter = self._check_row_filter(v, row_filter)
         if expires_at is not None:
-            expires_at = _moment(expires_at, "expiry")
+            expires_at = validate.moment(expires_at, "expiry")
             if expires_at <= now:
                 raise InvalidValue(
-                    f"the expiry {_stamp(expires_at)} is not in the future: give a later "
+                    f"the expiry {validate.stamp(expires_at)} is not in the future: give a later "
                     "date, or none for no expiry"
                 )
         others = s.scalars(
@@ -877,14 +682,14 @@ class CatalogService:
                 m.DatasetVersion.dataset_id == v.dataset_id,
                 m.Grant.revoked_at.is_(None),
             )
-            .options(*_GRANT_LOAD)
+            .options(*GRANT_LOAD)
         )
         for other in others:
-            if not _is_expired(other, now):
+            if not convert.is_expired(other, now):
                 raise AlreadyExists(
                     f"project {project} already has grant {other.id} of dataset {dataset} "
-                    f"({_describe_grant(other)}), which is in force; a project has one grant "
-                    f"per dataset: revoke it first (cleanroom grant revoke {other.id}), then "
+                    f"({convert.describe_grant(other)}), which is in force; a project has one "
+                    f"grant per dataset: revoke it first (cleanroom grant revoke {other.id}), then "
                     "grant again"
                 )
         return _GrantPlan(
@@ -893,7 +698,7 @@ class CatalogService:
             columns=checked_columns,
             row_filter=checked_filter,
             expires_at=expires_at,
-            spec=_spec(p, v, checked_columns, checked_filter),
+            spec=convert.grant_spec(p, v, checked_columns, checked_filter),
         )
 
     def _materialise(self, spec: GrantSpec) -> tuple[str | None, str]:
@@ -935,10 +740,10 @@ class CatalogService:
 
         A project holds at most one grant in force per dataset. With a materialiser, the
         data is materialised before the grant is written; if that fails nothing is."""
-        project = _slug(project, "project name")
-        dataset = _dataset_name(dataset)
-        reason = _text(reason, "reason for the grant", required=True)
-        actor = _actor(actor)
+        project = validate.slug(project, "project name")
+        dataset = validate.dataset_name(dataset)
+        reason = validate.text(reason, "reason for the grant", required=True)
+        actor = validate.actor(actor)
         if columns is not None and not isinstance(columns, str):
             columns = list(columns)
         now = self._now()
@@ -986,18 +791,18 @@ class CatalogService:
                 reason=reason,
                 materialisation_key=key,
             )
-            return _grant_info(row, now)
+            return convert.grant_info(row, now)
 
     def revoke_grant(self, grant_id: int | str, *, reason: str, actor: str) -> GrantInfo:
         """Revoke a grant (for good: to give the data again, grant again)."""
-        reason = _text(reason, "reason for revoking", required=True)
-        actor = _actor(actor)
+        reason = validate.text(reason, "reason for revoking", required=True)
+        actor = validate.actor(actor)
         now = self._now()
         with self._session() as s:
             row = self._grant(s, grant_id)
             if row.revoked_at is not None:
                 raise GrantStateError(
-                    f"grant {row.id} was already revoked at {_stamp(row.revoked_at)} by "
+                    f"grant {row.id} was already revoked at {validate.stamp(row.revoked_at)} by "
                     f"{row.revoked_by} ({row.revoke_reason}): nothing to do"
                 )
             row.revoked_at, row.revoked_by, row.revoke_reason = now, actor, reason
@@ -1011,29 +816,29 @@ class CatalogService:
                 version=row.version.version,
                 reason=reason,
             )
-            return _grant_info(row, now)
+            return convert.grant_info(row, now)
 
     def extend_grant(
         self, grant_id: int | str, expires_at: datetime, *, actor: str, reason: str = ""
     ) -> GrantInfo:
         """Move a grant's expiry later (an expired grant comes back into force)."""
-        actor = _actor(actor)
-        reason = _text(reason, "reason", required=False)
-        expires_at = _moment(expires_at, "new expiry")
+        actor = validate.actor(actor)
+        reason = validate.text(reason, "reason", required=False)
+        expires_at = validate.moment(expires_at, "new expiry")
         now = self._now()
         with self._session() as s:
             row = self._grant(s, grant_id)
             if row.revoked_at is not None:
                 raise GrantStateError(
-                    f"grant {row.id} was revoked at {_stamp(row.revoked_at)}: a revoked "
+                    f"grant {row.id} was revoked at {validate.stamp(row.revoked_at)}: a revoked "
                     "grant cannot be extended; grant the data again instead"
                 )
             if row.expires_at is None:
                 raise GrantStateError(f"grant {row.id} has no expiry: there is nothing to extend")
             if expires_at <= row.expires_at or expires_at <= now:
                 raise InvalidValue(
-                    f"the new expiry {_stamp(expires_at)} must be later than the current "
-                    f"one ({_stamp(row.expires_at)}) and than now"
+                    f"the new expiry {validate.stamp(expires_at)} must be later than the current "
+                    f"one ({validate.stamp(row.expires_at)}) and than now"
                 )
             previous = row.expires_at
             row.expires_at = expires_at
@@ -1048,7 +853,7 @@ class CatalogService:
                 expires_at=expires_at.isoformat(),
                 reason=reason,
             )
-            return _grant_info(row, now)
+            return convert.grant_info(row, now)
 
     def record_materialisation(
         self,
@@ -1062,7 +867,7 @@ class CatalogService:
         """For a materialiser that runs apart from :meth:`grant` (e.g. re-materialising after a
         cache was cleared): set the grant's key and status (``ready`` needs a key; ``failed``
         takes an error message)."""
-        actor = _actor(actor)
+        actor = validate.actor(actor)
         if status not in m.MATERIALISATION_STATES:
             raise InvalidValue(
                 f"{status!r} is not a materialisation status: use "
@@ -1072,7 +877,7 @@ class CatalogService:
             not isinstance(key, str) or not key or len(key) > 255
         ):
             raise InvalidValue("a ready materialisation needs its key (1-255 characters)")
-        error = _text(error, "error", required=False) or None
+        error = validate.text(error, "error", required=False) or None
         now = self._now()
         with self._session() as s:
             row = self._grant(s, grant_id)
@@ -1088,29 +893,29 @@ class CatalogService:
                 materialisation_key=key,
                 error=error,
             )
-            return _grant_info(row, now)
+            return convert.grant_info(row, now)
 
     def get_grant(self, grant_id: int | str, *, now: datetime | None = None) -> GrantInfo:
-        now = _moment(now, "time") if now is not None else self._now()
+        now = validate.moment(now, "time") if now is not None else self._now()
         with self._session() as s:
-            return _grant_info(self._grant(s, grant_id), now)
+            return convert.grant_info(self._grant(s, grant_id), now)
 
     def grant_spec(self, grant_id: int | str) -> GrantSpec:
         """What the materialiser needs for an existing grant (to rebuild its data)."""
         with self._session() as s:
             row = self._grant(s, grant_id)
-            return _spec(row.project, row.version, row.columns, row.row_filter)
+            return convert.grant_spec(row.project, row.version, row.columns, row.row_filter)
 
     def list_grants(
         self, project: str | None = None, *, now: datetime | None = None
     ) -> list[GrantInfo]:
         """Every grant (of ``project``), revoked and expired ones too, oldest first."""
-        now = _moment(now, "time") if now is not None else self._now()
+        now = validate.moment(now, "time") if now is not None else self._now()
         with self._session() as s:
-            query = select(m.Grant).order_by(m.Grant.id).options(*_GRANT_LOAD)
+            query = select(m.Grant).order_by(m.Grant.id).options(*GRANT_LOAD)
             if project is not None:
                 query = query.where(m.Grant.project_id == self._project(s, project).id)
-            return [_grant_info(r, now) for r in s.scalars(query)]
+            return [convert.grant_info(r, now) for r in s.scalars(query)]
 
     # -- what the spawner asks ---------------------------------------------------------------
 
@@ -1123,7 +928,7 @@ class CatalogService:
                 .where(m.Member.user_name == user)
                 .order_by(m.Project.name)
             )
-            return [_project_info(p, role) for p, role in rows]
+            return [convert.project_info(p, role) for p, role in rows]
 
     def member_role(self, project: str, user: str) -> str | None:
         """``user``'s role in ``project`` (None: not a member); UnknownProject if none."""
@@ -1140,7 +945,7 @@ class CatalogService:
             role = s.scalar(
                 select(m.Member.role).where(m.Member.project_id == p.id, m.Member.user_name == user)
             )
-            return _project_info(p, role).to_facts()
+            return convert.project_info(p, role).to_facts()
 
     def grants_for(self, project: str, now: datetime | None = None) -> list[GrantInfo]:
         """All of ``project``'s grants, revoked and expired ones included (flags ``revoked``
