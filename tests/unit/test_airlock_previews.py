@@ -1,4 +1,4 @@
-"""Safe previews and diffs of researcher-made files (cleanroom.airlock.previews).
+"""Safe previews and diffs of researcher-made files (cleanroom.airlock.inspect.previews).
 
 Each hostile file is rendered, then the output is parsed with html.parser and checked to hold
 no active part: no script or frame-like element, no on* attribute, no URL but data: images of
@@ -29,8 +29,8 @@ from test_airlock_mediatypes import (
     sparse_file,
 )
 
-from cleanroom.airlock import mediatypes as mt
-from cleanroom.airlock.previews import (
+from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.previews import (
     LIMITS,
     PREVIEW_CSP,
     PREVIEW_CSS,
@@ -281,7 +281,7 @@ def test_parquet_preview_reads_the_first_row_group_only(tmp_path):
 
 def test_a_large_first_row_group_shows_the_schema_but_no_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(
-        "cleanroom.airlock.previews.LIMITS", type(LIMITS)(parquet_row_group_bytes=1024)
+        "cleanroom.airlock.inspect.previews.LIMITS", type(LIMITS)(parquet_row_group_bytes=1024)
     )
     path = parquet_file(tmp_path / "t.parquet", rows=5000)
     fragment = render_preview(path, mt.PARQUET, "t.parquet")

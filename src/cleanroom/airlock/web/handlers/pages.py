@@ -3,7 +3,7 @@ checks, previews, diffs between versions, votes), the requester's own requests w
 download links once approved, and the admin pages (all requests, revoke, the audit log).
 
 No page carries a script (the Content-Security-Policy allows none), so researcher-made content
-shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.previews``;
+shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.inspect.previews``;
 without it a page says "no preview" and shows nothing made up.
 """
 
@@ -26,7 +26,7 @@ NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>
 
 def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
     try:
-        from cleanroom.airlock.previews import render_preview as render
+        from cleanroom.airlock.inspect.previews import render_preview as render
     except ImportError:
         return NO_PREVIEW
     try:
@@ -37,7 +37,7 @@ def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
 
 def render_diff(old, new, media_type: str, name: str, old_sha: str, new_sha: str) -> Markup:
     try:
-        from cleanroom.airlock.previews import render_diff as render
+        from cleanroom.airlock.inspect.previews import render_diff as render
     except ImportError:
         return Markup('<p class="empty">No comparison is available for this file.</p>')
     try:
@@ -255,7 +255,7 @@ class PreviewStyles(PageHandler):
     @public
     def get(self):
         try:
-            from cleanroom.airlock.previews import PREVIEW_CSS
+            from cleanroom.airlock.inspect.previews import PREVIEW_CSS
         except ImportError:
             PREVIEW_CSS = ""  # noqa: N806
         self.set_header("Content-Type", "text/css; charset=UTF-8")

@@ -52,7 +52,7 @@ from pygments.lexers import (
     XmlLexer,
 )
 
-from cleanroom.airlock import mediatypes as mt
+from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
 from cleanroom.core.hashing import sha256_fileobj
 from cleanroom.core.units import human_size
@@ -309,7 +309,7 @@ def _reveal_note(text: str) -> str:
 def render_preview(path: Path, media_type: str, name: str, *, sha256: str | None = None) -> str:
     """A safe HTML fragment showing the file at ``path`` as a reviewer should see it.
 
-    ``media_type`` is the type :func:`cleanroom.airlock.mediatypes.detect_media_type` gave;
+    ``media_type`` is the type :func:`cleanroom.airlock.inspect.mediatypes.detect_media_type` gave;
     ``name`` is the researcher's file name (shown escaped); ``sha256`` is the store's hash
     (computed here only for files up to ``LIMITS.hash_bytes`` when not given). Content that
     cannot be read as its type gives a note and the size and hash, never an exception;
