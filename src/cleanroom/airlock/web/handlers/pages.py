@@ -19,7 +19,6 @@ from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
 from cleanroom.airlock.web.handlers.api import DownloadHandler
 from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
 from cleanroom.airlock.web.serialise import request_model
-from cleanroom.services.handlers import public
 
 NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
 
@@ -245,24 +244,6 @@ class AuditPage(PageHandler):
                   airlock_only=airlock_only)  # fmt: skip
 
 
-class PreviewStyles(PageHandler):
-    """The previews' stylesheet (highlighting classes), public like the other stylesheet:
-    pages may not carry inline styles."""
-
-    async def prepare(self) -> None:
-        pass
-
-    @public
-    def get(self):
-        try:
-            from cleanroom.airlock.inspect.previews import PREVIEW_CSS
-        except ImportError:
-            PREVIEW_CSS = ""  # noqa: N806
-        self.set_header("Content-Type", "text/css; charset=UTF-8")
-        self.set_header("Cache-Control", "max-age=3600")
-        self.finish(PREVIEW_CSS)
-
-
 class NotFoundPage(PageHandler):
     async def prepare(self) -> None:
         await super().prepare()
@@ -280,7 +261,6 @@ default_handlers = [
     (rf"requests/{RID}/withdraw", WithdrawForm),
     (rf"requests/{RID}/revoke", RevokeForm),
     (rf"requests/{RID}/files/{NAME}/download", DownloadPage),
-    (r"static/previews.css", PreviewStyles),
     (r"admin", AdminPage),
     (r"admin/audit", AuditPage),
 ]
