@@ -59,16 +59,13 @@ from pathlib import Path
 
 import duckdb
 
+from cleanroom.core.duckdb_sandbox import quote_identifier
 from cleanroom.demo import data as demo_data
 from cleanroom.grants import materialise
-from cleanroom.grants.materialise import (
-    GrantSpec,
-    build_view_catalog,
-    describe_source,
-    materialise_grant,
-    quote_identifier,
-)
+from cleanroom.grants.cache import GrantSpec
+from cleanroom.grants.materialise import describe_source, materialise_grant
 from cleanroom.grants.rowfilter import check_row_filter
+from cleanroom.grants.views import build_view_catalog
 
 QUERIES = {
     "yield by plant": (

@@ -1,4 +1,4 @@
-"""Media types from content (cleanroom.airlock.mediatypes).
+"""Media types from content (cleanroom.airlock.inspect.mediatypes).
 
 Every type the release policy knows is built here from real bytes (PNG by zlib, Parquet by
 DuckDB, safetensors and ONNX by their wire formats), then detected under its own name, under a
@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cleanroom.airlock import mediatypes
-from cleanroom.airlock.mediatypes import detect_media_type
+from cleanroom.airlock.inspect import mediatypes
+from cleanroom.airlock.inspect.mediatypes import detect_media_type
 
 # --- sample builders (real formats, small) ---------------------------------------------------
 

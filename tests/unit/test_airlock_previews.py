@@ -1,4 +1,4 @@
-"""Safe previews and diffs of researcher-made files (cleanroom.airlock.previews).
+"""Safe previews and diffs of researcher-made files (cleanroom.airlock.inspect.previews).
 
 Each hostile file is rendered, then the output is parsed with html.parser and checked to hold
 no active part: no script or frame-like element, no on* attribute, no URL but data: images of
@@ -12,10 +12,12 @@ import json
 import struct
 import zlib
 from html.parser import HTMLParser
+from importlib.resources import files
 from pathlib import Path
 
 import duckdb
 import pytest
+from pygments.formatters import HtmlFormatter
 from test_airlock_mediatypes import (
     PICKLE_BYTES,
     bytes_read,
@@ -29,11 +31,10 @@ from test_airlock_mediatypes import (
     sparse_file,
 )
 
-from cleanroom.airlock import mediatypes as mt
-from cleanroom.airlock.previews import (
+from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.previews import (
     LIMITS,
     PREVIEW_CSP,
-    PREVIEW_CSS,
     render_diff,
     render_preview,
     sanitise_html,
@@ -280,9 +281,8 @@ def test_parquet_preview_reads_the_first_row_group_only(tmp_path):
 
 
 def test_a_large_first_row_group_shows_the_schema_but_no_rows(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        "cleanroom.airlock.previews.LIMITS", type(LIMITS)(parquet_row_group_bytes=1024)
-    )
+    small = type(LIMITS)(parquet_row_group_bytes=1024)
+    monkeypatch.setattr("cleanroom.airlock.inspect.previews.common.LIMITS", small)
     path = parquet_file(tmp_path / "t.parquet", rows=5000)
     fragment = render_preview(path, mt.PARQUET, "t.parquet")
     assert "5,000 rows × 3 columns" in fragment and "too large" in fragment
@@ -627,6 +627,7 @@ def test_a_notebook_diff_shows_source_output_and_metadata_changes(tmp_path):
 
 
 def test_the_page_policy_runs_and_loads_nothing():
+    PREVIEW_CSS = files("cleanroom.airlock.web").joinpath("static/previews.css").read_text()
     directives = dict(d.strip().split(" ", 1) for d in PREVIEW_CSP.split(";"))
     assert directives["default-src"] == "'none'"
     assert directives["script-src"] == "'none'"
@@ -635,5 +636,7 @@ def test_the_page_policy_runs_and_loads_nothing():
     assert directives["frame-ancestors"] == "'none'"
     assert "url(" not in PREVIEW_CSS and "@import" not in PREVIEW_CSS
     assert ".cr-hl .k" in PREVIEW_CSS
+    # The static file holds pygments' current colours for the classes highlighting writes.
+    assert all(rule in PREVIEW_CSS for rule in HtmlFormatter().get_token_style_defs(".cr-hl"))
     rules = [line for line in PREVIEW_CSS.splitlines() if "{" in line]
     assert rules and all(line.startswith(".cr-") for line in rules)  # never restyles the page

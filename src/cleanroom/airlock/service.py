@@ -40,7 +40,6 @@ from ..policy import (
 )
 from . import permissions as perm
 from . import tally
-from .checks import CheckSubject, run_checks
 from .enums import VoteDecision
 from .errors import (
     Conflict,
@@ -52,6 +51,7 @@ from .errors import (
     Unavailable,
 )
 from .facts import CatalogFacts
+from .inspect.checks import CheckSubject, run_checks
 from .models import CheckRecord, Comment, FileVersion, Request, Vote
 from .names import check_file_name, check_file_type
 from .states import State, check_transition

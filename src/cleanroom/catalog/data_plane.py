@@ -14,7 +14,7 @@ The grant counts as materialised (the materialiser returns its key, the catalog 
 ``ready``) once the researcher's copy is complete, synced and in place; the airlock's copy is
 finished after that by a thread of the same process (``airlock="background"``; a command-line
 process waits for it before it exits), and the airlock reads it through
-:func:`cleanroom.grants.materialise.airlock_copy`, which waits until it is complete. A copy left
+:func:`cleanroom.grants.cache.airlock_copy`, which waits until it is complete. A copy left
 pending (the process ended before it was written) is finished, with the source checked again,
 by ``grant_materialiser(cache_dir, airlock="wait")(catalog.grant_spec(grant_id))``.
 """
@@ -40,9 +40,9 @@ def grants_dir(state_dir: str | os.PathLike[str]) -> Path:
 
 def data_spec(spec: GrantSpec):
     """The catalog's spec as cleanroom.grants.materialise's GrantSpec."""
-    from cleanroom.grants import materialise
+    from cleanroom.grants import cache
 
-    return materialise.GrantSpec(
+    return cache.GrantSpec(
         dataset_version_id=f"{spec.dataset}/v{spec.version}",
         source_path=spec.source_path,
         source_format=spec.format,
@@ -68,11 +68,11 @@ def grant_materialiser(
     report = progress or _no_progress
 
     def materialiser(spec: GrantSpec) -> str:
-        from cleanroom.grants import materialise
+        from cleanroom.grants import cache, materialise
 
         data = data_spec(spec)
-        key = materialise.grant_cache_key(data)
-        cached = materialise.materialisation_state(cache_dir, key) == materialise.COMPLETE
+        key = cache.grant_cache_key(data)
+        cached = cache.materialisation_state(cache_dir, key) == cache.COMPLETE
         if not cached:
             source = Path(spec.source_path)
             if not source.is_file():
@@ -100,7 +100,7 @@ def finish_pending_airlock_copies(catalog, cache_dir: str | os.PathLike[str]) ->
     source checked again; return the keys finished. The admin pages' service runs this when it
     starts, as it is the process whose background copies a crash can cut short. A copy that
     still cannot be finished (its source is gone) stays pending and is logged by the caller."""
-    from cleanroom.grants import materialise
+    from cleanroom.grants import cache
 
     finish = grant_materialiser(cache_dir, airlock="wait")
     finished: list[str] = []
@@ -108,7 +108,7 @@ def finish_pending_airlock_copies(catalog, cache_dir: str | os.PathLike[str]) ->
         key = grant.materialisation_key
         if not key or grant.materialisation_status != MaterialisationState.READY:
             continue
-        if materialise.materialisation_state(cache_dir, key) != materialise.PENDING:
+        if cache.materialisation_state(cache_dir, key) != cache.PENDING:
             continue
         finish(catalog.grant_spec(grant.id))
         finished.append(key)

@@ -7,23 +7,10 @@
                      row_filter="plant IN ('HBS-ICN1')", contributor_column="plant",
                      source_sha256="9f2c...")
     grant = materialise_grant(spec, "/srv/cleanroom/grants", progress=print)
-    build_view_catalog({"wafer_lots": grant.key}, "/srv/cleanroom/catalogs/p1.duckdb")
+    build_view_catalog({"wafer_lots": grant.key}, "/srv/cleanroom/catalogs/p1.duckdb")  # views
 
-Layout under ``cache_dir`` (one directory per grant key, so that a spawner can mount exactly
-the researcher's copies and nothing else)::
-
-    researcher/<key>/data.parquet   the granted columns of the granted rows: this directory is
-                                    what the container sees, read-only, at /data/<key>
-    airlock/<key>/data.parquet      the same rows, plus the contributor column (for the
-                                    airlock's disclosure checks); never mounted in a container
-    airlock/<key>/grant.json        the manifest: ``"airlock": "pending"`` once the researcher's
-                                    copy is in place, ``"complete"`` once both are
-    tmp/                            work files, renamed into place when complete
-    locks/<key>.lock                one writer of a key at a time (across processes)
-
-The key (:func:`grant_cache_key`) is a SHA-256 of the dataset version, the source's content
-hash and the grant's definition (columns, row filter, contributor column), so the same grant
-is materialised once and a changed grant gets a new directory. Every file is written to
+Where the copies go, their key and their manifest are :mod:`cleanroom.grants.cache`; the
+container's view of them is :mod:`cleanroom.grants.views`. Every file is written to
 ``tmp/``, checked (columns, row count, the source unchanged meanwhile), synced (DuckDB's COPY
 does not sync), made read-only and renamed into place, and its directory synced: a failure
 leaves nothing half-written under a final name.
@@ -46,46 +33,74 @@ loaded, and the row filter is checked again (:func:`cleanroom.grants.rowfilter.c
 against the source's own schema before it is used. Everything here is blocking and uses no
 event loop: call it from a worker thread (``loop.run_in_executor``).
 
-The container side: :func:`build_view_catalog` writes a DuckDB database holding one view per
-dataset over ``<data_dir_in_container>/<key>/data.parquet``; the notebook image's
-``cleanroom.connect()`` opens it read-only. :func:`container_mounts` lists the bind mounts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
 from cleanroom.core.duckdb_sandbox import first_line, quote_identifier
-from cleanroom.errors import CleanRoomError
+from cleanroom.grants.cache import (
+    AIRLOCK,
+    COMPLETE,
+    DATA_FILE,
+    MANIFEST,
+    PENDING,
+    RESEARCHER,
+    AirlockCopyPending,
+    GrantPaths,
+    GrantSpec,
+    KeyLock,
+    MaterialisedGrant,
+    MaterialiseError,
+    airlock_copy,
+    airlock_dir,
+    build_manifest,
+    check_no_glob,
+    grant_cache_key,
+    load_cached,
+    make_dir,
+    materialisation_state,
+    researcher_dir,
+    sql_string,
+)
 from cleanroom.grants.rowfilter import check_row_filter
+from cleanroom.grants.views import build_view_catalog, container_mounts
+
+# Names that tests and bench/ import from here, defined in cache.py and views.py.
+__all__ = [
+    "DATA_FILE",
+    "MANIFEST",
+    "RESEARCHER",
+    "AirlockCopyPending",
+    "GrantSpec",
+    "MaterialiseError",
+    "MaterialisedGrant",
+    "airlock_copy",
+    "airlock_dir",
+    "build_view_catalog",
+    "container_mounts",
+    "describe_researcher_copy",
+    "describe_source",
+    "grant_cache_key",
+    "materialisation_state",
+    "materialise_grant",
+    "quote_identifier",
+    "researcher_dir",
+]
 
 Progress = Callable[[float, str], None]
-
-FORMAT_VERSION = 1
-"""Part of every cache key: bump it when the materialised files change meaning or layout."""
-
-DATA_FILE = "data.parquet"
-MANIFEST = "grant.json"
-RESEARCHER = "researcher"
-AIRLOCK = "airlock"
-DEFAULT_DATA_DIR = "/data"
-CATALOG_FILE = "catalog.duckdb"
-SOURCE_FORMATS = ("parquet", "csv")
 
 # How the catalog (cleanroom.catalog.source) reads CSV sources: keep the two the same, so that
 # the schema recorded at registration is the schema materialised here.
@@ -103,152 +118,14 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880"
 WAIT, BACKGROUND = "wait", "background"
 AIRLOCK_MODES = (WAIT, BACKGROUND)
 
-# A grant's materialisation_state(): nothing usable; the researcher's copy in place and the
-# airlock's not finished; both in place.
-MISSING, PENDING, COMPLETE = "missing", "pending", "complete"
-
-_KEY = re.compile(r"[0-9a-f]{64}")
 _POLL_SECONDS = 0.25
-_LOCK_POLL_SECONDS = 0.05
 
 log = logging.getLogger(__name__)
 
 
-class MaterialiseError(CleanRoomError):
-    """A grant could not be materialised; nothing was left under a final name."""
-
-
-class AirlockCopyPending(MaterialiseError):
-    """The airlock's copy of a grant is not complete (yet)."""
-
-
-@dataclass(frozen=True)
-class GrantSpec:
-    """What a grant gives, as far as the data is concerned.
-
-    ``columns`` None grants every column (the contributor column too); otherwise exactly these,
-    in this order. ``row_filter`` None grants every row; otherwise a filter that
-    :func:`~cleanroom.grants.rowfilter.check_row_filter` accepts (it is checked again here).
-    ``source_sha256`` is the version's content hash: pass it (the catalog has it) so that the
-    cache key follows the content; without it the key uses the file's path, size and mtime.
-    """
-
-    dataset_version_id: str | int
-    source_path: str | os.PathLike[str]
-    source_format: str
-    columns: tuple[str, ...] | None
-    row_filter: str | None
-    contributor_column: str
-    source_sha256: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.source_format not in SOURCE_FORMATS:
-            raise MaterialiseError(
-                f"source format {self.source_format!r} is not supported: use parquet or csv"
-            )
-        if self.columns is not None:
-            columns = tuple(self.columns)
-            object.__setattr__(self, "columns", columns)
-            if not columns:
-                raise MaterialiseError(
-                    "a grant of no columns grants nothing: name at least one column, or give "
-                    "None for all columns"
-                )
-            duplicates = sorted({c for c in columns if columns.count(c) > 1})
-            if duplicates:
-                raise MaterialiseError(f"columns named more than once: {', '.join(duplicates)}")
-        if self.row_filter is not None and not self.row_filter.strip():
-            object.__setattr__(self, "row_filter", None)
-
-
-@dataclass(frozen=True)
-class MaterialisedGrant:
-    key: str
-    researcher_path: Path
-    airlock_path: Path
-    rows: int
-    columns: tuple[str, ...] = ()  # the researcher copy's columns, in order
-    cached: bool = False  # True when this call found it already materialised
-    manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    airlock_ready: bool = True  # False while the airlock's copy is being finished
-
-    def wait_for_airlock(self, timeout: float | None = None) -> Path:
-        """The airlock's copy once it is complete (see :func:`airlock_copy`)."""
-        return airlock_copy(self.airlock_path.parents[2], self.key, timeout=timeout)
-
-
-# --- keys and paths ----------------------------------------------------------------------------
-
-
-def _source_identity(spec: GrantSpec) -> str:
-    if spec.source_sha256:
-        return f"sha256:{spec.source_sha256.lower()}"
-    path = Path(spec.source_path).resolve()
-    try:
-        st = path.stat()
-    except OSError as error:
-        raise MaterialiseError(f"the source {path} cannot be read ({error.strerror})") from None
-    return f"file:{path}:{st.st_size}:{st.st_mtime_ns}"
-
-
-def grant_definition(spec: GrantSpec) -> dict[str, Any]:
-    """The canonical definition that :func:`grant_cache_key` hashes."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "dataset_version_id": str(spec.dataset_version_id),
-        "source": _source_identity(spec),
-        "source_format": spec.source_format,
-        "columns": list(spec.columns) if spec.columns is not None else None,
-        "row_filter": spec.row_filter.strip() if spec.row_filter else None,
-        "contributor_column": spec.contributor_column,
-    }
-
-
-def grant_cache_key(spec: GrantSpec) -> str:
-    """64 hex digits naming the materialised grant: same version, content and definition,
-    same key."""
-    canonical = json.dumps(grant_definition(spec), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def researcher_dir(cache_dir: str | os.PathLike[str], key: str) -> Path:
-    """The directory to mount read-only at ``<data dir>/<key>`` in the researcher's container."""
-    return Path(cache_dir) / RESEARCHER / _check_key(key)
-
-
-def airlock_dir(cache_dir: str | os.PathLike[str], key: str) -> Path:
-    return Path(cache_dir) / AIRLOCK / _check_key(key)
-
-
-def _check_key(key: str) -> str:
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise MaterialiseError(f"{key!r} is not a grant key (64 lowercase hex digits)")
-    return key
-
-
-_GLOB = set("*?[]{}")
-
-
-def _check_no_glob(path: str | os.PathLike[str], what: str) -> None:
-    text = os.fspath(path)
-    if _GLOB & set(text):
-        raise MaterialiseError(
-            f"{what} {text} contains one of * ? [ ] {{ }}, which DuckDB reads as a file "
-            "pattern: use a path without them"
-        )
-
-
-def sql_string(text: str) -> str:
-    """A SQL string literal of ``text`` (for paths: DuckDB cannot take COPY targets as
-    parameters)."""
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
-        raise MaterialiseError(f"refusing a path with control characters: {text!r}")
-    return "'" + text.replace("'", "''") + "'"
-
-
 def source_relation(path: str | os.PathLike[str], source_format: str) -> str:
     """The DuckDB table function reading a source file, with the path quoted."""
-    _check_no_glob(path, "the source path")
+    check_no_glob(path, "the source path")
     literal = sql_string(os.fspath(path))
     if source_format == "parquet":
         return f"read_parquet({literal})"
@@ -361,132 +238,6 @@ def describe_researcher_copy(
 # --- materialising -----------------------------------------------------------------------------
 
 
-class _KeyLock:
-    """One builder of a key at a time, across threads and processes (``flock`` on a file per
-    key). The holder may hand it to another thread: whoever calls :meth:`release` ends it."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while True:
-                try:
-                    wait = blocking and deadline is None
-                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-                    break
-                except BlockingIOError:
-                    if not blocking or deadline is None or time.monotonic() >= deadline:
-                        os.close(fd)
-                        return False
-                    time.sleep(_LOCK_POLL_SECONDS)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)  # closing the only descriptor of the lock releases it
-
-
-def _make_dir(path: Path, mode: int) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, mode)
-
-
-def _read_manifest(key: str, paths: _Paths) -> dict[str, Any] | None:
-    """The manifest, if it is this key's and the researcher's copy is the one it describes."""
-    try:
-        manifest = json.loads(paths.manifest.read_text())
-        if (
-            isinstance(manifest, dict)
-            and manifest.get("key") == key
-            and manifest.get("airlock", COMPLETE) in (PENDING, COMPLETE)
-            and paths.researcher.stat().st_size == manifest["researcher_bytes"]
-        ):
-            return manifest
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
-
-
-def _airlock_complete(manifest: Mapping[str, Any], paths: _Paths) -> bool:
-    # Manifests written before the airlock state existed described both copies complete.
-    if manifest.get("airlock", COMPLETE) != COMPLETE:
-        return False
-    try:
-        return paths.airlock.stat().st_size == manifest["airlock_bytes"]
-    except (OSError, KeyError, TypeError):
-        return False
-
-
-def _load_cached(key: str, paths: _Paths) -> MaterialisedGrant | None:
-    """The grant as the cache has it, when its researcher's copy is in place (the airlock's
-    may still be pending: see ``airlock_ready``)."""
-    manifest = _read_manifest(key, paths)
-    if manifest is None:
-        return None
-    try:
-        columns = tuple(manifest["researcher_columns"])
-        rows = int(manifest["rows"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    ready = _airlock_complete(manifest, paths)
-    return MaterialisedGrant(
-        key, paths.researcher, paths.airlock, rows, columns, True, manifest, ready
-    )
-
-
-def materialisation_state(cache_dir: str | os.PathLike[str], key: str) -> str:
-    """``"missing"``, ``"pending"`` (the researcher's copy is in place and durable, the
-    airlock's is not finished) or ``"complete"`` (both)."""
-    paths = _Paths.of(Path(cache_dir).absolute(), key)
-    manifest = _read_manifest(key, paths)
-    if manifest is None:
-        return MISSING
-    return COMPLETE if _airlock_complete(manifest, paths) else PENDING
-
-
-def airlock_copy(cache_dir: str | os.PathLike[str], key: str, *, timeout: float | None = None):
-    """The airlock's copy of grant ``key`` (a :class:`~pathlib.Path`), complete and synced.
-
-    This is how the airlock reads it. While the copy is being finished (the builder holds the
-    key's lock), wait for it, up to ``timeout`` seconds (None: as long as it takes). Raises
-    :class:`AirlockCopyPending` when it is not complete and nobody is finishing it (or the
-    wait timed out): ``materialise_grant`` with the grant's spec finishes it.
-    """
-    cache = Path(cache_dir).absolute()
-    paths = _Paths.of(cache, key)
-    state = materialisation_state(cache, key)
-    if state == COMPLETE:
-        return paths.airlock
-    lock = _KeyLock(cache / "locks" / f"{key}.lock")
-    if not lock.path.parent.is_dir():  # nothing was ever materialised here
-        raise AirlockCopyPending(f"grant {key} is not materialised in {cache}")
-    if not lock.acquire(timeout=timeout):
-        raise AirlockCopyPending(
-            f"the airlock's copy of grant {key} is still being written (waited {timeout} s): "
-            "try again later"
-        )
-    try:
-        state = materialisation_state(cache, key)
-    finally:
-        lock.release()
-    if state == COMPLETE:
-        return paths.airlock
-    raise AirlockCopyPending(
-        f"the airlock's copy of grant {key} is {state} and nobody is writing it: "
-        "materialise the grant again (materialise_grant finishes it)"
-    )
-
-
 def _no_progress(_fraction: float, _message: str) -> None:
     pass
 
@@ -516,11 +267,11 @@ def materialise_grant(
         raise MaterialiseError(f"airlock={airlock!r}: use one of {', '.join(AIRLOCK_MODES)}")
     report = progress or _no_progress
     cache = Path(cache_dir).absolute()
-    _check_no_glob(cache, "the cache directory")
+    check_no_glob(cache, "the cache directory")
     key = grant_cache_key(spec)
-    paths = _Paths.of(cache, key)
+    paths = GrantPaths.of(cache, key)
     settings = {"threads": threads, "memory_limit": memory_limit}
-    found = _load_cached(key, paths)
+    found = load_cached(key, paths)
     if found is not None and (found.airlock_ready or airlock == BACKGROUND):
         if not found.airlock_ready:
             _resume_in_background(spec, key, paths, cache, settings)
@@ -528,12 +279,12 @@ def materialise_grant(
         return found
 
     for sub, mode in ((RESEARCHER, 0o755), (AIRLOCK, 0o700), ("tmp", 0o700), ("locks", 0o700)):
-        _make_dir(cache / sub, mode)
-    lock = _KeyLock(cache / "locks" / f"{key}.lock")
+        make_dir(cache / sub, mode)
+    lock = KeyLock(cache / "locks" / f"{key}.lock")
     lock.acquire()
     handed_over = False
     try:
-        found = _load_cached(key, paths)
+        found = load_cached(key, paths)
         if found is not None and (found.airlock_ready or airlock == BACKGROUND):
             if not found.airlock_ready:  # pending, and we hold the lock: nobody is writing it
                 handed_over = _finish_in_background(spec, found, paths, cache, lock, settings)
@@ -550,18 +301,6 @@ def materialise_grant(
     finally:
         if not handed_over:
             lock.release()
-
-
-@dataclass(frozen=True)
-class _Paths:
-    researcher: Path
-    airlock: Path
-    manifest: Path
-
-    @classmethod
-    def of(cls, cache: Path, key: str) -> _Paths:
-        airlock = airlock_dir(cache, key) / DATA_FILE
-        return cls(researcher_dir(cache, key) / DATA_FILE, airlock, airlock.with_name(MANIFEST))
 
 
 @dataclass(frozen=True)
@@ -583,7 +322,7 @@ class _Plan:
 
 def _source_file(spec: GrantSpec) -> Path:
     source = Path(spec.source_path).absolute()
-    _check_no_glob(source, "the source path")
+    check_no_glob(source, "the source path")
     if not source.is_file():
         raise MaterialiseError(
             f"the source {source} of dataset version {spec.dataset_version_id} is missing or "
@@ -617,7 +356,7 @@ def _plan(con, spec: GrantSpec, source: Path) -> _Plan:
 
 def _work_dir(cache: Path, key: str) -> Path:
     work = cache / "tmp" / f"{key}.{secrets.token_hex(6)}"
-    _make_dir(work, 0o700)
+    make_dir(work, 0o700)
     return work
 
 
@@ -716,25 +455,7 @@ def _write_airlock_copy(spec, plan, researcher, rows, work, report, settings, sp
     return target, "written"
 
 
-def _manifest(spec, key, plan, rows, paths, airlock_state, airlock_how=None) -> dict[str, Any]:
-    manifest = {
-        "key": key,
-        "definition": grant_definition(spec),
-        "rows": rows,
-        "researcher_copy": "written",
-        "researcher_columns": list(plan.columns),
-        "airlock_columns": list(plan.airlock_columns),
-        "researcher_bytes": paths.researcher.stat().st_size,
-        "source_identity": list(plan.identity),
-        "airlock": airlock_state,
-    }
-    if airlock_state == COMPLETE:
-        manifest["airlock_copy"] = airlock_how
-        manifest["airlock_bytes"] = paths.airlock.stat().st_size
-    return manifest
-
-
-def _write_manifest(manifest: dict[str, Any], paths: _Paths, work: Path) -> None:
+def _write_manifest(manifest: dict[str, Any], paths: GrantPaths, work: Path) -> None:
     tmp = work / MANIFEST
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     os.chmod(tmp, 0o444)
@@ -743,8 +464,16 @@ def _write_manifest(manifest: dict[str, Any], paths: _Paths, work: Path) -> None
     _fsync(paths.manifest.parent)
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _publish(tmp: Path, final: Path, mode: int) -> None:
-    _make_dir(final.parent, mode)
+    make_dir(final.parent, mode)
     os.replace(tmp, final)
     _fsync(final.parent)
 
@@ -760,7 +489,7 @@ def _materialise_both(spec, key, paths, cache, report, settings) -> Materialised
         report(0.96, "putting the copies in place")
         _publish(airlock, paths.airlock, 0o700)
         _publish(researcher, paths.researcher, 0o755)
-        manifest = _manifest(spec, key, plan, rows, paths, COMPLETE, how)
+        manifest = build_manifest(spec, key, plan, rows, paths, COMPLETE, how)
         _write_manifest(manifest, paths, work)  # last: its presence means "complete"
     finally:
         _remove_tree(work)
@@ -777,8 +506,8 @@ def _publish_researcher_copy(spec, key, paths, cache, report, settings) -> Mater
         plan, researcher, rows = _write_researcher_copy(spec, work, report, settings, (0.02, 0.96))
         report(0.96, "putting the researcher's copy in place")
         _publish(researcher, paths.researcher, 0o755)
-        _make_dir(paths.manifest.parent, 0o700)
-        manifest = _manifest(spec, key, plan, rows, paths, PENDING)
+        make_dir(paths.manifest.parent, 0o700)
+        manifest = build_manifest(spec, key, plan, rows, paths, PENDING)
         _write_manifest(manifest, paths, work)
     finally:
         _remove_tree(work)
@@ -833,7 +562,7 @@ def _finish_airlock(
 
 
 def _finish_in_background(
-    spec, grant, paths, cache, lock: _KeyLock, settings, same_file=False
+    spec, grant, paths, cache, lock: KeyLock, settings, same_file=False
 ) -> bool:
     """Hand ``lock`` to a thread that finishes the airlock's copy, then releases it.
 
@@ -858,25 +587,17 @@ def _finish_in_background(
 
 def _resume_in_background(spec, key, paths, cache, settings) -> None:
     """A pending airlock copy that nobody is writing (its builder died): finish it."""
-    lock = _KeyLock(cache / "locks" / f"{key}.lock")
+    lock = KeyLock(cache / "locks" / f"{key}.lock")
     if not lock.acquire(blocking=False):
         return  # someone is writing it
     handed_over = False
     try:
-        found = _load_cached(key, paths)
+        found = load_cached(key, paths)
         if found is not None and not found.airlock_ready:
             handed_over = _finish_in_background(spec, found, paths, cache, lock, settings)
     finally:
         if not handed_over:
             lock.release()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _granted_columns(spec: GrantSpec, schema: Mapping[str, str]) -> tuple[str, ...]:
@@ -902,112 +623,3 @@ def _remove_tree(path: Path) -> None:
                 child.unlink()
     with contextlib.suppress(OSError):
         path.rmdir()
-
-
-# --- the container's view catalog -------------------------------------------------------------
-
-_RESERVED_VIEW_PREFIXES = ("duckdb_", "sqlite_", "pg_", "information_schema")
-
-
-def _check_view_name(name: str) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= 63:
-        raise MaterialiseError(f"view name {name!r} must be 1 to 63 characters")
-    if not name.isprintable() or name != name.strip():
-        raise MaterialiseError(f"view name {name!r} holds control characters or spaces at its ends")
-    if name.lower().startswith(_RESERVED_VIEW_PREFIXES):
-        raise MaterialiseError(f"view name {name!r} starts with a prefix DuckDB reserves")
-    return name
-
-
-def _check_container_dir(data_dir: str) -> PurePosixPath:
-    path = PurePosixPath(data_dir)
-    if not path.is_absolute() or ".." in path.parts or (set("'\"") | _GLOB) & set(data_dir):
-        raise MaterialiseError(
-            f"data_dir_in_container {data_dir!r} must be an absolute path without '..', quotes "
-            "or * ? [ ] { }"
-        )
-    sql_string(data_dir)  # no control characters
-    return path
-
-
-def build_view_catalog(
-    views: Mapping[str, str],
-    out_path: str | os.PathLike[str],
-    data_dir_in_container: str = DEFAULT_DATA_DIR,
-    *,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> Path:
-    """Write a DuckDB database at ``out_path`` with one view per entry of ``views``.
-
-    ``views`` maps a view name (the dataset's name, as researchers will query it) to a grant
-    key; each view reads ``<data_dir_in_container>/<key>/data.parquet``, the path at which the
-    spawner mounts ``researcher_dir(cache_dir, key)``. Views are stored unbound (those paths
-    exist only inside the container). With ``cache_dir``, every key must be materialised
-    there. The file is written beside ``out_path`` and renamed into place, read-only.
-    """
-    data_dir = _check_container_dir(data_dir_in_container)
-    folded: dict[str, str] = {}
-    statements = []
-    for name, key in sorted(views.items()):
-        _check_view_name(name)
-        _check_key(key)
-        if name.casefold() in folded:
-            raise MaterialiseError(
-                f"views {folded[name.casefold()]!r} and {name!r} differ only in case; DuckDB "
-                "names ignore case: rename one dataset"
-            )
-        folded[name.casefold()] = name
-        if cache_dir is not None:
-            on_host = researcher_dir(cache_dir, key) / DATA_FILE
-            if not on_host.is_file():
-                raise MaterialiseError(
-                    f"the grant behind view {name!r} is not materialised ({on_host} is "
-                    "missing): materialise the grant again"
-                )
-        target = sql_string(str(data_dir / key / DATA_FILE))
-        statements.append(
-            f"CREATE VIEW {quote_identifier(name)} WITH (DEFER_BINDING) AS "  # noqa: S608
-            f"SELECT * FROM read_parquet({target})"
-        )
-    out = Path(out_path).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        con = sandboxed_duckdb(database=tmp)
-        try:
-            for statement in statements:
-                con.execute(statement)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, out)
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-    return out
-
-
-def container_mounts(
-    views: Mapping[str, str],
-    cache_dir: str | os.PathLike[str],
-    catalog_path: str | os.PathLike[str],
-    data_dir_in_container: str = DEFAULT_DATA_DIR,
-) -> dict[str, dict[str, str]]:
-    """The read-only bind mounts (docker-py / DockerSpawner ``volumes`` form) that expose a
-    catalog built by :func:`build_view_catalog` and its grants in a container::
-
-        {"<cache>/researcher/<key>": {"bind": "/data/<key>", "mode": "ro"}, ...,
-         "<catalog>": {"bind": "/data/catalog.duckdb", "mode": "ro"}}
-    """
-    data_dir = _check_container_dir(data_dir_in_container)
-    mounts = {
-        str(researcher_dir(cache_dir, key).absolute()): {"bind": str(data_dir / key), "mode": "ro"}
-        for key in sorted(set(views.values()))
-    }
-    mounts[str(Path(catalog_path).absolute())] = {
-        "bind": str(data_dir / CATALOG_FILE),
-        "mode": "ro",
-    }
-    return mounts

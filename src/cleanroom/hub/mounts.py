@@ -19,7 +19,14 @@ from cleanroom.catalog.enums import MaterialisationState
 from cleanroom.catalog.records import GrantInfo
 from cleanroom.catalog.service import CatalogService
 from cleanroom.errors import SpawnRefused
-from cleanroom.grants import materialise
+from cleanroom.grants.cache import DATA_FILE, researcher_dir
+from cleanroom.grants.materialise import describe_researcher_copy
+from cleanroom.grants.views import (
+    CATALOG_FILE,
+    DEFAULT_DATA_DIR,
+    build_view_catalog,
+    container_mounts,
+)
 from cleanroom.policy import GrantFacts, ProjectFacts, UserFacts
 
 CATALOG_ENV = "CLEANROOM_CATALOG"
@@ -80,7 +87,7 @@ def prepare_mounts(
         if (
             key is None
             or grant.materialisation_status != MaterialisationState.READY
-            or not (materialise.researcher_dir(cache_dir, key) / materialise.DATA_FILE).exists()
+            or not (researcher_dir(cache_dir, key) / DATA_FILE).exists()
         ):
             raise SpawnRefused(
                 f"The data of dataset {grant.dataset!r} (grant {grant.id}) is not ready on this "
@@ -88,13 +95,13 @@ def prepare_mounts(
             )
         views[name] = key
     session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    catalog_path = materialise.build_view_catalog(views, session_dir / materialise.CATALOG_FILE)
+    catalog_path = build_view_catalog(views, session_dir / CATALOG_FILE)
     os.chmod(catalog_path, 0o444)
     write_datasets_file(describe_views(named, cache_dir, session_dir), session_dir)
     # The grant watcher compares what a running server has mounted with what still applies.
     (session_dir / MOUNTED_FILE).write_text(json.dumps(sorted(str(g.id) for g in allowed)))
-    volumes = materialise.container_mounts(views, cache_dir, catalog_path)
-    environment = {CATALOG_ENV: f"{materialise.DEFAULT_DATA_DIR}/{materialise.CATALOG_FILE}"}
+    volumes = container_mounts(views, cache_dir, catalog_path)
+    environment = {CATALOG_ENV: f"{DEFAULT_DATA_DIR}/{CATALOG_FILE}"}
     return volumes, environment
 
 
@@ -109,7 +116,7 @@ def describe_views(views: dict[str, GrantInfo], cache_dir: Path, scratch_dir: Pa
     for name, grant in sorted(views.items()):
         key = grant.materialisation_key
         assert key is not None, "lab_mounts mounts only grants whose data is ready"
-        columns, rows = materialise.describe_researcher_copy(cache_dir, key, scratch_dir)
+        columns, rows = describe_researcher_copy(cache_dir, key, scratch_dir)
         described.append(
             {
                 "view": name,

@@ -28,10 +28,10 @@ OPENAPI_PATH = HERE / "openapi.json"
 
 
 def detect_media_type(path: Path, name: str) -> str:
-    """The media type from the content (cleanroom.airlock.mediatypes); when that module is
+    """The media type from the content (cleanroom.airlock.inspect.mediatypes); when that module is
     not installed, ``application/octet-stream``: unknown, never a guess from the name."""
     try:
-        from cleanroom.airlock.mediatypes import detect_media_type as detect
+        from cleanroom.airlock.inspect.mediatypes import detect_media_type as detect
     except ImportError:
         return "application/octet-stream"
     return detect(path, name)

@@ -3,7 +3,7 @@ checks, previews, diffs between versions, votes), the requester's own requests w
 download links once approved, and the admin pages (all requests, revoke, the audit log).
 
 No page carries a script (the Content-Security-Policy allows none), so researcher-made content
-shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.previews``;
+shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.inspect.previews``;
 without it a page says "no preview" and shows nothing made up.
 """
 
@@ -19,14 +19,13 @@ from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
 from cleanroom.airlock.web.handlers.api import DownloadHandler
 from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
 from cleanroom.airlock.web.serialise import request_model
-from cleanroom.services.handlers import public
 
 NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
 
 
 def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
     try:
-        from cleanroom.airlock.previews import render_preview as render
+        from cleanroom.airlock.inspect.previews import render_preview as render
     except ImportError:
         return NO_PREVIEW
     try:
@@ -37,7 +36,7 @@ def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
 
 def render_diff(old, new, media_type: str, name: str, old_sha: str, new_sha: str) -> Markup:
     try:
-        from cleanroom.airlock.previews import render_diff as render
+        from cleanroom.airlock.inspect.previews import render_diff as render
     except ImportError:
         return Markup('<p class="empty">No comparison is available for this file.</p>')
     try:
@@ -245,24 +244,6 @@ class AuditPage(PageHandler):
                   airlock_only=airlock_only)  # fmt: skip
 
 
-class PreviewStyles(PageHandler):
-    """The previews' stylesheet (highlighting classes), public like the other stylesheet:
-    pages may not carry inline styles."""
-
-    async def prepare(self) -> None:
-        pass
-
-    @public
-    def get(self):
-        try:
-            from cleanroom.airlock.previews import PREVIEW_CSS
-        except ImportError:
-            PREVIEW_CSS = ""  # noqa: N806
-        self.set_header("Content-Type", "text/css; charset=UTF-8")
-        self.set_header("Cache-Control", "max-age=3600")
-        self.finish(PREVIEW_CSS)
-
-
 class NotFoundPage(PageHandler):
     async def prepare(self) -> None:
         await super().prepare()
@@ -280,7 +261,6 @@ default_handlers = [
     (rf"requests/{RID}/withdraw", WithdrawForm),
     (rf"requests/{RID}/revoke", RevokeForm),
     (rf"requests/{RID}/files/{NAME}/download", DownloadPage),
-    (r"static/previews.css", PreviewStyles),
     (r"admin", AdminPage),
     (r"admin/audit", AuditPage),
 ]

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleanroom.airlock.enums import CheckStatus
+from cleanroom.airlock.store import CHUNK
 from cleanroom.core.hashing import sha256_fileobj
-
-from .enums import CheckStatus
-from .store import CHUNK
 
 
 @dataclass(frozen=True)

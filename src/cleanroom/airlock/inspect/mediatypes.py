@@ -98,10 +98,12 @@ _ONNX_MODEL_FIELDS = {
 }
 _ONNX_REQUIRED_FIELDS = {1, 7, 8}
 
-_SAFETENSORS_DTYPES = {
-    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
-    "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64", "C64",
-}  # fmt: skip
+_SAFETENSORS_DTYPES = set(
+    (
+        "BOOL U8 I8 F8_E5M2 F8_E4M3 F8_E8M0 F4 F6_E2M3 F6_E3M2 "
+        "I16 U16 F16 BF16 I32 U32 F32 F64 I64 U64 C64"
+    ).split()
+)
 
 # C0 controls other than tab, line feed, vertical tab, form feed and carriage return, and DEL:
 # a file holding them is not text (this also keeps NULs and terminal escapes out of "text").

@@ -1,0 +1,103 @@
+"""CSV (the first rows, the shape counted over bounded files) and Parquet (schema and row
+count from the footer; rows only from a small first row group, read by a sandboxed DuckDB)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.previews import common
+from cleanroom.airlock.inspect.previews.common import _human, _read_text, _Source
+from cleanroom.airlock.inspect.previews.html import _meta, _note, _reveal_note, _table
+from cleanroom.airlock.inspect.previews.models import _binary
+from cleanroom.airlock.inspect.previews.text import _text
+from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
+
+
+def _csv(src: _Source) -> str:
+    text, cut = _read_text(src.f, common.LIMITS.csv_read_bytes)
+    lines = text.splitlines(keepends=True)
+    if cut and lines:
+        lines = lines[:-1]  # the last line may be cut at the read bound
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(lines):
+            if row:
+                rows.append(row)
+            if len(rows) > common.LIMITS.table_rows:
+                break
+    except csv.Error as error:
+        return _note(f"Not shown as a table: the CSV does not parse ({error}).") + _text(src)
+    if not rows:
+        return _note("An empty CSV file.") + _binary(src, note=False)
+    header, body = rows[0], rows[1 : common.LIMITS.table_rows + 1]
+    shape = _csv_shape(src, len(header))
+    columns = min(len(header), common.LIMITS.table_columns)
+    parts = [_meta(f"{shape} · {_human(src.size)}")]
+    parts.append(_reveal_note("".join(lines[: common.LIMITS.table_rows + 1])))
+    parts.append(_table(header[:columns], [r[:columns] for r in body]))
+    shown = f"the first {len(body):,} rows and {columns} of {len(header):,} columns"
+    parts.append(_note(f"Showing {shown}; cells are cut at {common.LIMITS.cell_chars} characters."))
+    return "".join(parts)
+
+
+def _csv_shape(src: _Source, columns: int) -> str:
+    """'rows × columns' counted over the whole file when it is small enough to count."""
+    if src.size > common.LIMITS.csv_count_bytes:
+        return f"shape not counted (file larger than {_human(common.LIMITS.csv_count_bytes)})"
+    src.f.seek(0)
+    wrapper = io.TextIOWrapper(src.f, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        count = sum(1 for row in csv.reader(wrapper) if row)
+    except csv.Error as error:
+        return f"shape not counted ({error})"
+    finally:
+        wrapper.detach()
+    return f"{max(count - 1, 0):,} rows × {columns:,} columns (plus a header row)"
+
+
+def _parquet(src: _Source) -> str:
+    prefix = src.f.read(4)
+    tail = mt.read_tail(src.f, src.size, 8)
+    if not mt.is_parquet(src.f, src.size, prefix, tail):
+        return _note("Not a readable Parquet file.") + _binary(src, note=False)
+    path = str(src.path.resolve())
+    if any(c in path for c in "*?[]{}'\\\n"):  # DuckDB would read the path as a glob
+        return _note("No preview: the stored path has unusual characters.") + _binary(src, False)
+    # An in-memory DuckDB that may read this one file and nothing else, in bounded memory.
+    con = sandboxed_duckdb([path], memory_limit=common.LIMITS.parquet_memory, threads=1)
+    try:
+        ((rows,),) = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [path]).fetchall()
+        schema = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+        ((first_group,),) = con.execute(
+            "SELECT coalesce(sum(total_uncompressed_size), 0) FROM parquet_metadata(?) "
+            "WHERE row_group_id = 0",
+            [path],
+        ).fetchall()
+        names = [str(c[0]) for c in schema]
+        shown = names[: common.LIMITS.table_columns]
+        types = [str(c[1]) for c in schema[: common.LIMITS.table_columns]]
+        parts = [_meta(f"{rows:,} rows × {len(names):,} columns · {_human(src.size)}")]
+        if first_group > common.LIMITS.parquet_row_group_bytes:
+            parts.append(_note("Rows not shown: the first row group is too large to read here."))
+            parts.append(_table(shown, [], types))
+            return "".join(parts)
+        width = common.LIMITS.cell_chars + 1
+        select = ", ".join(
+            f'left(CAST("{n.replace(chr(34), chr(34) * 2)}" AS VARCHAR), {width})' for n in shown
+        )
+        data = con.execute(
+            f"SELECT {select} FROM read_parquet(?) LIMIT {common.LIMITS.table_rows}",  # noqa: S608
+            [path],
+        ).fetchall()
+    finally:
+        con.close()
+    parts.append(_table(shown, [list(r) for r in data], types))
+    parts.append(
+        _note(
+            f"Showing the first {len(data):,} rows and {len(shown)} of {len(names):,} columns; "
+            f"cells are cut at {common.LIMITS.cell_chars} characters."
+        )
+    )
+    return "".join(parts)
