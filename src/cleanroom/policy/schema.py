@@ -1,5 +1,10 @@
 """The input schema (``policies/input.schema.json``, the contract between Python and the
 policies) and the validator that checks every input document against it before OPA is asked.
+
+The schema is package data: ``cleanroom/policy/input.schema.json`` is a symbolic link to
+``policies/input.schema.json`` in the repository, and the wheel holds the file itself, so the
+package reads the schema with :mod:`importlib.resources` wherever it is installed.
+``$CLEANROOM_POLICY_SCHEMA`` names another file instead.
 """
 
 from __future__ import annotations
@@ -7,20 +12,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from importlib.resources import files
 from typing import Any
 
 import fastjsonschema
 
-from cleanroom.policy.opa import REPO_DIR
-
-SCHEMA_PATH = REPO_DIR / "policies" / "input.schema.json"
+SCHEMA_RESOURCE = "input.schema.json"
 
 
 def load_schema(path: str | os.PathLike[str] | None = None) -> dict:
-    """The input schema (``$CLEANROOM_POLICY_SCHEMA``, else policies/input.schema.json)."""
-    path = path or os.environ.get("CLEANROOM_POLICY_SCHEMA") or SCHEMA_PATH
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The input schema: ``path``, else ``$CLEANROOM_POLICY_SCHEMA``, else the package's copy of
+    policies/input.schema.json."""
+    path = path or os.environ.get("CLEANROOM_POLICY_SCHEMA")
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(
+        files("cleanroom.policy").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    )
 
 
 class InputValidator:
