@@ -1,8 +1,9 @@
 """Benchmark: policy decisions through cleanroom.policy vs a bare HTTP client, side by side.
 
-Starts its own OPA (the pinned binary, scripts/install-opa.sh) on a free loopback port with
-the repository's policies/, then takes N decisions (default 10,000; a mix of access, release
-and review) two ways, in alternating blocks so that both see the same machine state:
+Starts its own OPA (``--opa``: ``$CLEANROOM_OPA``, else the checkout's .cache/bin/opa that
+scripts/install-opa.sh builds) on a free loopback port with the repository's policies/, then
+takes N decisions (default 10,000; a mix of access, release and review) two ways,
+in alternating blocks so that both see the same machine state:
 
 - layer: ``PolicyClient.access/release/review`` from facts: builders, schema validation, input
   digest, opa-python-client's HTTP call, the decision parsed into a Decision, the revision
@@ -21,6 +22,7 @@ Goal: p99 <= 5 ms, overhead_ratio <= 1.2.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -43,8 +45,10 @@ from cleanroom.policy import (
     release_input,
     review_input,
 )
-from cleanroom.policy.opa import POLICIES_DIR, OpaProcess
+from cleanroom.policy.opa import OpaProcess
 
+# The checkout this benchmark runs from: its policies/, and the opa scripts/install-opa.sh builds.
+REPO = Path(__file__).resolve().parents[1]
 NOW = "2025-06-01T12:00:00Z"
 SHA = "ab" * 32
 
@@ -152,11 +156,15 @@ def main() -> int:
     parser.add_argument("-n", "--decisions", type=int, default=10_000)
     parser.add_argument("--block", type=int, default=500, help="decisions per alternating block")
     parser.add_argument("--audit", action="store_true", help="also measure with an audit log")
-    parser.add_argument("--policies", default=str(POLICIES_DIR))
+    parser.add_argument("--policies", default=str(REPO / "policies"))
+    parser.add_argument(
+        "--opa", default=os.environ.get("CLEANROOM_OPA") or str(REPO / ".cache" / "bin" / "opa")
+    )
     args = parser.parse_args()
 
     cases = workload()
-    with tempfile.TemporaryDirectory() as tmp, OpaProcess(args.policies) as opa:
+    opa_process = OpaProcess(args.policies, opa_binary=args.opa)
+    with tempfile.TemporaryDirectory() as tmp, opa_process as opa:
         print(f"OPA at {opa.url} ({opa.opa_binary}), policies {args.policies}")
         client = PolicyClient(opa.url, timeout=2.0)
         session = requests.Session()

@@ -2,7 +2,8 @@
 # The wheel smoke test: build the cleanroom wheel, check that it holds every file git tracks
 # under src/cleanroom, install it with its dependencies into a new, empty virtual environment
 # (from the package index, as a user would; nothing of .venv is visible there), and run the
-# command line, the settings reference and the package-data look-ups from a directory outside
+# command line, the settings reference and the package-data look-ups (the policy input schema
+# among them: a symbolic link in the repository, a file in the wheel) from a directory outside
 # the repository. Changes nothing in the repository or in .venv; everything it makes lives in
 # a temporary directory that is removed at the end.
 #
@@ -33,11 +34,19 @@ tracked = subprocess.run(
     ["git", "-C", repo, "ls-files", "src/cleanroom"], check=True, capture_output=True, text=True
 ).stdout.split()
 expected = {path.removeprefix("src/") for path in tracked}
-present = set(zipfile.ZipFile(wheel).namelist())
+archive = zipfile.ZipFile(wheel)
+present = set(archive.namelist())
 missing = sorted(expected - present)
 if missing:
     sys.exit("missing from the wheel:\n  " + "\n  ".join(missing))
 print(f"{len(expected)} files present")
+# Package data kept as a symbolic link to the one copy in the repository: the wheel must hold
+# the file itself, with the same bytes.
+for packaged, original in {"cleanroom/policy/input.schema.json": "policies/input.schema.json"}.items():
+    with open(f"{repo}/{original}", "rb") as f:
+        if archive.read(packaged) != f.read():
+            sys.exit(f"{packaged} in the wheel is not the file {original}")
+    print(f"{packaged} is {original}")
 EOF
 
 echo "== wheel: install with its dependencies into a new virtual environment"
@@ -62,8 +71,12 @@ for path in (
     "airlock/web/openapi.json",
     "catalog/migrations/env.py",
     "catalog/migrations/script.py.mako",
+    "policy/input.schema.json",
 ):
     assert (package / path).is_file(), f"package data missing: {path}"
+from cleanroom.policy import load_schema
+
+assert load_schema()["properties"]["action"], "the policy input schema does not load"
 for directory in (
     "hub/templates",
     "catalog/web/templates",

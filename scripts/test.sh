@@ -7,6 +7,9 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+# The checkout's OPA (scripts/install-opa.sh) for every hub and OPA the tests start; each test hub
+# and OPA fixture loads its own copy of policies/ (tests/support/testhub.py, tests/fixtures/opa.py).
+export CLEANROOM_OPA="${CLEANROOM_OPA:-$REPO/.cache/bin/opa}"
 
 make deps
 make check

@@ -22,7 +22,6 @@ from typing import Any, Generic, TypeVar
 from .core.units import parse_size
 from .errors import SettingsError
 
-REPO_DIR = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "CLEANROOM_"
 
 T = TypeVar("T")
@@ -288,10 +287,11 @@ class Settings:
         help="How often running servers' grants are checked again.",
     )
     policies_dir: str = setting(
-        default=str(REPO_DIR / "policies"),
+        default="/etc/cleanroom/policies",
         parse=_text,
         expected="an absolute path",
-        help="The Rego policies OPA loads and watches: edit them there, no restart.",
+        help="The Rego policies OPA loads and watches: edit them there, no restart. The "
+        "Ansible role copies the project's policies/ there; scripts/up.sh uses the checkout's.",
     )
     opa_url: str = setting(
         default="",
@@ -538,8 +538,7 @@ def _markdown_text(text: str) -> str:
 def _markdown_default(spec: Spec[Any]) -> str:
     if not spec.default:
         return "(empty)"
-    # A default inside the checkout (policies_dir) is shown relative to it, not to this machine.
-    return f"`{spec.default.replace(str(REPO_DIR), '<repository>')}`"
+    return f"`{spec.default}`"
 
 
 def markdown() -> str:

@@ -249,6 +249,9 @@ class TestHub:
 
 
 def start_test_hub(client: docker.DockerClient, **overrides: str) -> TestHub:
+    # The hub finds OPA through $CLEANROOM_OPA, as scripts/up.sh sets it: the checkout's pinned
+    # binary (scripts/install-opa.sh), unless the environment already names one.
+    os.environ.setdefault("CLEANROOM_OPA", str(Path(__file__).parents[2] / ".cache/bin/opa"))
     env = test_settings(client, **overrides)
     settings = Settings.from_env(env)
     test_hub = TestHub(env=env, settings=settings)

@@ -285,6 +285,18 @@ def test_find_opa_binary_prefers_the_environment(tmp_path, monkeypatch):
         find_opa_binary()
 
 
+def test_find_opa_binary_then_looks_on_path_and_says_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("CLEANROOM_OPA", raising=False)
+    fake = tmp_path / "opa"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_opa_binary() == str(fake)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(OpaNotFound, match="scripts/install-opa.sh"):
+        find_opa_binary()
+
+
 # -- fail closed ------------------------------------------------------------------------------
 
 ALICE = UserFacts("alice", None, ("researcher",))

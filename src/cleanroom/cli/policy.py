@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from cleanroom.policy.opa import DEFAULT_ADDR, POLICIES_DIR, find_opa_binary, opa_command
+from cleanroom.policy.opa import DEFAULT_ADDR, find_opa_binary, opa_command
 
 AREAS = ("access", "release", "review")  # = cleanroom.policy.AREAS, imported lazily
 
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
     serve = commands.add_parser(
         "serve", help="run OPA in the foreground, watching the policies directory"
     )
-    serve.add_argument("--dir", default=str(POLICIES_DIR), help="policies directory")
+    serve.add_argument("--dir", help="policies directory (default: the policies_dir setting)")
     serve.add_argument("--addr", default=DEFAULT_ADDR, help="loopback host:port")
     serve.set_defaults(func=serve_command)
 
@@ -101,6 +101,9 @@ def decide_command(args: argparse.Namespace) -> int:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    command = opa_command(find_opa_binary(), args.dir, args.addr, log_level="info")
+    from cleanroom.settings import Settings
+
+    policies_dir = args.dir or Settings.from_env().policies_dir
+    command = opa_command(find_opa_binary(), policies_dir, args.addr, log_level="info")
     os.execv(command[0], command)  # noqa: S606 - replaces this process with OPA
     return 0  # not reached

@@ -147,7 +147,11 @@ def _services(c: Config, settings: Settings, admin_token: str) -> None:
     if not settings.opa_url:
         # The hub starts OPA with itself, on loopback only, and restarts it if it exits.
         c.JupyterHub.services.append(
-            opa_service(policies_dir=settings.policies_dir, addr=f"127.0.0.1:{settings.opa_port}")
+            opa_service(
+                opa_binary=None,
+                policies_dir=settings.policies_dir,
+                addr=f"127.0.0.1:{settings.opa_port}",
+            )
         )
 
 

@@ -3,17 +3,19 @@
 The hub starts and supervises OPA as a JupyterHub *managed service*::
 
     from cleanroom.policy.opa import opa_service
-    c.JupyterHub.services.append(opa_service(addr="127.0.0.1:8181"))
+    c.JupyterHub.services.append(opa_service(None, settings.policies_dir, "127.0.0.1:8181"))
 
-OPA then runs ``opa run --server --watch`` on the ``policies/`` directory: editing a policy file
-there (after ``scripts/check-policies.sh``) takes effect on the next decision, with no restart.
-The service entry has no ``url``, so JupyterHub's proxy never routes to it; OPA listens on the
-loopback interface only, which researchers' containers cannot reach, and its own authorization
-policy (``policies/system/authz.rego``) refuses every write over HTTP.
+OPA then runs ``opa run --server --watch`` on the policies directory (the ``policies_dir``
+setting): editing a policy file there (after ``scripts/check-policies.sh``) takes effect on the
+next decision, with no restart. The service entry has no ``url``, so JupyterHub's proxy never
+routes to it; OPA listens on the loopback interface only, which researchers' containers cannot
+reach, and its own authorization policy (``policies/system/authz.rego``) refuses every write
+over HTTP.
 
-:func:`find_opa_binary` finds the pinned binary that ``scripts/install-opa.sh`` builds, and
-:class:`OpaProcess` runs OPA as a child process (tests, the benchmark, ``cleanroom policy
-serve``).
+:func:`find_opa_binary` finds the binary: ``$CLEANROOM_OPA``, else ``opa`` on PATH (in a
+checkout, ``scripts/up.sh`` and the tests point ``$CLEANROOM_OPA`` at the pinned binary that
+``scripts/install-opa.sh`` builds into ``.cache/bin/opa``). :class:`OpaProcess` runs OPA as a
+child process (tests, the benchmark, ``cleanroom policy serve``).
 """
 
 from __future__ import annotations
@@ -34,10 +36,6 @@ from pathlib import Path
 from cleanroom.errors import CleanRoomError
 
 OPA_VERSION = "1.22.3"
-# In a checkout: the repository (policies/, .cache/bin/opa). Installed elsewhere, the
-# policies directory comes from the settings (policies_dir) and opa from $CLEANROOM_OPA or PATH.
-REPO_DIR = Path(__file__).resolve().parents[3]
-POLICIES_DIR = REPO_DIR / "policies"
 DEFAULT_ADDR = "127.0.0.1:8181"
 
 # Files in the policies directory that OPA does not load (same glob semantics as OPA's
@@ -51,7 +49,7 @@ class OpaNotFound(CleanRoomError):
 
 
 def find_opa_binary() -> str:
-    """The opa binary: ``$CLEANROOM_OPA``, else ``<repo>/.cache/bin/opa``, else ``opa`` on PATH.
+    """The opa binary: ``$CLEANROOM_OPA``, else ``opa`` on PATH.
 
     Raises OpaNotFound, saying to run scripts/install-opa.sh, when there is none.
     """
@@ -63,15 +61,14 @@ def find_opa_binary() -> str:
                 "binary, or unset it and run scripts/install-opa.sh"
             )
         return configured
-    cached = REPO_DIR / ".cache" / "bin" / "opa"
-    if os.access(cached, os.X_OK):
-        return str(cached)
     on_path = shutil.which("opa")
     if on_path:
         return on_path
     raise OpaNotFound(
-        f"no opa binary (looked at $CLEANROOM_OPA, {cached} and PATH): run "
-        f"scripts/install-opa.sh to build OPA v{OPA_VERSION}"
+        "no opa binary ($CLEANROOM_OPA is not set and there is no opa on PATH): in a checkout, "
+        f"run scripts/install-opa.sh to build OPA v{OPA_VERSION} into .cache/bin/opa and set "
+        "CLEANROOM_OPA to that file (scripts/up.sh and the tests do); elsewhere, install opa "
+        "on PATH or set CLEANROOM_OPA"
     )
 
 
@@ -137,8 +134,8 @@ def opa_command(
 
 
 def opa_service(
-    opa_binary: str | os.PathLike[str] | None = None,
-    policies_dir: str | os.PathLike[str] | None = None,
+    opa_binary: str | os.PathLike[str] | None,
+    policies_dir: str | os.PathLike[str],
     addr: str = DEFAULT_ADDR,
     *,
     name: str = "opa",
@@ -152,9 +149,9 @@ def opa_service(
     next 30 s poll; it still restarts the supervisor if that dies). The entry has no
     ``url`` on purpose: a service with a url gets a route on the public proxy, and OPA must
     not be reachable from there. The hub and the airlock reach it at ``http://<addr>``.
+    ``opa_binary`` None means :func:`find_opa_binary`; ``policies_dir`` is the setting's.
     """
     binary = opa_binary if opa_binary is not None else find_opa_binary()
-    policies = policies_dir if policies_dir is not None else POLICIES_DIR
     service: dict = {
         "name": name,
         "command": [
@@ -162,9 +159,9 @@ def opa_service(
             "-m",
             "cleanroom.policy.supervise",
             "--",
-            *opa_command(binary, policies, addr, log_level=log_level),
+            *opa_command(binary, policies_dir, addr, log_level=log_level),
         ],
-        "cwd": os.fspath(Path(policies).resolve()),
+        "cwd": os.fspath(Path(policies_dir).resolve()),
     }
     if environment:
         service["environment"] = dict(environment)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cleanroom.audit import AuditLog, AuditRecord
-    from cleanroom.policy import Decision
+    from cleanroom.policy.client import Decision
 
 
 def record_decision(
