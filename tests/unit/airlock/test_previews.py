@@ -16,7 +16,18 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_airlock_mediatypes import (
+
+from cleanroom.airlock import mediatypes as mt
+from cleanroom.airlock.previews import (
+    LIMITS,
+    PREVIEW_CSP,
+    PREVIEW_CSS,
+    render_diff,
+    render_preview,
+    sanitise_html,
+)
+
+from .test_mediatypes import (
     PICKLE_BYTES,
     bytes_read,
     jpeg_bytes,
@@ -27,16 +38,6 @@ from test_airlock_mediatypes import (
     png_chunk,
     safetensors_bytes,
     sparse_file,
-)
-
-from cleanroom.airlock import mediatypes as mt
-from cleanroom.airlock.previews import (
-    LIMITS,
-    PREVIEW_CSP,
-    PREVIEW_CSS,
-    render_diff,
-    render_preview,
-    sanitise_html,
 )
 
 ACTIVE_ELEMENTS = {
