@@ -20,18 +20,17 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
 import websocket
 
-REPO = Path(__file__).parents[2]
-EXTENSION = REPO / "extensions" / "cleanroom-lab"
-IMAGE_CONFIG = REPO / "images" / "notebook" / "jupyter_server_config.py"
-KERNELS_GATEWAY = REPO / "images" / "notebook" / "kernels_gateway.py"
-START_HERE = REPO / "images" / "notebook" / "start-here" / "Start here.ipynb"
+from . import EXTENSION, NOTEBOOK_IMAGE
+
+IMAGE_CONFIG = NOTEBOOK_IMAGE / "jupyter_server_config.py"
+KERNELS_GATEWAY = NOTEBOOK_IMAGE / "kernels_gateway.py"
+START_HERE = NOTEBOOK_IMAGE / "start-here" / "Start here.ipynb"
 DESCRIBED = {
     "view": "sales",
     "dataset": "sales",
