@@ -6,6 +6,8 @@ PY := .venv/bin
 SRC := PYTHONPATH=$(CURDIR)/src
 LAB := extensions/cleanroom-lab
 LAB_ENV := PATH="$(CURDIR)/$(LAB)/.cache/venv/bin:$$PATH"
+# The Python folders ruff checks and formats, with the lab extension's server part and tests.
+PYTHON_DIRS := src tests bench $(LAB)/cleanroom_lab
 
 # 1. Bring the whole clean room up with demo accounts; print where to log in.
 up:
@@ -35,8 +37,8 @@ deps:
 # only when there are more than MYPY_BASELINE.
 MYPY_BASELINE := 3
 check:
-	$(PY)/ruff check src tests bench
-	$(PY)/ruff format --check src tests bench
+	$(PY)/ruff check $(PYTHON_DIRS)
+	$(PY)/ruff format --check $(PYTHON_DIRS)
 	scripts/check-mypy.sh $(MYPY_BASELINE)
 	$(SRC) $(PY)/python -m cleanroom.settings --markdown | diff -u docs/reference/settings.md - \
 	  || { echo "docs/reference/settings.md is out of date: make fix"; exit 1; }
@@ -45,15 +47,16 @@ check:
 	scripts/check-wheel.sh
 
 fix:
-	$(PY)/ruff check --fix src tests bench
-	$(PY)/ruff format src tests bench
+	$(PY)/ruff check --fix $(PYTHON_DIRS)
+	$(PY)/ruff format $(PYTHON_DIRS)
 	cd $(LAB) && $(LAB_ENV) jlpm lint
 	$(SRC) $(PY)/python -m cleanroom.settings --markdown > docs/reference/settings.md
 
 # The unit tier with branch coverage of the package; fails under the floor in pyproject.toml.
+# With it, the lab extension's server tests (inside the extension, as in its template).
 coverage:
 	$(SRC) $(PY)/pytest -p no:cacheprovider --durations=10 --cov --cov-report=term \
-	  tests/unit
+	  tests/unit $(LAB)/cleanroom_lab/tests
 
 images:
 	images/build.sh

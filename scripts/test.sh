@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs and starts what is missing (make deps; each step skips what is
-# already done), runs every static check (make check), then the unit tests with branch
-# coverage of the package and its floor (make coverage), then the integration and browser
-# tests against a real Docker engine, OPA, PostgreSQL, JupyterHub, nginx and Chromium. Fails
-# if anything fails. Arguments go to the integration and browser pytest run (-k, -x, ...).
+# already done), runs every static check (make check), then the unit tests and the lab
+# extension's server tests with branch coverage of the package and its floor (make coverage),
+# then the integration and browser tests against a real Docker engine, OPA, PostgreSQL,
+# JupyterHub, nginx and Chromium. Fails if anything fails. Arguments go to the integration and
+# browser pytest run (-k, -x, ...).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -13,7 +14,7 @@ export CLEANROOM_OPA="${CLEANROOM_OPA:-$REPO/.cache/bin/opa}"
 
 make deps
 make check
-echo "== pytest: unit tests, with coverage"
+echo "== pytest: unit tests and the lab extension's server tests, with coverage"
 make coverage
 echo "== pytest: integration and browser tests"
 # The slowest tests are listed at the end, to see where the suite's time goes.

@@ -33,7 +33,8 @@ cd "$HERE"
 sources_hash() {
     {
         find src schema style cleanroom_lab jupyter-config -type f \
-            -not -path 'cleanroom_lab/labextension/*' -not -name '*.pyc' -print0 \
+            -not -path 'cleanroom_lab/labextension/*' -not -path 'cleanroom_lab/tests/*' \
+            -not -name '*.pyc' -print0 \
             | sort -z | xargs -0 sha256sum
         sha256sum package.json yarn.lock tsconfig.json pyproject.toml install.json \
             .yarnrc.yml build-wheel.sh

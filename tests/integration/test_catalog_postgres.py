@@ -1,6 +1,6 @@
 """The catalog against a real PostgreSQL server: the migrations, and what only a server shows
 (concurrent upgrades, a server that is not there, a dropped connection). The service suite of
-tests/unit/test_catalog_service.py runs on PostgreSQL too (its ``[postgresql]`` cases).
+tests/unit/catalog/test_service.py runs on PostgreSQL too (its ``[postgresql]`` cases).
 
 The server is the one scripts/start-postgres.sh starts (or ``$CLEANROOM_TEST_POSTGRES_URL``).
 When it is not reachable these tests FAIL, saying to run that script. Each test session works

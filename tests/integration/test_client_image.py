@@ -226,8 +226,8 @@ def test_ungranted_columns_and_rows_are_absent(container, grants):
 
 def test_no_canary_in_any_byte_under_data(container, grants):
     # Random values are searched by 8-letter pieces: Parquet's Snappy pages may turn 4 letters
-    # of a value into a back-reference (see tests/unit/test_materialise.py). A canary counts as
-    # found if any piece is there; a granted value if 4 of its 6 pieces are.
+    # of a value into a back-reference (see tests/unit/grants/test_materialise.py). A canary
+    # counts as found if any piece is there; a granted value if 4 of its 6 pieces are.
     pieces = {
         "canaries": [[v[i : i + 8] for i in range(0, 48, 8)] for v in grants["canaries"]],
         "granted": [[v[i : i + 8] for i in range(0, 48, 8)] for v in grants["granted"]],

@@ -91,11 +91,12 @@ def test_download_routes_contents_guard_and_terminals(lab):
         headers=lab["headers"],
         timeout=60,
     )
-    # Refused at the edge before the lab server's own guard (tests/unit/test_lab_server.py)
+    # Refused at the edge before the lab server's own guard
+    # (extensions/cleanroom-lab/cleanroom_lab/tests/test_server.py)
     assert upload.status_code == 403 and upload.headers.get("X-Cleanroom-Edge") == "refused"
     listing = session.get(f"{base}/api/contents", timeout=60).json()
     assert "in.bin" not in {entry["name"] for entry in listing["content"]}
     # Terminals: refused at the edge (and absent from the lab server behind it: 404 there,
-    # tests/unit/test_lab_server.py).
+    # extensions/cleanroom-lab/cleanroom_lab/tests/test_server.py).
     terminals = session.get(f"{base}/api/terminals", timeout=60)
     assert terminals.status_code == 403 and terminals.headers.get("X-Cleanroom-Edge") == "refused"

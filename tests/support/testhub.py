@@ -27,6 +27,7 @@ from cleanroom.host import daemon
 from cleanroom.host import nginx as edge
 from cleanroom.host import prepare as host
 from cleanroom.settings import Settings
+from support.paths import REPO
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -71,7 +72,7 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
     state = tempfile.mkdtemp(prefix="cleanroom-test-")
     # A copy of the policies of its own, so a test can change a rule while the hub runs.
     policies = Path(state) / "policies"
-    shutil.copytree(Path(__file__).parents[2] / "policies", policies)
+    shutil.copytree(REPO / "policies", policies)
     env = {
         "CLEANROOM_STATE_DIR": state,
         "CLEANROOM_PUBLIC_HOST": TEST_DOMAIN,

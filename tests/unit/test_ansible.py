@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from support.paths import REPO
 
 from cleanroom.settings import SETTINGS, Settings
 
-ANSIBLE = Path(__file__).parents[2] / "ansible"
+ANSIBLE = REPO / "ansible"
 ROLE = ANSIBLE / "roles" / "cleanroom"
 # Role variables whose default differs from the setting's on purpose, and why.
 ROLE_DEFAULTS_THAT_DIFFER = {

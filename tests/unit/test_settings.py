@@ -1,11 +1,10 @@
-from pathlib import Path
-
 import pytest
+from support.paths import REPO
 
 from cleanroom.errors import SettingsError
 from cleanroom.settings import SETTINGS, Settings, describe, markdown
 
-REFERENCE = Path(__file__).parents[2] / "docs" / "reference" / "settings.md"
+REFERENCE = REPO / "docs" / "reference" / "settings.md"
 
 
 def test_defaults_are_valid():

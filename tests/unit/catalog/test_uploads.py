@@ -1,4 +1,4 @@
-"""Uploading a dataset file through the admin pages, in-process (as test_catalog_web.py): the
+"""Uploading a dataset file through the admin pages, in-process (as test_web.py): the
 chunked JSON API, resuming, every refusal (nothing in the import directory, nothing in the
 catalog), the admin scope and XSRF, the audit records, and the cleaning of abandoned uploads.
 """

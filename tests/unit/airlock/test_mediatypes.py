@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.paths import REPO
 
 from cleanroom.airlock.inspect import mediatypes
 from cleanroom.airlock.inspect.mediatypes import detect_media_type
@@ -357,7 +358,7 @@ def test_a_large_onnx_model_is_walked_without_reading_its_weights(tmp_path):
 
 
 def test_every_detected_type_is_one_the_release_policy_knows():
-    rego = (Path(__file__).parents[2] / "policies" / "release.rego").read_text()
+    rego = (REPO / "policies" / "release.rego").read_text()
     known = {
         media_type
         for block in re.findall(r'"media_types":\s*\{([^}]*)\}', rego)

@@ -1,6 +1,6 @@
 """The admin pages' display channel page (cleanroom.catalog.web.display) in-process, over a real
 display ledger in a temporary state dir, with the hub's OAuth replaced by a stand-in that says who
-is signed in and with which scopes (as in test_catalog_web.py).
+is signed in and with which scopes (as in test_web.py).
 
 - an admin sees each researcher's bytes per day, the limits, and which rows are over the audit
   threshold or at the quota; "Nothing counted yet." before the ledger exists;

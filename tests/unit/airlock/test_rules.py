@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from support.paths import REPO
 
 from cleanroom.airlock import permissions as perm
 from cleanroom.airlock.errors import AirlockError, Conflict, InvalidTransition, PermissionDenied
@@ -179,11 +180,10 @@ def test_create_and_administer(who):
 
 
 def test_the_docs_show_the_transition_table_as_it_is():
-    from pathlib import Path
 
     from cleanroom.airlock.states import transition_table_text
 
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "explanation" / "airlock.md").read_text()
+    docs = (REPO / "docs" / "explanation" / "airlock.md").read_text()
     block = docs.split("<!-- transitions:begin -->")[1].split("<!-- transitions:end -->")[0]
     assert block.strip().strip("`").strip() == transition_table_text(), (
         "docs/explanation/airlock.md shows another transition table: "

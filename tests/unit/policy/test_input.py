@@ -9,10 +9,10 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import jsonschema
 import pytest
+from support.paths import REPO
 
 from cleanroom.audit import AuditLog
 from cleanroom.errors import CleanRoomError
@@ -53,7 +53,6 @@ from cleanroom.policy.opa import (
     policy_files,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
 SCHEMA = load_schema()
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)

@@ -20,9 +20,10 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
+from support.paths import REPO
+
 from cleanroom.airlock.names import FILE_TYPES
 
-REPO = Path(__file__).resolve().parents[2]
 # Accepted everywhere, released never: the one deliberate difference between the copies.
 NEVER_RELEASED = ("other",)
 

@@ -69,8 +69,14 @@ async def airlock(tmp_path):
     )
     limits = Limits(max_file_bytes=10_000, max_files=3, max_request_bytes=20_000)
     service = make_airlock(tmp_path, policy=policy, limits=limits)
-    app = make_app(service, FakeHub(), prefix=PREFIX, subnet="172.30.0.0/24",
-                   gateway="172.30.0.1", hub_auth=FakeHubAuth())  # fmt: skip
+    app = make_app(
+        service,
+        FakeHub(),
+        prefix=PREFIX,
+        subnet="172.30.0.0/24",
+        gateway="172.30.0.1",
+        hub_auth=FakeHubAuth(),
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -85,8 +91,14 @@ async def fetch(airlock, path, user="alice", method="GET", body=None, headers=No
     headers = dict(headers or {})
     if user:
         headers["Authorization"] = f"token {user}"
-    request = HTTPRequest(airlock["url"] + path, method=method, headers=headers, body=body,
-                          follow_redirects=False, allow_nonstandard_methods=True)  # fmt: skip
+    request = HTTPRequest(
+        airlock["url"] + path,
+        method=method,
+        headers=headers,
+        body=body,
+        follow_redirects=False,
+        allow_nonstandard_methods=True,
+    )
     return await AsyncHTTPClient().fetch(request, raise_error=False)
 
 
@@ -99,11 +111,19 @@ async def page(airlock, path, user="alice", code=200, **kwargs) -> str:
 
 async def submitted(airlock, title="Yield table") -> str:
     """A request of alice's with one file, submitted: in review, waiting for rita."""
-    made = await fetch(airlock, "api/requests", method="POST",
-                       body=json.dumps({"justification": "j", "title": title}))  # fmt: skip
+    made = await fetch(
+        airlock,
+        "api/requests",
+        method="POST",
+        body=json.dumps({"justification": "j", "title": title}),
+    )
     rid = json.loads(made.body)["id"]
-    put = await fetch(airlock, f"api/requests/{rid}/files/t.csv?type=table", method="PUT",
-                      body=b"group,n\nA,12\nB,15\n")  # fmt: skip
+    put = await fetch(
+        airlock,
+        f"api/requests/{rid}/files/t.csv?type=table",
+        method="PUT",
+        body=b"group,n\nA,12\nB,15\n",
+    )
     assert put.code == 201, put.body
     done = await fetch(airlock, f"api/requests/{rid}/submit", method="POST", body=b"{}")
     assert json.loads(done.body)["state"] == "in_review", done.body
@@ -209,8 +229,11 @@ async def test_empty_lists_say_how_the_first_entry_comes(airlock):
 
     # Once there is a request, the lists hold it and say nothing of being empty.
     rid = await submitted(airlock)
-    for user, path, list_id in (("alice", "", "mine"), ("rita", "review", "waiting"),
-                                ("adam", "admin", "all")):  # fmt: skip
+    for user, path, list_id in (
+        ("alice", "", "mine"),
+        ("rita", "review", "waiting"),
+        ("adam", "admin", "all"),
+    ):
         html = await page(airlock, path, user)
         assert f'id="{list_id}-empty"' not in html and f"requests/{rid}" in html, user
     assert 'id="records-empty"' not in await page(airlock, "admin/audit", "adam")
@@ -218,8 +241,11 @@ async def test_empty_lists_say_how_the_first_entry_comes(airlock):
 
 @in_session_loop
 async def test_a_page_that_does_not_exist_says_where_to_look(airlock):
-    for user, path in (("alice", "requests/r-nope"), ("rita", "nowhere"),
-                       ("alice", "requests/r-nope/files/x.csv/download")):  # fmt: skip
+    for user, path in (
+        ("alice", "requests/r-nope"),
+        ("rita", "nowhere"),
+        ("alice", "requests/r-nope/files/x.csv/download"),
+    ):
         html = await page(airlock, path, user, code=404)
         assert title_of(html) == f"Not found · {SITE}" and h1s(html) == ["Not found"]
         assert "It may have been withdrawn, or the link is wrong" in next_step(html)
@@ -238,14 +264,16 @@ async def test_a_refusal_says_who_can_give_access(airlock):
     assert "ask an admin to add you to the admin group" in next_step(html)
     rid = await submitted(airlock)
     html = await page(airlock, f"requests/{rid}", "adam", code=200)  # admins see every request
-    outsider = await page(airlock, f"requests/{rid}/revoke", "rita", code=403, method="POST",
-                          body=b"reason=x")  # fmt: skip
+    outsider = await page(
+        airlock, f"requests/{rid}/revoke", "rita", code=403, method="POST", body=b"reason=x"
+    )
     assert "ask an admin to add you to the request's project or to give you the reviewer role" in (
         next_step(outsider)
     )
     # A form without its XSRF token (a cookie sign-in): reload and send again.
-    forged = await page(airlock, f"requests/{rid}/withdraw", None, code=403, method="POST",
-                        body=b"")  # fmt: skip
+    forged = await page(
+        airlock, f"requests/{rid}/withdraw", None, code=403, method="POST", body=b""
+    )
     assert "reload the page and send it again" in next_step(forged)
 
 
@@ -260,8 +288,9 @@ async def test_a_mistake_gives_the_reasons_and_the_way_back(airlock):
     bad_state = await page(airlock, "admin?state=lost", "adam", code=400)
     assert "&#39;lost&#39; is not a state" in bad_state
     # Submitting again a request that is in review already: a conflict, with the way back.
-    again = await page(airlock, f"requests/{rid}/submit", "alice", code=409, method="POST",
-                       body=b"")  # fmt: skip
+    again = await page(
+        airlock, f"requests/{rid}/submit", "alice", code=409, method="POST", body=b""
+    )
     assert h1s(again) == ["Not possible now"]
     assert "open it again to see where it is now" in next_step(again)
     assert way_back(again) == {"Back to the request": f"{PREFIX}requests/{rid}"}

@@ -20,18 +20,21 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+import tornado.web
 import websocket
 
-REPO = Path(__file__).parents[2]
-EXTENSION = REPO / "extensions" / "cleanroom-lab"
-IMAGE_CONFIG = REPO / "images" / "notebook" / "jupyter_server_config.py"
-KERNELS_GATEWAY = REPO / "images" / "notebook" / "kernels_gateway.py"
-START_HERE = REPO / "images" / "notebook" / "start-here" / "Start here.ipynb"
+from cleanroom_lab.guard import guard_handlers
+from cleanroom_lab.handlers import lab_handlers
+
+from . import EXTENSION, NOTEBOOK_IMAGE
+
+IMAGE_CONFIG = NOTEBOOK_IMAGE / "jupyter_server_config.py"
+KERNELS_GATEWAY = NOTEBOOK_IMAGE / "kernels_gateway.py"
+START_HERE = NOTEBOOK_IMAGE / "start-here" / "Start here.ipynb"
 DESCRIBED = {
     "view": "sales",
     "dataset": "sales",
@@ -270,22 +273,45 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def test_every_endpoint_needs_the_researcher_session(lab):
+def _example_path(pattern: str) -> str:
+    """A path that a route's pattern matches: each group filled in with a plausible value."""
+    path = re.sub(r"\(\?P<\w+>[^)]*\)|\(\.\*\)", "r-1", pattern)
+    assert re.fullmatch(pattern, path), (pattern, path)
+    return path
+
+
+def _extension_routes() -> list[tuple[str, str]]:
+    """(method, path) for every method of every route the extension registers, read from its
+    own handler tables, as the server gets them. The methods a handler only inherits are
+    jupyter_server's own, and ones it lets anyone call (the CORS preflight ``OPTIONS``)."""
+    routes = []
+    for pattern, handler in guard_handlers("/") + lab_handlers("/"):
+        for method in handler.SUPPORTED_METHODS:
+            function = getattr(handler, method.lower())
+            if function is tornado.web.RequestHandler._unimplemented_method:
+                continue
+            if not function.__module__.startswith("cleanroom_lab."):
+                assert function.__module__.startswith("jupyter_server."), (method, handler)
+                assert hasattr(function, "__allow_unauthenticated"), (method, handler)
+                continue
+            routes.append((method, _example_path(pattern)))
+    return routes
+
+
+def test_every_route_of_the_extension_refuses_an_anonymous_request(lab, airlock):
+    routes = _extension_routes()
+    # Among them the release endpoints and the refused download routes.
+    assert {("POST", "/cleanroom-lab/requests"), ("GET", "/files/r-1")} <= set(routes)
+    (lab["home"] / "r-1").write_text("a workspace file")
+    before = len(airlock.calls)
     anonymous = requests.Session()
-    for method, path in [
-        ("GET", "settings"),
-        ("GET", "datasets"),
-        ("POST", "preview"),
-        ("GET", "requests"),
-        ("POST", "requests"),
-        ("GET", "requests/r-1"),
-        ("POST", "requests/r-1/withdraw"),
-        ("POST", "requests/r-1/resubmit"),
-    ]:
+    for method, path in routes:
         response = anonymous.request(
-            method, f"{lab['url']}/cleanroom-lab/{path}", json={}, timeout=30, allow_redirects=False
+            method, f"{lab['url']}{path}", json={}, timeout=30, allow_redirects=False
         )
         assert response.status_code in (302, 403), (method, path, response.status_code)
+        assert "a workspace file" not in response.text, (method, path)
+    assert len(airlock.calls) == before  # nothing reached the airlock
 
 
 def test_the_datasets_panel_reads_what_the_hub_wrote(lab):

@@ -25,8 +25,10 @@ from cleanroom.airlock.web.handlers.base import CONTENT_SECURITY_POLICY, check_r
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
 
 PREFIX = "/services/airlock/"
-TOKENS = {"alice-token": ("alice", ["custom:cleanroom:submit"]),
-          "rita-token": ("rita", ["custom:cleanroom:review"])}  # fmt: skip
+TOKENS = {
+    "alice-token": ("alice", ["custom:cleanroom:submit"]),
+    "rita-token": ("rita", ["custom:cleanroom:review"]),
+}
 
 
 class FakeHubAuth:
@@ -71,8 +73,14 @@ async def server(tmp_path):
     # A stub policy, which nothing these tests do gets as far as asking (checked at the end).
     limits = Limits(max_file_bytes=1000, max_files=3, max_request_bytes=2500)
     service = make_airlock(tmp_path, limits=limits)
-    app = make_app(service, FakeHub(), prefix=PREFIX, subnet="172.30.0.0/24",
-                   gateway="172.30.0.1", hub_auth=FakeHubAuth())  # fmt: skip
+    app = make_app(
+        service,
+        FakeHub(),
+        prefix=PREFIX,
+        subnet="172.30.0.0/24",
+        gateway="172.30.0.1",
+        hub_auth=FakeHubAuth(),
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -89,8 +97,13 @@ async def call(server, method, path, token="alice-token", body=None, headers=Non
     headers = dict(headers or {})
     if token:
         headers["Authorization"] = f"token {token}"
-    request = HTTPRequest(server["url"] + path, method=method, headers=headers, body=body,
-                          allow_nonstandard_methods=True)  # fmt: skip
+    request = HTTPRequest(
+        server["url"] + path,
+        method=method,
+        headers=headers,
+        body=body,
+        allow_nonstandard_methods=True,
+    )
     return await AsyncHTTPClient().fetch(request, raise_error=False)
 
 
@@ -102,8 +115,11 @@ async def draft(server) -> str:
 
 @in_session_loop
 async def test_without_a_hub_identity_everything_is_401_json(server):
-    for method, path in (("GET", "api/requests"), ("POST", "api/requests"),
-                         ("PUT", "api/requests/r-1/files/a.csv?type=table")):  # fmt: skip
+    for method, path in (
+        ("GET", "api/requests"),
+        ("POST", "api/requests"),
+        ("PUT", "api/requests/r-1/files/a.csv?type=table"),
+    ):
         answer = await call(
             server, method, path, token=None, body=b"{}" if method != "GET" else None
         )
@@ -151,8 +167,14 @@ async def test_bad_input_is_4xx_json_never_5xx(server):
 @in_session_loop
 async def test_a_cookie_sign_in_needs_the_xsrf_token_a_header_token_does_not(server):
     body = json.dumps({"justification": "j"})
-    by_cookie = await call(server, "POST", "api/requests", token=None, body=body,
-                           headers={"Cookie": "fake-session=alice"})  # fmt: skip
+    by_cookie = await call(
+        server,
+        "POST",
+        "api/requests",
+        token=None,
+        body=body,
+        headers={"Cookie": "fake-session=alice"},
+    )
     assert by_cookie.code == 403 and "xsrf" in json.loads(by_cookie.body)["error"].lower()
     assert (await call(server, "POST", "api/requests", body=body)).code == 201
 
@@ -200,8 +222,12 @@ async def test_uploads_over_the_limit_are_413_and_leave_nothing(server):
 async def test_an_upload_streams_in_and_counts_against_the_request(server):
     rid = await draft(server)
     for index in range(2):
-        answer = await call(server, "PUT", f"api/requests/{rid}/files/f{index}.csv?type=table",
-                            body=b"a" * 1000 + bytes([index]) * 0)  # fmt: skip
+        answer = await call(
+            server,
+            "PUT",
+            f"api/requests/{rid}/files/f{index}.csv?type=table",
+            body=b"a" * 1000 + bytes([index]) * 0,
+        )
         assert answer.code == 201, answer.body
     # 2000 of 2500 bytes used: the next file may have 500.
     over = await call(server, "PUT", f"api/requests/{rid}/files/f2.csv?type=table", body=b"b" * 501)
@@ -215,8 +241,9 @@ async def test_an_upload_streams_in_and_counts_against_the_request(server):
 @in_session_loop
 async def test_only_the_requester_changes_a_request(server):
     rid = await draft(server)
-    answer = await call(server, "PUT", f"api/requests/{rid}/files/a.csv?type=table", body=b"1",
-                        token="rita-token")  # fmt: skip
+    answer = await call(
+        server, "PUT", f"api/requests/{rid}/files/a.csv?type=table", body=b"1", token="rita-token"
+    )
     assert answer.code == 403
 
 
@@ -230,9 +257,15 @@ def test_every_handler_method_is_authenticated():
 
 @pytest.mark.parametrize(
     ("peer", "inside"),
-    [("172.30.0.2", True), ("172.30.0.254", True), ("172.30.0.1", False), ("127.0.0.1", False),
-     ("10.0.0.5", False), ("not-an-address", True)],
-)  # fmt: skip
+    [
+        ("172.30.0.2", True),
+        ("172.30.0.254", True),
+        ("172.30.0.1", False),
+        ("127.0.0.1", False),
+        ("10.0.0.5", False),
+        ("not-an-address", True),
+    ],
+)
 def test_the_peer_check(peer, inside):
     from cleanroom.airlock.web.handlers.base import AirlockHandler
 
@@ -248,9 +281,11 @@ def test_the_peer_check(peer, inside):
 
 
 def test_the_hubs_user_model_gives_the_running_servers_project_only():
-    running = {"name": "alice", "groups": ["researcher"],
-               "servers": {"": {"ready": True, "stopped": False,
-                                "user_options": {"project": "yield"}}}}  # fmt: skip
+    running = {
+        "name": "alice",
+        "groups": ["researcher"],
+        "servers": {"": {"ready": True, "stopped": False, "user_options": {"project": "yield"}}},
+    }
     assert parse_user(running) == HubUser("alice", ("researcher",), "yield", True)
     options = {"project": "yield"}
     pending = {"name": "alice", "servers": {"": {"ready": False, "user_options": options}}}

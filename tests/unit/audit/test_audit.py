@@ -1,5 +1,5 @@
 """cleanroom.audit without any service: appending, the chain, the anchor, the key, threads and
-an interrupted append. (record_decision: test_policy_record.py. Tampering and several
+an interrupted append. (record_decision: policy/test_record.py. Tampering and several
 processes: tests/integration/test_audit_verify.py.)"""
 
 from __future__ import annotations

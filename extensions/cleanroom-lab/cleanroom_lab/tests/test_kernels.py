@@ -9,6 +9,7 @@ import os
 import socket
 
 import pytest
+
 from cleanroom_lab import kernels
 
 

@@ -6,6 +6,7 @@ import base64
 import os
 
 import pytest
+
 from cleanroom_lab.filetypes import check_type, suggest_type
 from cleanroom_lab.outputs import check_output
 from cleanroom_lab.workspace import Limits, Refused, Workspace

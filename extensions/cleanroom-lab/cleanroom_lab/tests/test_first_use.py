@@ -1,16 +1,17 @@
 """The lab server's first-use parts (extensions/cleanroom-lab): the "Start here" notebook
 copied into a new home once, and the Datasets panel's facts read back as the hub wrote them.
-Served on a real Jupyter server in tests/unit/test_lab_server.py; here the edge cases."""
+Served on a real Jupyter server in test_server.py; here the edge cases."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from cleanroom_lab.datasets import MAX_FILE_BYTES, NO_DATASETS, read_datasets
 from cleanroom_lab.starthere import MARKER, copy_start_here
 
-START_HERE = Path(__file__).parents[2] / "images" / "notebook" / "start-here" / "Start here.ipynb"
+from . import NOTEBOOK_IMAGE
+
+START_HERE = NOTEBOOK_IMAGE / "start-here" / "Start here.ipynb"
 
 
 def test_start_here_is_a_valid_notebook_that_asks_for_a_release():

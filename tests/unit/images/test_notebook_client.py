@@ -13,10 +13,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.paths import REPO
 
 from cleanroom.grants.materialise import build_view_catalog
 
-CLIENT = Path(__file__).resolve().parents[2] / "images" / "notebook" / "client" / "cleanroom.py"
+CLIENT = REPO / "images" / "notebook" / "client" / "cleanroom.py"
 
 
 @pytest.fixture(scope="module")

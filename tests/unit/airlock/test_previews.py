@@ -18,7 +18,17 @@ from pathlib import Path
 import duckdb
 import pytest
 from pygments.formatters import HtmlFormatter
-from test_airlock_mediatypes import (
+
+from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.previews import (
+    LIMITS,
+    PREVIEW_CSP,
+    render_diff,
+    render_preview,
+    sanitise_html,
+)
+
+from .test_mediatypes import (
     PICKLE_BYTES,
     bytes_read,
     jpeg_bytes,
@@ -29,15 +39,6 @@ from test_airlock_mediatypes import (
     png_chunk,
     safetensors_bytes,
     sparse_file,
-)
-
-from cleanroom.airlock.inspect import mediatypes as mt
-from cleanroom.airlock.inspect.previews import (
-    LIMITS,
-    PREVIEW_CSP,
-    render_diff,
-    render_preview,
-    sanitise_html,
 )
 
 ACTIVE_ELEMENTS = {
