@@ -1,5 +1,6 @@
 import { Widget } from '@lumino/widgets';
 
+import { add, panelTop } from './dom';
 import { ReleaseError, requestAPI } from './request';
 
 /** A granted view as the hub described it when it started this server (no data). */
@@ -59,21 +60,6 @@ export function grantLines(view: IDataset): string[] {
   ];
 }
 
-function add<K extends keyof HTMLElementTagNameMap>(
-  parent: HTMLElement,
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  parent.appendChild(node);
-  return node;
-}
-
 /**
  * The left-side Datasets panel: the project's granted views with their columns and types,
  * row counts, what the grant restricts and its expiry. "Insert query" puts a DuckDB query
@@ -90,24 +76,14 @@ export class DatasetsPanel extends Widget {
     this.addClass('jp-cleanroom-DatasetsPanel');
     this.title.caption = 'Datasets granted to this project';
     this.title.label = 'Datasets';
-    const header = add(this.node, 'div', 'jp-cleanroom-header');
-    add(header, 'h2', '', 'Datasets');
-    const refresh = add(
-      header,
-      'button',
-      'jp-mod-styled jp-cleanroom-refresh',
-      'Refresh'
-    );
-    refresh.onclick = () => void this.refresh();
-    add(
+    this.status = panelTop(
       this.node,
-      'p',
-      'jp-cleanroom-hint',
+      'Datasets',
       "Your project's datasets, read-only. Only what was granted is here: other columns " +
         'and rows are not in this server at all. "Insert query" adds a cell that reads ' +
-        'a view with DuckDB into pandas.'
+        'a view with DuckDB into pandas.',
+      () => void this.refresh()
     );
-    this.status = add(this.node, 'p', 'jp-cleanroom-status');
     this.list = add(this.node, 'ul', 'jp-cleanroom-datasets');
   }
 

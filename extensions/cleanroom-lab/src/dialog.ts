@@ -1,6 +1,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
+import { element } from './dom';
 import { FILE_TYPES, humanSize } from './model';
 import { IOutputFile } from './outputs';
 
@@ -24,19 +25,6 @@ export interface IReleaseChoice {
   justification: string;
   files: { path: string; type: string }[];
   outputs: { name: string; data: string }[];
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 /**

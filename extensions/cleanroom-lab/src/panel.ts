@@ -16,6 +16,7 @@ import {
   stateLabel,
   statesOf
 } from './model';
+import { add, panelTop } from './dom';
 import { ReleaseError, postJSON, requestAPI } from './request';
 
 /** The airlock's page for a request, as the browser reaches it (beside the hub). */
@@ -28,21 +29,6 @@ export function airlockPage(requestId: string): string {
     'services/airlock/requests',
     encodeURIComponent(requestId)
   );
-}
-
-function add<K extends keyof HTMLElementTagNameMap>(
-  parent: HTMLElement,
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  parent.appendChild(node);
-  return node;
 }
 
 /**
@@ -62,24 +48,14 @@ export class RequestsPanel extends Widget {
     this.addClass('jp-cleanroom-RequestsPanel');
     this.title.caption = 'Release requests';
     this.title.label = 'Releases';
-    const header = add(this.node, 'div', 'jp-cleanroom-header');
-    add(header, 'h2', '', 'Release requests');
-    const refresh = add(
-      header,
-      'button',
-      'jp-mod-styled jp-cleanroom-refresh',
-      'Refresh'
-    );
-    refresh.onclick = () => void this.refresh();
-    add(
+    this.status = panelTop(
       this.node,
-      'p',
-      'jp-cleanroom-hint',
+      'Release requests',
       'To take a file, a notebook or a cell output out of the clean room, right-click it and ' +
         'choose "Request release…". A reviewer checks it; approved files are downloaded ' +
-        'from outside the clean room.'
+        'from outside the clean room.',
+      () => void this.refresh()
     );
-    this.status = add(this.node, 'p', 'jp-cleanroom-status');
     this.list = add(this.node, 'div', 'jp-cleanroom-list');
   }
 
