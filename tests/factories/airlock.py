@@ -19,7 +19,9 @@ one is set through ``AirlockService._move`` as a crash while deciding would leav
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from cleanroom.airlock.db import create_airlock_engine, session_factory
@@ -181,3 +183,31 @@ def _vote_to(airlock: AirlockService, request_id: str, state: State, reviewers) 
     elif state in (State.APPROVED, State.RELEASED, State.REVOKED):
         for reviewer in reviewers:
             airlock.vote(reviewer, request_id, [VoteInput(n, VoteDecision.APPROVE) for n in names])
+
+
+@contextmanager
+def serving(service: AirlockService, hub, hub_auth, prefix: str, **server) -> Iterator[str]:
+    """The airlock's tornado app over ``service`` on a free loopback port, with a stand-in
+    hub and hub auth; yields the app's base URL (``http://127.0.0.1:<port><prefix>``)."""
+    from tornado.httpserver import HTTPServer
+
+    from cleanroom.airlock.web.app import make_app
+
+    app = make_app(
+        service,
+        hub,
+        prefix=prefix,
+        subnet="172.30.0.0/24",
+        gateway="172.30.0.1",
+        hub_auth=hub_auth,
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    http = HTTPServer(app, **server)
+    http.add_sockets([sock])
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}{prefix}"
+    finally:
+        http.stop()

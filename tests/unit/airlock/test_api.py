@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
-from factories.airlock import make_airlock
+from factories.airlock import make_airlock, serving
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
 from cleanroom.airlock.facts import HubUser, parse_user
 from cleanroom.airlock.service import Limits
-from cleanroom.airlock.web.app import make_app, routes
+from cleanroom.airlock.web.app import routes
 from cleanroom.airlock.web.handlers.base import CONTENT_SECURITY_POLICY, check_route_table
 
 # The server fixture and the tests share the session's event loop (the fixtures' loop scope).
@@ -73,23 +72,8 @@ async def server(tmp_path):
     # A stub policy, which nothing these tests do gets as far as asking (checked at the end).
     limits = Limits(max_file_bytes=1000, max_files=3, max_request_bytes=2500)
     service = make_airlock(tmp_path, limits=limits)
-    app = make_app(
-        service,
-        FakeHub(),
-        prefix=PREFIX,
-        subnet="172.30.0.0/24",
-        gateway="172.30.0.1",
-        hub_auth=FakeHubAuth(),
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.setblocking(False)
-    http = HTTPServer(app, max_body_size=1024 * 1024)
-    http.add_sockets([sock])
-    port = sock.getsockname()[1]
-    yield {"port": port, "url": f"http://127.0.0.1:{port}{PREFIX}", "service": service}
-    http.stop()
+    with serving(service, FakeHub(), FakeHubAuth(), PREFIX, max_body_size=1024 * 1024) as url:
+        yield {"port": urlsplit(url).port, "url": url, "service": service}
     assert service.policy.asked == []
 
 

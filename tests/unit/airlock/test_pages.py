@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from html import unescape
 
 import pytest
-from factories.airlock import StubPolicy, allow, deny, make_airlock
+from factories.airlock import StubPolicy, allow, deny, make_airlock, serving
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
 from cleanroom.airlock.errors import Unavailable
 from cleanroom.airlock.facts import HubUser
 from cleanroom.airlock.service import Limits
-from cleanroom.airlock.web.app import make_app
 
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -69,22 +66,8 @@ async def airlock(tmp_path):
     )
     limits = Limits(max_file_bytes=10_000, max_files=3, max_request_bytes=20_000)
     service = make_airlock(tmp_path, policy=policy, limits=limits)
-    app = make_app(
-        service,
-        FakeHub(),
-        prefix=PREFIX,
-        subnet="172.30.0.0/24",
-        gateway="172.30.0.1",
-        hub_auth=FakeHubAuth(),
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.setblocking(False)
-    http = HTTPServer(app)
-    http.add_sockets([sock])
-    yield {"url": f"http://127.0.0.1:{sock.getsockname()[1]}{PREFIX}", "service": service}
-    http.stop()
+    with serving(service, FakeHub(), FakeHubAuth(), PREFIX) as url:
+        yield {"url": url, "service": service}
 
 
 async def fetch(airlock, path, user="alice", method="GET", body=None, headers=None):
