@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..audit import AuditLog
+from ..core import times
 from ..policy import (
     UNAVAILABLE,
     CheckResult,
@@ -79,13 +80,8 @@ class VoteInput:
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, for the airlock's naive UTC columns (cleanroom.core.times' rule)."""
+    return times.now().replace(tzinfo=None)
 
 
 def ref(request: Request) -> perm.RequestRef:

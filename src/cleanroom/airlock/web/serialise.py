@@ -4,11 +4,18 @@ viewer may see it: formatting only; which votes and comments they see is
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cleanroom.airlock import permissions as perm
 from cleanroom.airlock.models import FileVersion, Request
-from cleanroom.airlock.service import counting_votes, current_files, ref, rfc3339
+from cleanroom.airlock.service import counting_votes, current_files, ref
 from cleanroom.airlock.states import FINAL_STATES, State
 from cleanroom.airlock.visibility import visible_comments, visible_votes
+from cleanroom.core import times
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    return times.rfc3339(moment) if moment is not None else None
 
 
 def request_model(request: Request, viewer: perm.Caller) -> dict:
