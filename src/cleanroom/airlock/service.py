@@ -361,9 +361,12 @@ class AirlockService:
                 row.removed = True
             request.updated_at = now()
             self.audit.append(
-                "airlock.file.removed", caller.name, request=request.id, file=name,
+                "airlock.file.removed",
+                caller.name,
+                request=request.id,
+                file=name,
                 project=request.project,
-            )  # fmt: skip
+            )
 
     # -- submitting ----------------------------------------------------------------------------
 
@@ -437,11 +440,20 @@ class AirlockService:
             files = current_files(request)
             done = {c.file_id for c in request.checks}
             todo = [
-                (f.id, CheckSubject(self.store.blob_path(f.sha256), f.name, f.type,
-                                    f.media_type, f.size, f.sha256))
+                (
+                    f.id,
+                    CheckSubject(
+                        self.store.blob_path(f.sha256),
+                        f.name,
+                        f.type,
+                        f.media_type,
+                        f.size,
+                        f.sha256,
+                    ),
+                )
                 for f in files
                 if f.id not in done
-            ]  # fmt: skip
+            ]
             project = request.project
         results = []
         for file_id, subject in todo:  # outside the transaction: checks read whole files
@@ -454,17 +466,26 @@ class AirlockService:
                 for o in outcomes:
                     s.add(
                         CheckRecord(
-                            request_id=request.id, file_id=file_id, check=o.check,
-                            status=o.status, message=o.message, round=request.round + 1,
+                            request_id=request.id,
+                            file_id=file_id,
+                            check=o.check,
+                            status=o.status,
+                            message=o.message,
+                            round=request.round + 1,
                             at=now(),
                         )
-                    )  # fmt: skip
+                    )
             if results:
                 self.audit.append(
-                    "airlock.checks", caller.name, request=request.id,
-                    results=[{"file_id": fid, "check": o.check, "status": o.status}
-                             for fid, outs in results for o in outs],
-                )  # fmt: skip
+                    "airlock.checks",
+                    caller.name,
+                    request=request.id,
+                    results=[
+                        {"file_id": fid, "check": o.check, "status": o.status}
+                        for fid, outs in results
+                        for o in outs
+                    ],
+                )
             s.flush()
             s.refresh(request)
             facts = self._request_facts(request, request.checks)
@@ -521,19 +542,30 @@ class AirlockService:
                     )
                 s.add(
                     Vote(
-                        request_id=request.id, file_id=f.id, reviewer=caller.name,
-                        decision=v.decision, comment=v.comment.strip(),
+                        request_id=request.id,
+                        file_id=f.id,
+                        reviewer=caller.name,
+                        decision=v.decision,
+                        comment=v.comment.strip(),
                         visible_to_requester=bool(v.visible_to_requester),
                         capacities=list(decision.result.get("capacities") or []),
                         organisations=list(decision.result.get("organisations") or []),
-                        round=request.round, superseded=False, at=now(),
+                        round=request.round,
+                        superseded=False,
+                        at=now(),
                     )
-                )  # fmt: skip
+                )
                 self.audit.append(
-                    "airlock.vote", caller.name, request=request.id, project=request.project,
-                    file=v.file, version=f.version, sha256=f.sha256, decision=v.decision,
+                    "airlock.vote",
+                    caller.name,
+                    request=request.id,
+                    project=request.project,
+                    file=v.file,
+                    version=f.version,
+                    sha256=f.sha256,
+                    decision=v.decision,
                     capacities=list(decision.result.get("capacities") or []),
-                )  # fmt: skip
+                )
             try:
                 s.flush()
             except DbIntegrityError:
@@ -553,16 +585,28 @@ class AirlockService:
             self._move(request, target, actor)
 
     def comment(
-        self, caller: perm.Caller, request_id: str, text: object, file: str | None = None,
+        self,
+        caller: perm.Caller,
+        request_id: str,
+        text: object,
+        file: str | None = None,
         visible_to_requester: bool = True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         text = _text(text, "the comment", MAX_COMMENT, True)
         with self._tx() as s:
             request = self._get(s, request_id)
             allowed = caller.name == request.requester or self.may_review(caller, request)
             perm.check_user_can_view_request(caller, ref(request), allowed)
-            s.add(Comment(request_id=request.id, by=caller.name, file=file, text=text,
-                          visible_to_requester=visible_to_requester, at=now()))  # fmt: skip
+            s.add(
+                Comment(
+                    request_id=request.id,
+                    by=caller.name,
+                    file=file,
+                    text=text,
+                    visible_to_requester=visible_to_requester,
+                    at=now(),
+                )
+            )
             self.audit.append("airlock.comment", caller.name, request=request.id, file=file)
 
     # -- ending --------------------------------------------------------------------------------
@@ -596,10 +640,15 @@ class AirlockService:
             f = files[name]
             path = self.store.verified_path(f.sha256)
             self.audit.append(
-                "airlock.release.download", caller.name, request=request.id,
-                project=request.project, file=name, version=f.version, sha256=f.sha256,
+                "airlock.release.download",
+                caller.name,
+                request=request.id,
+                project=request.project,
+                file=name,
+                version=f.version,
+                sha256=f.sha256,
                 size=f.size,
-            )  # fmt: skip
+            )
             if request.state == State.APPROVED:
                 self._move(request, State.RELEASED, caller.name, file=name)
             return f, path

@@ -51,9 +51,15 @@ def routes(prefix: str) -> list[tuple]:
 
 
 def make_app(
-    airlock, hub, *, prefix: str, subnet: str, gateway: str, hub_auth=None,
+    airlock,
+    hub,
+    *,
+    prefix: str,
+    subnet: str,
+    gateway: str,
+    hub_auth=None,
     cookie_secret: bytes | None = None,
-) -> Application:  # fmt: skip
+) -> Application:
     """The application over ``airlock`` (an AirlockService) and ``hub`` (a facts.HubClient)."""
     if not prefix.endswith("/"):
         prefix += "/"
@@ -123,9 +129,11 @@ async def serve() -> None:
         )
     )
     hub = HubClient(
-        os.environ.get("JUPYTERHUB_API_URL", f"http://{settings.gateway}:{settings.hub_port}/hub/api"),
+        os.environ.get(
+            "JUPYTERHUB_API_URL", f"http://{settings.gateway}:{settings.hub_port}/hub/api"
+        ),
         os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-    )  # fmt: skip
+    )
     app = make_app(airlock, hub, prefix=prefix, subnet=settings.subnet, gateway=settings.gateway)
     # Upload bodies arrive in chunks of up to 1 MiB: fewer hand-offs to the writing thread.
     server = HTTPServer(
@@ -134,8 +142,12 @@ async def serve() -> None:
     # On the researchers' gateway: containers reach it there (the firewall lets them reach
     # this one port), and so does the hub's proxy for browsers.
     server.listen(service_url.port or settings.airlock_port, service_url.hostname)
-    log.info("airlock at %s (prefix %s), files in %s", service_url.geturl(), prefix,
-             settings.airlock_path)  # fmt: skip
+    log.info(
+        "airlock at %s (prefix %s), files in %s",
+        service_url.geturl(),
+        prefix,
+        settings.airlock_path,
+    )
     await serve_until_stopped(server)
 
 

@@ -209,14 +209,27 @@ class FileHandler(ApiHandler):
         media_type = await asyncio.to_thread(detect_media_type, path, name)
         type_ = self.get_query_argument("type", None)
         row = await self.call(
-            self.airlock.put_file, self.me, request_id, name, type_, blob, media_type,
+            self.airlock.put_file,
+            self.me,
+            request_id,
+            name,
+            type_,
+            blob,
+            media_type,
             project=self.server_project,
-        )  # fmt: skip
+        )
         self.write_json(
-            {"name": row.name, "type": row.type, "size": row.size, "sha256": row.sha256,
-             "media_type": row.media_type, "version": row.version, "votes": []},
+            {
+                "name": row.name,
+                "type": row.type,
+                "size": row.size,
+                "sha256": row.sha256,
+                "media_type": row.media_type,
+                "version": row.version,
+                "votes": [],
+            },
             201,
-        )  # fmt: skip
+        )
 
     @authenticated
     async def delete(self, request_id: str, name: str):
@@ -231,9 +244,12 @@ class DownloadHandler(ApiHandler):
     @authenticated
     async def get(self, request_id: str, name: str):
         row, path = await self.call(
-            self.airlock.download, self.me, request_id, name,
+            self.airlock.download,
+            self.me,
+            request_id,
+            name,
             peer_in_clean_room=self.peer_in_clean_room(),
-        )  # fmt: skip
+        )
         self.set_header("Content-Type", "application/octet-stream")
         ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)
         self.set_header("Content-Disposition", f'attachment; filename="{ascii_name}"')

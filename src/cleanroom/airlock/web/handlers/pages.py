@@ -111,9 +111,10 @@ class RequestPage(PageHandler):
         votable = []
         if may_review and request.state == State.IN_REVIEW:
             votable = [
-                f["name"] for f in model["files"]
+                f["name"]
+                for f in model["files"]
                 if not any(v["reviewer"] == self.me.name for v in f["votes"])
-            ]  # fmt: skip
+            ]
         here, parent = "", "My requests"
         if not is_requester and may_review:
             here, parent = "review", "Waiting for me"
@@ -148,9 +149,13 @@ class RequestPage(PageHandler):
             if older:
                 old = max(older, key=lambda o: o.version)
                 diffs[f.name] = render_diff(
-                    store.verified_path(old.sha256), path, f.media_type, f.name, old.sha256,
+                    store.verified_path(old.sha256),
+                    path,
+                    f.media_type,
+                    f.name,
+                    old.sha256,
                     f.sha256,
-                )  # fmt: skip
+                )
         return previews, diffs
 
 
@@ -167,10 +172,12 @@ class VoteForm(PageHandler):
                 continue  # not voted on this file now
             votes.append(
                 VoteInput(
-                    name, decision, self.argument(f"comment_{index}"),
+                    name,
+                    decision,
+                    self.argument(f"comment_{index}"),
                     self.get_body_argument(f"visible_{index}", "") == "on",
                 )
-            )  # fmt: skip
+            )
         if not votes:
             raise InvalidInput("choose a decision for at least one file")
         request = await self.call(self.airlock.vote, self.me, request_id, votes)
@@ -236,12 +243,14 @@ class AuditPage(PageHandler):
         airlock_only = self.get_query_argument("all", "") != "1"
         if airlock_only:
             records = [
-                r for r in records
+                r
+                for r in records
                 if r.event.startswith("airlock.")
                 or (r.event == "policy.decision" and r.details.get("area") in ("release", "review"))
-            ]  # fmt: skip
-        self.page("audit.html", result=result, records=list(reversed(records)),
-                  airlock_only=airlock_only)  # fmt: skip
+            ]
+        self.page(
+            "audit.html", result=result, records=list(reversed(records)), airlock_only=airlock_only
+        )
 
 
 class NotFoundPage(PageHandler):
