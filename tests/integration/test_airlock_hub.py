@@ -372,8 +372,10 @@ def test_generated_requests_against_the_openapi_document_never_get_a_server_erro
         timeout=60,
     )
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
-    if response.status_code >= 400:
-        assert "error" in response.json(), response.text[:300]
+    # Every refusal says why, as JSON; except to HEAD, whose answers carry no body by HTTP's
+    # rules (schemathesis also sends methods the document does not list, HEAD among them).
+    if response.status_code >= 400 and response.request.method != "HEAD":
+        assert "error" in response.json(), (response.request.method, response.text[:300])
 
 
 def airlock_pid(hub) -> int:
