@@ -372,10 +372,16 @@ def test_generated_requests_against_the_openapi_document_never_get_a_server_erro
         timeout=60,
     )
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
-    # Every refusal says why, as JSON; except to HEAD, whose answers carry no body by HTTP's
-    # rules (schemathesis also sends methods the document does not list, HEAD among them).
-    if response.status_code >= 400 and response.request.method != "HEAD":
-        assert "error" in response.json(), (response.request.method, response.text[:300])
+    # Every refusal the airlock makes says why, as JSON. Two answers are not the airlock's:
+    # to HEAD (no body, by HTTP's rules), and tornado's own 400 to a message it cannot parse
+    # (schemathesis also sends a Content-Length that is not a number), before any handler.
+    sent = response.request
+    length = sent.headers.get("Content-Length", "0")
+    unparsable = not str(length).strip().isdigit()
+    if response.status_code >= 400 and sent.method != "HEAD" and not unparsable:
+        assert "error" in response.json(), (sent.method, dict(sent.headers), response.text[:300])
+    if unparsable:
+        assert response.status_code == 400, response.status_code
 
 
 def airlock_pid(hub) -> int:
