@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from cleanroom.host.prepare import admin_token, prepare_host, proxy_token
+from cleanroom.hub import forwarded
 from cleanroom.hub.config import configure
 from cleanroom.settings import Settings
 
@@ -13,4 +14,6 @@ if TYPE_CHECKING:
 
 settings = Settings.from_env()
 prepare_host(settings)
+# Forwarded headers count only from the proxy (cleanroom.hub.forwarded).
+forwarded.install(forwarded.hub_trusted_peers(settings.gateway))
 configure(c, settings, admin_token(settings), proxy_token(settings))  # noqa: F821 - see above
