@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from fixtures.catalog import nothing_written
+from fixtures.catalog import ON_SQLITE_AND_POSTGRESQL, nothing_written
 from sqlalchemy import text
 
 from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
@@ -23,6 +23,7 @@ def materialising(seeded, tmp_path):
     return seeded
 
 
+@ON_SQLITE_AND_POSTGRESQL
 # wafers.parquet: plants acme-fab1, acme-fab2 (acme), bolt-main (bolt), cora-east (cora).
 @pytest.mark.parametrize(
     ("row_filter", "organisations"),
@@ -53,6 +54,7 @@ def test_contributor_values_that_are_not_the_versions_leave_them_unknown(seeded)
     assert seeded.grant("yield", "wafers", reason="r", actor="adam").organisations is None
 
 
+@ON_SQLITE_AND_POSTGRESQL
 def test_mounts_are_recorded_and_their_union_read(seeded):
     seeded.materialiser = lambda spec: "k" * 64
     first = seeded.grant("yield", "wafers", columns=["lot"], reason="r", actor="adam")
@@ -87,6 +89,7 @@ def test_a_mount_that_is_not_the_projects_is_refused(seeded, project, grants, er
         seeded.record_mount(project, "alice", grants, actor="alice")
 
 
+@ON_SQLITE_AND_POSTGRESQL
 def test_a_grant_of_another_project_cannot_be_recorded_as_mounted(seeded):
     seeded.materialiser = lambda spec: "k" * 64
     seeded.create_project("other", actor="adam")
