@@ -102,11 +102,20 @@ def test_the_migration_records_every_earlier_server_as_having_mounted_every_gran
     """Servers started before mounts were recorded may have left files in homes: each member
     gets one record holding every grant their project had (over-inclusion is safe)."""
     engine = create_catalog_engine(f"sqlite:///{tmp_path}/catalog.sqlite")
+    try:
+        check_migration_0002(engine)
+    finally:
+        engine.dispose()
+
+
+def check_migration_0002(engine) -> None:
+    """Upgrade ``engine`` (an empty database) to 0001, fill it, upgrade to head and check the
+    mounts 0002 wrote (also run on PostgreSQL by tests/integration/test_catalog_postgres.py)."""
     upgrade(engine, "0001")
     at = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
     with engine.begin() as c:
         c.execute(
-            text("INSERT INTO organisations VALUES ('acme', 'Acme', 'depositor', :at, 'adam');"),
+            text("INSERT INTO organisations VALUES ('acme', 'Acme', 'depositor', :at, 'adam')"),
             {"at": at},
         )
         for name in ("alice", "rita", "zed"):
@@ -145,7 +154,7 @@ def test_the_migration_records_every_earlier_server_as_having_mounted_every_gran
     assert current_revision(engine) == "0002"
     with engine.connect() as c:
         mounts = sorted(
-            (user, project, tuple(json.loads(ids)))
+            (user, project, tuple(ids if isinstance(ids, list) else json.loads(ids)))
             for user, project, ids in c.execute(
                 text("SELECT user_name, project_id, grant_ids FROM mounts")
             )
@@ -153,4 +162,3 @@ def test_the_migration_records_every_earlier_server_as_having_mounted_every_gran
         organisations = c.execute(text("SELECT organisations FROM grants")).scalars().all()
     assert mounts == [("alice", 1, (1, 3)), ("alice", 2, (2,)), ("rita", 1, (1, 3)), ("zed", 3, ())]
     assert organisations == [None, None, None]  # not known: every organisation of the version
-    engine.dispose()
