@@ -389,7 +389,7 @@ def test_only_the_owners_of_organisations_whose_rows_were_mounted_are_asked_and_
     cora = owners["cora"]
     assert airlock.review_queue(cora) == []  # not asked
     assert airlock.review_queue(cora, waiting_only=False) == []
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="data owners of organisations whose rows"):
         airlock.get(cora, rid)  # cannot open it
     with pytest.raises(PermissionDenied):
         airlock.file_for_review(cora, rid, "model.onnx", None)  # nor preview its bytes
