@@ -61,6 +61,10 @@ request_of_project if input.request.project == input.project.id
 # description: The capacities in which the person may vote on this request.
 has_role(role) if role in input.user.roles
 
+# METADATA
+# description: |
+#   The voter's organisation had rows in the grants mounted for the requester's servers (the
+#   airlock's contributing_organisations, after row filters). Only then may a data owner look.
 organisation_contributed if input.user.organisation in input.request.contributing_organisations
 
 capacities contains "reviewer" if {

@@ -86,6 +86,31 @@ cases := {
 		"capacities": [],
 		"organisations": [],
 	},
+	"a data owner whose organisation's rows were filtered out of every mounted grant may not look": {
+		"input": patch(owner, "/request/contributing_organisations", ["globex"]),
+		"allow": false,
+		"reasons": ["olga's organisation (acme) has no data in this request"],
+		"capacities": [],
+		"organisations": [],
+	},
+	"with no contributing organisation no data owner may look": {
+		"input": patch(owner, "/request/contributing_organisations", []),
+		"allow": false,
+		"reasons": ["olga's organisation (acme) has no data in this request"],
+		"capacities": [],
+		"organisations": [],
+	},
+	"a data owner who is also a project reviewer votes only as a reviewer when their rows are not in it": {
+		"input": json.patch(owner, [
+			{"op": "replace", "path": "/user/roles", "value": ["reviewer", "data-owner"]},
+			{"op": "replace", "path": "/project/role", "value": "reviewer"},
+			{"op": "replace", "path": "/request/contributing_organisations", "value": ["globex"]},
+		]),
+		"allow": true,
+		"reasons": [],
+		"capacities": ["reviewer"],
+		"organisations": [],
+	},
 	"a data owner with no known organisation may not vote": {
 		"input": patch(owner, "/user/organisation", null),
 		"allow": false,

@@ -102,7 +102,7 @@ class StubCatalog:
     def project_role(self, project: str, user: str) -> str | None:
         return self.roles.get((project, user))
 
-    def contributing_organisations(self, project: str) -> list[str]:
+    def contributing_organisations(self, project: str, requester: str | None = None) -> list[str]:
         return list(self.contributing)
 
 

@@ -361,6 +361,78 @@ def test_a_model_needs_two_reviewers_and_every_contributing_organisations_data_o
     assert capacities["dora"] == ["data-owner"] and capacities["rita"] == ["reviewer"]
 
 
+def test_only_the_owners_of_organisations_whose_rows_were_mounted_are_asked_and_may_look(
+    airlock, seeded, tmp_path
+):
+    """cora's rows are filtered out of the grant mounted for alice's server: cora's data owner
+    is neither asked nor able to open alice's request; acme's and bolt's are and can."""
+    from cleanroom.airlock.permissions import OWNER_APPROVE
+    from cleanroom.catalog.data_plane import grant_materialiser
+
+    seeded.materialiser = grant_materialiser(tmp_path / "grants")
+    granted = seeded.grant(
+        "yield", "wafers", row_filter="plant <> 'cora-east'", reason="study", actor="adam"
+    )
+    assert granted.organisations == ("acme", "bolt")  # from the materialised rows
+    seeded.record_mount("yield", "alice", [granted.id], actor="alice")  # as the spawner does
+    owners = {}
+    for name, org in (("dora", "acme"), ("dave", "bolt"), ("dina", "cora")):
+        seeded.set_user_organisation(name, org, actor="adam")
+        owners[org] = Caller(name, frozenset({OWNER_APPROVE}), ("data-owner",))
+    rid = airlock.create(ALICE, project="yield", justification="a yield model").id
+    model = b"\x08\x01onnx-ish"
+    put(airlock, rid, "model.onnx", model, type_="model", media_type="application/octet-stream")
+    request = airlock.submit(ALICE, rid)
+    assert request.contributing_organisations == ["acme", "bolt"]
+    assert request.data_owner_approval == ["acme", "bolt"]
+
+    cora = owners["cora"]
+    assert airlock.review_queue(cora) == []  # not asked
+    assert airlock.review_queue(cora, waiting_only=False) == []
+    with pytest.raises(PermissionDenied, match="data owners of organisations whose rows"):
+        airlock.get(cora, rid)  # cannot open it
+    with pytest.raises(PermissionDenied):
+        airlock.file_for_review(cora, rid, "model.onnx", None)  # nor preview its bytes
+    with pytest.raises(PermissionDenied):
+        airlock.vote(cora, rid, [VoteInput("model.onnx", "approve")])
+    with pytest.raises(PermissionDenied):
+        airlock.comment(cora, rid, "let me see")
+    for org in ("acme", "bolt"):
+        owner = owners[org]
+        assert [r.id for r in airlock.review_queue(owner)] == [rid]
+        assert airlock.get(owner, rid).id == rid
+        row, path = airlock.file_for_review(owner, rid, "model.onnx", None)
+        assert path.read_bytes() == model
+    airlock.vote(RITA, rid, [VoteInput("model.onnx", "approve")])
+    airlock.vote(ROWAN, rid, [VoteInput("model.onnx", "approve")])
+    airlock.vote(owners["acme"], rid, [VoteInput("model.onnx", "approve")])
+    done = airlock.vote(owners["bolt"], rid, [VoteInput("model.onnx", "approve")])
+    assert done.state == "approved"  # without cora, whose data is not in it
+
+
+def test_a_requester_whose_mounts_were_never_recorded_asks_every_organisation_of_the_project(
+    airlock, seeded, tmp_path
+):
+    """Fail closed: no record of what bob's servers mounted, so every organisation of every
+    version granted to the project counts (never the empty set)."""
+    from cleanroom.airlock.permissions import OWNER_APPROVE
+    from cleanroom.catalog.data_plane import grant_materialiser
+
+    seeded.materialiser = grant_materialiser(tmp_path / "grants")
+    granted = seeded.grant(
+        "yield", "wafers", row_filter="plant <> 'cora-east'", reason="study", actor="adam"
+    )
+    seeded.record_mount("yield", "alice", [granted.id], actor="alice")  # alice's, not bob's
+    seeded.add_member("yield", "bob", "researcher", actor="adam")
+    seeded.set_user_organisation("dina", "cora", actor="adam")
+    dina = Caller("dina", frozenset({OWNER_APPROVE}), ("data-owner",))
+    rid = airlock.create(BOB, project="yield", justification="a table").id
+    put(airlock, rid, "t.csv", CSV, caller=BOB)
+    request = airlock.submit(BOB, rid)
+    assert request.contributing_organisations == ["acme", "bolt", "cora"]
+    assert [r.id for r in airlock.review_queue(dina)] == [rid]
+
+
 def test_without_opa_nothing_is_decided_and_nothing_is_lost(airlock, opa_server):
     from cleanroom.airlock.errors import Unavailable
 

@@ -90,6 +90,27 @@ def test_concurrent_upgrades_of_a_new_database_do_not_collide():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def test_migration_0002_records_earlier_servers_on_postgresql():
+    from unit.catalog.test_mounts import check_migration_0002
+
+    url = postgres_server_url()
+    name = f"cleanroom_0002_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(postgres_conninfo(url), autocommit=True, connect_timeout=5)
+    except psycopg.Error as error:
+        pytest.fail(f"PostgreSQL is not reachable ({error}): run scripts/start-postgres.sh")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        engine = create_catalog_engine(
+            make_url(url).set(database=name).render_as_string(hide_password=False)
+        )
+        try:
+            check_migration_0002(engine)
+        finally:
+            engine.dispose()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def test_a_server_that_is_not_there_is_a_clear_error():
     # A loopback port nobody listens on.
     url = "postgresql://nobody:nothing@127.0.0.1:9/catalog"

@@ -217,6 +217,24 @@ def test_only_granted_data_is_in_the_container(hub, fab):
         assert canary not in found, f"{canary} found at {found[canary]}"
 
 
+def test_a_start_records_in_the_catalog_which_grants_it_mounted(hub, catalog, fab):
+    """The airlock asks only the data owners of what a requester's servers mounted: the
+    spawner records it before the server starts, and the grant knows whose rows it holds
+    (globex's plant is filtered out)."""
+    assert fab.organisations == ("acme",)
+    before = len(catalog.mounts_of("fab", "petra"))
+    start_for_project(hub, "petra", "fab")
+    try:
+        mounts = catalog.mounts_of("fab", "petra")
+        assert len(mounts) == before + 1
+        # fab's grant, unless a test before this one revoked it (then nothing is mounted)
+        active = tuple(g.id for g in catalog.grants_for("fab") if g.active)
+        assert mounts[-1].grant_ids == active
+        assert fab.id in catalog.mounted_grant_ids("fab", "petra")
+    finally:
+        hub.stop_server("petra")
+
+
 def test_another_project_cannot_be_opened(hub, fab):
     messages = []
     session = hub.login("petra")

@@ -1,6 +1,7 @@
 """Facts about people and projects, from the places the airlock trusts: the hub (who is
 calling, their groups, the project of their running server) and the catalog (organisations,
-project roles, the organisations whose data a project was granted).
+project roles, the organisations whose data went into the grants mounted for a requester's
+servers).
 
 Nothing a caller sends in a body is a fact: a request's project is the project of the
 requester's running server as the hub records it (its ``user_options["project"]``), read with
@@ -25,6 +26,7 @@ class Catalog(Protocol):  # what the airlock uses of cleanroom.catalog.service.C
     def member_role(self, project: str, user: str) -> str | None: ...
     def grants_for(self, project: str): ...
     def get_version(self, dataset: str, version=None): ...
+    def mounted_grant_ids(self, project: str, user: str) -> list[int] | None: ...
 
 
 class CatalogFacts:
@@ -42,7 +44,33 @@ class CatalogFacts:
         except CatalogNotFound:
             return None
 
-    def contributing_organisations(self, project: str) -> list[str]:
+    def contributing_organisations(self, project: str, requester: str | None = None) -> list[str]:
+        """The organisations whose rows may be in an output of ``requester`` in ``project``:
+        those of every grant ever mounted for the requester's servers in the project (the
+        spawner records each start; a home keeps files across servers, so "ever", not
+        "since the request was made"), each grant's own organisations (its rows after the
+        row filter) or, when not known, every organisation of its dataset version.
+
+        Fails closed to :meth:`project_organisations` (every organisation of every version
+        ever granted to the project) when nothing is recorded for the requester, when a
+        mounted grant is not the project's, or when the answer would be empty: asking more
+        data owners is safe, asking fewer leaks."""
+        everyone = self.project_organisations(project)
+        if requester is None:
+            return everyone
+        try:
+            mounted = self.catalog.mounted_grant_ids(project, requester)
+            grants = {g.id: g for g in self.catalog.grants_for(project)}
+        except CatalogNotFound:
+            return everyone
+        if mounted is None or any(g not in grants for g in mounted):
+            return everyone
+        organisations: set[str] = set()
+        for grant_id in mounted:
+            organisations.update(self._grant_organisations(grants[grant_id]))
+        return sorted(organisations) or everyone
+
+    def project_organisations(self, project: str) -> list[str]:
         """The organisations whose rows are in any dataset version ever granted to
         ``project`` (revoked and expired grants too: their data may be in an output)."""
         try:
@@ -54,6 +82,11 @@ class CatalogFacts:
             version = self.catalog.get_version(grant.dataset, grant.version)
             organisations.update(version.organisations)
         return sorted(organisations)
+
+    def _grant_organisations(self, grant) -> list[str]:
+        if grant.organisations is not None:
+            return list(grant.organisations)
+        return list(self.catalog.get_version(grant.dataset, grant.version).organisations)
 
 
 @dataclass(frozen=True)

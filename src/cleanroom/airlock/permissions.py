@@ -104,7 +104,11 @@ def check_user_can_view_request(
         return
     if caller.may_review and review_allowed and request.state != State.DRAFT:
         return
-    raise PermissionDenied(f"{caller.name} may not see request {request.id}")
+    raise PermissionDenied(
+        f"{caller.name} may not see request {request.id}: only its requester, admins, the "
+        "project's reviewers and the data owners of organisations whose rows went into it may "
+        "(ask an admin if you should be one of them)"
+    )
 
 
 def check_user_can_see_contents(

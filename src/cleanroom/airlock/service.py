@@ -455,10 +455,13 @@ class AirlockService:
                 if f.id not in done
             ]
             project = request.project
+            requester = request.requester
         results = []
         for file_id, subject in todo:  # outside the transaction: checks read whole files
             results.append((file_id, run_checks(subject)))
-        organisations = self.catalog.contributing_organisations(project)
+        # Whose data the grants mounted for the requester's servers in the project hold: only
+        # their data owners are asked, and may look (review policy).
+        organisations = self.catalog.contributing_organisations(project, requester)
         with self._tx() as s:
             request = self._get(s, request_id)
             request.contributing_organisations = organisations

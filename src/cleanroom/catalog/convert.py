@@ -89,6 +89,7 @@ def grant_info(row: m.Grant, now: datetime) -> GrantInfo:
         materialisation_status=row.materialisation_status,
         materialisation_error=row.materialisation_error,
         expired=is_expired(row, now),
+        organisations=tuple(row.organisations) if row.organisations is not None else None,
     )
 
 

@@ -1,6 +1,7 @@
 """The materialiser the catalog uses by default:
 :func:`cleanroom.grants.materialise.materialise_grant` behind the catalog's small interface
-``materialiser(spec: GrantSpec) -> key``.
+``materialiser(spec: GrantSpec) -> key`` (here a ``Materialised``: the key and the
+contributor values of the granted rows, which the catalog maps to organisations).
 
     catalog = CatalogService(sessions, audit,
                              materialiser=grant_materialiser(grants_dir(state_dir), progress))
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from cleanroom.catalog.enums import MaterialisationState
 from cleanroom.catalog.errors import MaterialisationFailed
-from cleanroom.catalog.records import GrantSpec
+from cleanroom.catalog.records import GrantSpec, Materialised
 from cleanroom.catalog.service import Materialiser
 from cleanroom.catalog.source import Progress, sha256_file
 
@@ -67,7 +68,7 @@ def grant_materialiser(
     ``airlock`` as :func:`cleanroom.grants.materialise.materialise_grant` takes it."""
     report = progress or _no_progress
 
-    def materialiser(spec: GrantSpec) -> str:
+    def materialiser(spec: GrantSpec) -> Materialised:
         from cleanroom.grants import cache, materialise
 
         data = data_spec(spec)
@@ -90,7 +91,9 @@ def grant_materialiser(
         def rest(fraction: float, message: str) -> None:
             report(0.3 + 0.7 * fraction if not cached else fraction, message)
 
-        return materialise.materialise_grant(data, cache_dir, rest, airlock=airlock).key
+        made = materialise.materialise_grant(data, cache_dir, rest, airlock=airlock)
+        # The contributors of the granted rows: the catalog records their organisations.
+        return Materialised(made.key, made.contributors)
 
     return materialiser
 

@@ -11,7 +11,10 @@ tables, and a test compares the two.
 - ``projects``; ``members``: a user's project role (researcher or reviewer), one per project.
 - ``grants``: a project may use a dataset version, optionally restricted to columns and a
   checked row filter, until an expiry; who granted it, when, why; revocation; and the
-  materialisation key and status that the materialiser fills.
+  materialisation key and status that the materialiser fills, and the organisations whose
+  rows went into the materialised data (after the row filter; NULL: not known).
+- ``mounts``: which grants the spawner mounted for a user's server in a project, and when;
+  the airlock asks only the data owners of what a requester's servers had mounted.
 
 Nothing here validates: :mod:`cleanroom.catalog.service` is the one write path.
 """
@@ -214,9 +217,28 @@ class Grant(Base):
         String(16), default=MaterialisationState.PENDING.value
     )
     materialisation_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The organisations whose rows are in the materialised data (after the row filter),
+    # sorted; NULL: not known (e.g. made before they were recorded): every organisation of
+    # the version counts.
+    organisations: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     project: Mapped[Project] = relationship()
     version: Mapped[DatasetVersion] = relationship()
+
+
+class Mount(Base):
+    """The grants mounted for one start of a user's server in a project (written by the
+    spawner before the server starts; never updated)."""
+
+    __tablename__ = "mounts"
+    __table_args__ = (Index("ix_mounts_user_project", "user_name", "project_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(USER_LENGTH))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    # The ids of the grants mounted, sorted.
+    grant_ids: Mapped[list[int]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 TABLES = tuple(Base.metadata.sorted_tables)

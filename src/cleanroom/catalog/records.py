@@ -130,6 +130,9 @@ class GrantInfo:
     materialisation_status: str
     materialisation_error: str | None
     expired: bool
+    # The organisations whose rows went into the grant's data (after the row filter);
+    # None: not known, so every organisation of the version counts.
+    organisations: tuple[str, ...] | None = None
 
     @property
     def revoked(self) -> bool:
@@ -194,3 +197,24 @@ class GrantSpec:
             [self.content_sha256, self.format, list(self.columns), self.row_filter]
         )
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Materialised:
+    """What a materialiser may return instead of the bare key: the key, and the distinct
+    contributor values of the rows that went into the researcher's copy (after the row
+    filter; None: not known). The catalog maps the values to organisations."""
+
+    key: str
+    contributors: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    """The grants mounted for one start of ``user``'s server in ``project``."""
+
+    id: int
+    user: str
+    project: str
+    grant_ids: tuple[int, ...]
+    started_at: datetime

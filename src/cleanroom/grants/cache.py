@@ -113,6 +113,15 @@ class MaterialisedGrant:
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     airlock_ready: bool = True  # False while the airlock's copy is being finished
 
+    @property
+    def contributors(self) -> tuple[str, ...] | None:
+        """The distinct contributor values of the granted rows (after the row filter), as
+        the manifest records them; None when it does not (made before they were recorded)."""
+        values = self.manifest.get("contributors")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return None
+        return tuple(values)
+
     def wait_for_airlock(self, timeout: float | None = None) -> Path:
         """The airlock's copy once it is complete (see :func:`airlock_copy`)."""
         return airlock_copy(self.airlock_path.parents[2], self.key, timeout=timeout)
@@ -328,13 +337,17 @@ class GrantPaths:
         return cls(researcher_dir(cache, key) / DATA_FILE, airlock, airlock.with_name(MANIFEST))
 
 
-def build_manifest(spec, key, plan, rows, paths, airlock_state, airlock_how=None) -> dict[str, Any]:
+def build_manifest(
+    spec, key, plan, rows, paths, airlock_state, airlock_how=None, contributors=None
+) -> dict[str, Any]:
     """The manifest of a grant whose researcher's copy is in ``paths`` (``plan``: its columns
-    and the source's identity, from :mod:`cleanroom.grants.materialise`)."""
+    and the source's identity, from :mod:`cleanroom.grants.materialise`; ``contributors``: the
+    distinct contributor values of its rows)."""
     manifest = {
         "key": key,
         "definition": grant_definition(spec),
         "rows": rows,
+        "contributors": None if contributors is None else sorted(contributors),
         "researcher_copy": "written",
         "researcher_columns": list(plan.columns),
         "airlock_columns": list(plan.airlock_columns),

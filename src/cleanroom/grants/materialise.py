@@ -406,7 +406,9 @@ def _check_unchanged(spec: GrantSpec, plan: _Plan) -> None:
         )
 
 
-def _write_researcher_copy(spec, work, report, settings, span) -> tuple[_Plan, Path, int]:
+def _write_researcher_copy(
+    spec, work, report, settings, span
+) -> tuple[_Plan, Path, int, list[str]]:
     source = _source_file(spec)
     report(0.0, "reading the source's schema")
     con = _connect([source], work, **settings)
@@ -416,9 +418,37 @@ def _write_researcher_copy(spec, work, report, settings, span) -> tuple[_Plan, P
         rows = _write_copy(
             con, spec, plan, plan.columns, target, report, span, "copying the granted rows"
         )
+        contributors = _contributors(con, spec, plan)
     finally:
         con.close()
-    return plan, target, rows
+    return plan, target, rows, contributors
+
+
+def _contributors(con, spec: GrantSpec, plan: _Plan) -> list[str]:
+    """The distinct contributor values of the granted rows (after the row filter): whose data
+    is in the researcher's copy. The catalog maps them to organisations, and the airlock asks
+    only those organisations' data owners about outputs made from this grant."""
+    # As the catalog counts them at registration (cleanroom.catalog.source): cast to text.
+    sql = (
+        f"SELECT DISTINCT CAST({quote_identifier(spec.contributor_column)} AS VARCHAR) "  # noqa: S608
+        f"FROM {source_relation(plan.source, spec.source_format)}{plan.where}"
+    )
+    try:
+        values = [row[0] for row in con.execute(sql).fetchall()]
+    except Exception as error:
+        raise MaterialiseError(
+            f"reading the contributors of the granted rows of dataset version "
+            f"{spec.dataset_version_id} failed ({first_line(error)}); nothing was kept. Check "
+            "the source file, then grant again"
+        ) from None
+    _check_unchanged(spec, plan)
+    if any(v is None for v in values):
+        raise MaterialiseError(
+            f"some granted rows of dataset version {spec.dataset_version_id} have no value in "
+            f"the contributor column {spec.contributor_column!r}; nothing was kept: every row "
+            "must say which company or plant it came from (register a corrected version)"
+        )
+    return sorted(values)
 
 
 def _write_airlock_copy(spec, plan, researcher, rows, work, report, settings, span) -> tuple:
@@ -482,14 +512,16 @@ def _materialise_both(spec, key, paths, cache, report, settings) -> Materialised
     """Both copies in a work directory, then renamed into place and the manifest last."""
     work = _work_dir(cache, key)
     try:
-        plan, researcher, rows = _write_researcher_copy(spec, work, report, settings, (0.02, 0.5))
+        plan, researcher, rows, contributors = _write_researcher_copy(
+            spec, work, report, settings, (0.02, 0.5)
+        )
         airlock, how = _write_airlock_copy(
             spec, plan, researcher, rows, work, report, settings, (0.5, 0.95)
         )
         report(0.96, "putting the copies in place")
         _publish(airlock, paths.airlock, 0o700)
         _publish(researcher, paths.researcher, 0o755)
-        manifest = build_manifest(spec, key, plan, rows, paths, COMPLETE, how)
+        manifest = build_manifest(spec, key, plan, rows, paths, COMPLETE, how, contributors)
         _write_manifest(manifest, paths, work)  # last: its presence means "complete"
     finally:
         _remove_tree(work)
@@ -503,11 +535,13 @@ def _publish_researcher_copy(spec, key, paths, cache, report, settings) -> Mater
     """The researcher's copy in place (synced) and a manifest saying the airlock's is pending."""
     work = _work_dir(cache, key)
     try:
-        plan, researcher, rows = _write_researcher_copy(spec, work, report, settings, (0.02, 0.96))
+        plan, researcher, rows, contributors = _write_researcher_copy(
+            spec, work, report, settings, (0.02, 0.96)
+        )
         report(0.96, "putting the researcher's copy in place")
         _publish(researcher, paths.researcher, 0o755)
         make_dir(paths.manifest.parent, 0o700)
-        manifest = build_manifest(spec, key, plan, rows, paths, PENDING)
+        manifest = build_manifest(spec, key, plan, rows, paths, PENDING, None, contributors)
         _write_manifest(manifest, paths, work)
     finally:
         _remove_tree(work)

@@ -18,7 +18,7 @@ from pathlib import Path
 from cleanroom.catalog.enums import MaterialisationState
 from cleanroom.catalog.records import GrantInfo
 from cleanroom.catalog.service import CatalogService
-from cleanroom.errors import SpawnRefused
+from cleanroom.errors import CleanRoomError, SpawnRefused
 from cleanroom.grants.cache import DATA_FILE, researcher_dir
 from cleanroom.grants.materialise import describe_researcher_copy
 from cleanroom.grants.views import (
@@ -151,6 +151,21 @@ def lab_mounts(session_dir: Path) -> tuple[dict, dict[str, str]]:
     """The lab server's read-only view of the session: the datasets file only."""
     volumes = {str(session_dir / DATASETS_FILE): {"bind": DATASETS_IN_LAB, "mode": "ro"}}
     return volumes, {DATASETS_ENV: DATASETS_IN_LAB}
+
+
+def record_mounts(catalog: CatalogService, user: str, project: str, grant_ids: list[str]) -> None:
+    """Record in the catalog which grants this start of ``user``'s server in ``project``
+    mounts, before the server starts. The airlock reads it to ask (and show a request to)
+    only the data owners whose organisations' rows were mounted; a start it cannot record
+    is refused, since files made by an unrecorded server could be attributed to too few
+    organisations."""
+    try:
+        catalog.record_mount(project, user, grant_ids, actor=user)
+    except CleanRoomError as error:
+        raise SpawnRefused(
+            "Your server was not started: the catalog could not record which data it mounts "
+            f"({error}). Try again in a moment; if it keeps failing, tell an admin."
+        ) from error
 
 
 def mounted_grant_ids(session_dir: Path) -> list[str]:

@@ -498,6 +498,15 @@ class CleanRoomSpawner(DockerSpawner):
                 Path(self.grant_cache_dir),
                 self.session_dir,
             )
+            if self.project:
+                # Before the server starts: the airlock asks the data owners of what it mounts.
+                await asyncio.to_thread(
+                    projectdata.record_mounts,
+                    self.catalog,
+                    self.user.name,
+                    self.project,
+                    grant_ids,
+                )
             await asyncio.to_thread(kernel_socket.ensure, self.kernel_socket_dir)
             lap("data")
         except Exception as error:

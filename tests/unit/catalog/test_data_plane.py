@@ -113,7 +113,7 @@ def test_an_airlock_copy_left_pending_is_finished_with_the_source_checked_again(
         finish(seeded.grant_spec(grant.id))
     assert materialise.materialisation_state(cache, key) == "pending"
     shutil.copyfile(sources.wafers, copy)
-    assert finish(seeded.grant_spec(grant.id)) == key
+    assert finish(seeded.grant_spec(grant.id)).key == key
     columns, rows = columns_and_rows(materialise.airlock_copy(cache, key))
     assert (
         columns == ["lot", "plant"]

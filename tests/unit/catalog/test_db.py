@@ -74,7 +74,7 @@ def test_upgrade_creates_the_tables_once(tmp_path):
     assert current_revision(engine) is None
     upgrade(url)
     upgrade(url)  # idempotent
-    assert current_revision(engine) == head_revision() == "0001"
+    assert current_revision(engine) == head_revision() == "0002"
     tables = set(inspect(engine).get_table_names())
     assert tables == {t.name for t in models.Base.metadata.sorted_tables} | {"alembic_version"}
     engine.dispose()

@@ -191,6 +191,58 @@ def test_whole_dataset_grant_keeps_every_column_and_row(parquet_source, cache):
     assert _read(grant.airlock_path) == (names, rows)  # the contributor column is granted
 
 
+@pytest.mark.parametrize(
+    ("row_filter", "expected"),
+    [
+        (None, PLANTS),  # no filter: every contributor
+        (FILTER, ["PLANT-A-1", "PLANT-A-2", "PLANT-B-1"]),  # X-OUT's rows all filtered out
+        ("plant LIKE 'PLANT-A-%'", ["PLANT-A-1", "PLANT-A-2"]),
+        ("yield_pct < 0", []),  # no row at all: nobody's data
+    ],
+)
+def test_the_contributors_of_the_granted_rows_are_recorded(source, cache, row_filter, expected):
+    # The contributor column is not granted: the values come from the source, after the filter.
+    grant = materialise_grant(source.spec(row_filter=row_filter), cache)
+    assert grant.contributors == tuple(expected)
+    assert list(grant.contributors) == sorted(
+        {r["plant"] for r in source.rows if _keeps(row_filter, r)}
+    )
+    manifest = json.loads(grant.airlock_path.with_name("grant.json").read_text())
+    assert manifest["contributors"] == expected
+    # kept with the cache: a second call (a cache hit) says the same
+    assert (
+        materialise_grant(source.spec(row_filter=row_filter), cache).contributors
+        == grant.contributors
+    )
+
+
+def _keeps(row_filter, row) -> bool:
+    return {
+        None: True,
+        FILTER: row["plant"] != "X-OUT" and row["yield_pct"] >= 0,
+        "plant LIKE 'PLANT-A-%'": row["plant"].startswith("PLANT-A-"),
+        "yield_pct < 0": row["yield_pct"] < 0,
+    }[row_filter]
+
+
+def test_contributors_are_recorded_with_the_researchers_copy_in_background(parquet_source, cache):
+    grant = materialise_grant(parquet_source.spec(), cache, airlock="background")
+    assert grant.contributors == ("PLANT-A-1", "PLANT-A-2", "PLANT-B-1")
+    grant.wait_for_airlock(timeout=30)
+    assert materialise_grant(parquet_source.spec(), cache).contributors == grant.contributors
+
+
+def test_a_manifest_without_contributors_says_unknown(parquet_source, cache):
+    grant = materialise_grant(parquet_source.spec(), cache)
+    manifest_path = grant.airlock_path.with_name("grant.json")
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["contributors"]  # as a grant materialised before they were recorded
+    os.chmod(manifest_path, 0o644)
+    manifest_path.write_text(json.dumps(manifest))
+    again = materialise_grant(parquet_source.spec(), cache)
+    assert again.cached and again.contributors is None
+
+
 def test_granted_contributor_column_is_not_duplicated(parquet_source, cache):
     grant = materialise_grant(parquet_source.spec(columns=("plant", "lot_id")), cache)
     assert _read(grant.researcher_path)[0] == ["plant", "lot_id"]

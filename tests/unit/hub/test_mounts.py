@@ -104,6 +104,25 @@ def test_data_that_is_not_ready_refuses_the_start(granted, tmp_path):
         projectdata.prepare_mounts(facts, [str(grant.id)], cache, tmp_path / "s")
 
 
+def test_a_start_records_its_mounts_in_the_catalog(granted, tmp_path):
+    catalog, grant, cache = granted
+    assert catalog.mounted_grant_ids("yield", "alice") is None
+    facts = projectdata.gather_facts(catalog, "alice", ("researcher",), "yield")
+    projectdata.prepare_mounts(facts, [str(grant.id)], cache, tmp_path / "s")
+    projectdata.record_mounts(catalog, "alice", "yield", [str(grant.id)])
+    [mount] = catalog.mounts_of("yield", "alice")
+    assert mount.grant_ids == (grant.id,) and mount.user == "alice"
+    events = [r for r in catalog.audit.records() if r.event == "catalog.mount.record"]
+    assert [(r.actor, r.details["grants"]) for r in events] == [("alice", [grant.id])]
+
+
+def test_a_start_whose_mounts_cannot_be_recorded_is_refused(granted):
+    catalog, _grant, _cache = granted
+    with pytest.raises(SpawnRefused, match="could not record which data it mounts"):
+        projectdata.record_mounts(catalog, "alice", "yield", ["999"])  # not the project's
+    assert catalog.mounted_grant_ids("yield", "alice") is None
+
+
 class FakeHub:
     def __init__(self, users):
         self.users = users

@@ -12,7 +12,7 @@ transaction; the audit record is appended before the commit, so a change that is
 catalog is in the audit log.
 
 The parts: ``base`` (state, transactions, lookups), ``organisations``, ``datasets``,
-``projects``, ``grants`` and ``queries``; the argument checks are in
+``projects``, ``grants``, ``mounts`` and ``queries``; the argument checks are in
 :mod:`cleanroom.catalog.validate`, rows -> records in :mod:`cleanroom.catalog.convert`.
 """
 
@@ -22,6 +22,7 @@ from ..validate import MAX_TEXT, MAX_UNMAPPED_SHOWN, parse_version
 from .base import Materialiser
 from .datasets import DatasetsMixin
 from .grants import GrantsMixin
+from .mounts import MountsMixin
 from .organisations import OrganisationsMixin
 from .projects import ProjectsMixin
 from .queries import QueriesMixin
@@ -35,7 +36,9 @@ __all__ = [
 ]
 
 
-class CatalogService(OrganisationsMixin, DatasetsMixin, ProjectsMixin, GrantsMixin, QueriesMixin):
+class CatalogService(
+    OrganisationsMixin, DatasetsMixin, ProjectsMixin, GrantsMixin, MountsMixin, QueriesMixin
+):
     """The catalog's service layer (see the module docstring).
 
     session_factory: a sessionmaker bound to an upgraded catalog (cleanroom.catalog.db).
@@ -43,7 +46,9 @@ class CatalogService(OrganisationsMixin, DatasetsMixin, ProjectsMixin, GrantsMix
     materialiser: optional ``materialiser(spec: GrantSpec) -> key``, called when a grant is
         made, after every check and before anything is written; it builds (or finds cached)
         the grant's restricted data and returns its key (non-empty text, at most 255
-        characters), stored on the grant with status ``ready``. If it raises, the grant is not
+        characters), stored on the grant with status ``ready``, or a ``Materialised`` (the key
+        and the contributor values of the granted rows, stored as the grant's
+        ``organisations``). If it raises, the grant is not
         made (MaterialisationFailed carries its message). Without one, grants are stored
         with status ``pending`` and no key (see :meth:`record_materialisation`).
     clock: returns the current time (timezone-aware); tests pass a fixed one.

@@ -29,14 +29,15 @@ from ..errors import (
     UnknownUser,
     UnknownVersion,
 )
-from ..records import GrantInfo, GrantSpec, version_label
+from ..records import GrantInfo, GrantSpec, Materialised, version_label
 
 if TYPE_CHECKING:
     from ...audit import AuditLog
 
 log = logging.getLogger(__name__)
 
-Materialiser = Callable[[GrantSpec], str]
+# Returns the key, or the key with the contributors of the granted rows (Materialised).
+Materialiser = Callable[[GrantSpec], str | Materialised]
 
 GRANT_LOAD = (
     selectinload(m.Grant.project),

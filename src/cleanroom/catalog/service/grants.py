@@ -24,7 +24,7 @@ from ..errors import (
     MaterialisationFailed,
     UnknownColumn,
 )
-from ..records import GrantInfo, GrantSpec, version_label
+from ..records import GrantInfo, GrantSpec, Materialised, version_label
 from .base import GRANT_LOAD, ServiceBase
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,12 @@ class GrantsMixin(ServiceBase):
             spec=convert.grant_spec(p, v, checked_columns, checked_filter),
         )
 
-    def _materialise(self, spec: GrantSpec) -> tuple[str | None, str]:
+    def _materialise(self, spec: GrantSpec) -> tuple[str | None, str, tuple[str, ...] | None]:
+        """(key, status, the contributor values of the granted rows or None: not known)."""
         if self.materialiser is None:
-            return None, MaterialisationState.PENDING
+            return None, MaterialisationState.PENDING, None
         try:
-            key = self.materialiser(spec)
+            made = self.materialiser(spec)
         except CleanRoomError as error:
             raise MaterialisationFailed(
                 f"the grant was not made: materialising its data failed: {error}"
@@ -151,11 +152,35 @@ class GrantsMixin(ServiceBase):
                 f"the grant was not made: materialising its data failed "
                 f"({type(error).__name__}: {error}); fix the cause and grant again"
             ) from error
+        key, contributors = (
+            (made.key, made.contributors) if isinstance(made, Materialised) else (made, None)
+        )
         if not isinstance(key, str) or not key or len(key) > 255:
             raise MaterialisationFailed(
                 f"the grant was not made: the materialiser returned {key!r}, not a key"
             )
-        return key, MaterialisationState.READY
+        return key, MaterialisationState.READY, contributors
+
+    @staticmethod
+    def _organisations_of(
+        version: m.DatasetVersion, contributors: tuple[str, ...] | None
+    ) -> list[str] | None:
+        """The organisations of ``contributors`` (values of ``version``'s contributor column);
+        None when not known, or when a value is not the version's (then every organisation of
+        the version counts: asking more data owners is safe, fewer is not)."""
+        if contributors is None:
+            return None
+        mapping = {c.value: c.organisation_id for c in version.contributors}
+        unknown = [v for v in contributors if v not in mapping]
+        if unknown:
+            log.warning(
+                "contributor values %r of %s are not the version's; every organisation of it "
+                "counts for the grant",
+                unknown[:5],
+                version.dataset.name,
+            )
+            return None
+        return sorted({mapping[v] for v in contributors})
 
     def grant(
         self,
@@ -187,7 +212,7 @@ class GrantsMixin(ServiceBase):
                 s, project, dataset, version, columns, row_filter, expires_at, now
             )
         # Outside any transaction: materialising may take a while.
-        key, status = self._materialise(plan.spec)
+        key, status, contributors = self._materialise(plan.spec)
         with self._session() as s:
             again = self._plan_grant(
                 s, project, dataset, version, columns, row_filter, expires_at, now
@@ -208,6 +233,9 @@ class GrantsMixin(ServiceBase):
                 reason=reason,
                 materialisation_key=key,
                 materialisation_status=status,
+                organisations=self._organisations_of(
+                    self._version(s, dataset, plan.spec.version), contributors
+                ),
             )
             s.add(row)
             s.flush()
@@ -225,6 +253,7 @@ class GrantsMixin(ServiceBase):
                 expires_at=plan.expires_at.isoformat() if plan.expires_at else None,
                 reason=reason,
                 materialisation_key=key,
+                organisations=row.organisations,
             )
             return convert.grant_info(row, now)
 
