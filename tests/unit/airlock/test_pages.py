@@ -154,7 +154,8 @@ async def test_every_page_for_every_role_says_what_and_where_it_is(airlock):
     # (user, path, the page's name, the nav item marked current, the parent list's link)
     walk = [
         ("alice", "", "My requests", "My requests", None),
-        ("alice", f"requests/{rid}", "Yield table", "My requests", ("My requests", "")),
+        # Outside the clean room her title is shown only once a review round has ended.
+        ("alice", f"requests/{rid}", rid, "My requests", ("My requests", "")),
         ("rita", "", "My requests", "My requests", None),
         ("rita", "review", "Waiting for me", "Waiting for me", None),
         ("rita", f"requests/{rid}", "Yield table", "Waiting for me", ("Waiting for me", "review")),
