@@ -763,12 +763,16 @@ class AirlockService:
                 f"you have written {here} comments on request {request.id}, the most a "
                 "requester may: say the rest in the justification when you next submit"
             )
-        today = s.scalar(
-            select(func.count())
-            .select_from(Comment)
-            .join(Request, Comment.request_id == Request.id)
-            .where(Comment.by == request.requester, Request.requester == request.requester)
-            .where(Comment.at > now() - DAY)
+        since = now() - DAY
+        today = (
+            s.scalar(
+                select(func.count())
+                .select_from(Comment)
+                .join(Request, Comment.request_id == Request.id)
+                .where(Comment.by == request.requester, Request.requester == request.requester)
+                .where(Comment.at > since)
+            )
+            or 0
         )
         if today >= limits.max_requester_comments_per_day:
             raise Conflict(

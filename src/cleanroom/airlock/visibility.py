@@ -84,7 +84,7 @@ class ReviewedRow(Protocol):
 
 
 V = TypeVar("V", bound=VoteRow)
-C = TypeVar("C", bound=CommentRow)
+C = TypeVar("C", bound=AuthoredCommentRow)
 F = TypeVar("F", bound=FileRow)
 
 
@@ -157,8 +157,10 @@ def visible_comments(
     if inside:
         return marked
     ended = reviewed.ended_at if reviewed is not None else None
-    return [
-        c
-        for c in marked
-        if getattr(c, "by", None) != request.requester or (ended is not None and c.at <= ended)
-    ]
+
+    def shown(c: C) -> bool:
+        if c.by != request.requester:
+            return True  # a reviewer's, marked for the requester
+        return ended is not None and c.at <= ended
+
+    return [c for c in marked if shown(c)]
