@@ -175,16 +175,25 @@ def raw_put(hub, token: str, rid: str, name: str, length: int) -> str:
     return answer.decode(errors="replace")
 
 
+def vote_form(session: requests.Session, page: str, decisions: dict[str, tuple[str, str]]):
+    """The vote form of a request page as a browser sends it, with ``decisions`` filled in."""
+    form = {"_xsrf": session.cookies.get("_xsrf", path="/services/airlock/")}
+    names = re.findall(r'name="file_(\d+)" value="([^"]+)"', page)
+    assert names, page[-3000:]
+    for index, name in names:
+        form[f"file_{index}"] = name  # the hidden fields a browser sends
+        if name in decisions:
+            form[f"decision_{index}"], form[f"comment_{index}"] = decisions[name]
+    seen = re.search(r'name="seen_comments" value="(\d+)"', page)
+    assert seen, "the vote form says how many comments it showed"
+    form["seen_comments"] = seen.group(1)
+    return form
+
+
 def vote(hub, session: requests.Session, rid: str, decisions: dict[str, tuple[str, str]]):
     page = session.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
     assert page.status_code == 200, page.text[:500]
-    form = {"_xsrf": session.cookies.get("_xsrf", path="/services/airlock/")}
-    names = re.findall(r'name="file_(\d+)" value="([^"]+)"', page.text)
-    assert names, page.text[-3000:]
-    for index, name in names:
-        form[f"file_{index}"] = name  # the hidden field a browser sends
-        if name in decisions:
-            form[f"decision_{index}"], form[f"comment_{index}"] = decisions[name]
+    form = vote_form(session, page.text, decisions)
     return session.post(f"{hub.airlock_url}requests/{rid}/vote", data=form, timeout=60)
 
 
@@ -403,8 +412,14 @@ def test_a_comment_on_a_draft_and_a_crafted_file_field_are_refused(hub, airlock)
         answer = api(hub, token, "POST", comments, json={"text": "see", "file": crafted})
         assert answer.status_code == 400, (crafted, answer.text)
         assert "has no file" in answer.json()["error"] and "c.csv" in answer.json()["error"]
+    alvin = browser(hub, "alvin")
+    stale = alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60).text
     ok = api(hub, token, "POST", comments, json={"text": "rounded to 1 decimal", "file": "c.csv"})
     assert ok.status_code == 201, ok.text
+    # A vote from a page opened before the comment is refused: the review covers it.
+    form = vote_form(alvin, stale, {"c.csv": ("approve", "fine")})
+    refused = alvin.post(f"{hub.airlock_url}requests/{rid}/vote", data=form, timeout=60)
+    assert refused.status_code == 409 and "since you opened it" in refused.text
     # Outside the clean room she does not see it back until the review round ends.
     assert ok.json()["comments"] == [] and ok.json()["withheld"] is True
     seen = as_admin(hub, rid)["comments"]
@@ -412,8 +427,9 @@ def test_a_comment_on_a_draft_and_a_crafted_file_field_are_refused(hub, airlock)
         ("alma", "c.csv", "rounded to 1 decimal")
     ]
     # The reviewers read it where they decide.
-    page = browser(hub, "alvin").get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    page = alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
     assert "rounded to 1 decimal" in page.text and "(requester)" in page.text
+    assert not any(f["votes"] for f in as_admin(hub, rid)["files"])
 
 
 def test_the_text_and_request_caps_hold_with_clear_messages(hub, airlock):

@@ -623,9 +623,19 @@ class AirlockService:
             return False
         return self.review_decision(caller, request).allowed
 
-    def vote(self, caller: perm.Caller, request_id: str, votes: Sequence[VoteInput]) -> Request:
+    def vote(
+        self,
+        caller: perm.Caller,
+        request_id: str,
+        votes: Sequence[VoteInput],
+        seen_comments: int | None = None,
+    ) -> Request:
         """Record one or more votes (one per file) at once; all or none. Then the request is
-        approved, returned or rejected as the votes and the policy's numbers say."""
+        approved, returned or rejected as the votes and the policy's numbers say.
+
+        ``seen_comments``: how many comments the voter was shown (the vote form sends it).
+        A comment added since refuses the vote: the text a review covers is what the
+        reviewers saw (``visibility``), and comments are the only text that changes in review."""
         if not votes:
             raise InvalidInput("give at least one vote: a file, a decision and a comment")
         for v in votes:
@@ -648,6 +658,12 @@ class AirlockService:
                     f"the review policy does not let {caller.name} vote on {request_id}: "
                     + "; ".join(decision.reasons),
                     decision.reasons,
+                )
+            if seen_comments is not None and len(request.comments) > seen_comments:
+                raise Conflict(
+                    f"{len(request.comments) - seen_comments} comment(s) were added to request "
+                    f"{request_id} since you opened it; nothing was recorded: reload the page, "
+                    "read them, and vote again"
                 )
             files = {f.name: f for f in current_files(request)}
             for v in votes:

@@ -23,8 +23,11 @@ that does not come from their running server) the requester is shown only what r
   released, revoked): before that they name files not yet reviewed.
 
 A round ends when the reviewers' votes approve, reject or return the request; a request
-withdrawn while in review ends none. Inside the clean room (their own server) the requester
-sees everything they wrote: it comes from there. Reviewers and admins see everything.
+withdrawn while in review ends none. The vote that ends it was cast by a reviewer shown every
+comment (the vote form says how many it showed; ``AirlockService.vote`` refuses a stale one).
+
+Inside the clean room (their own server) the requester sees everything they wrote: it comes
+from there. Reviewers and admins see everything.
 """
 
 from __future__ import annotations

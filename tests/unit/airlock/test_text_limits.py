@@ -333,3 +333,19 @@ def test_a_round_withdrawn_in_review_shows_nothing_new_outside(tmp_path):
     airlock.withdraw(ALICE, request.id)
     outside = request_model(airlock.get(ALICE, request.id), ALICE)
     assert outside["comments"] == [] and outside["files"] == [] and outside["title"] == ""
+
+
+def test_a_vote_from_a_page_opened_before_a_comment_is_refused(tmp_path):
+    airlock = make_airlock(tmp_path)
+    request = create_request_at(airlock, State.IN_REVIEW)
+    shown = len(airlock.get(RITA, request.id).comments)
+    airlock.comment(ALICE, request.id, "one more thing: plant 4 is 97.1393")
+    with pytest.raises(Conflict, match="1 comment.s. were added .* since you opened it"):
+        airlock.vote(RITA, request.id, [VoteInput("t.csv", "approve")], seen_comments=shown)
+    assert airlock.get(ADAM, request.id).files[0].votes == []
+    assert airlock.get(ADAM, request.id).state == "in_review"
+    after = airlock.vote(RITA, request.id, [VoteInput("t.csv", "approve")], seen_comments=1)
+    assert after.state == "approved"
+    # The comment was there when the round ended: shown back outside now.
+    outside = request_model(airlock.get(ALICE, request.id), ALICE)
+    assert [c["text"] for c in outside["comments"]] == ["one more thing: plant 4 is 97.1393"]

@@ -126,8 +126,12 @@ def parse_votes(body: dict) -> list[VoteInput]:
 class VotesHandler(ApiHandler):
     @authenticated
     async def post(self, request_id: str):
-        votes = parse_votes(self.json_body())
-        request = await self.call(self.airlock.vote, self.me, request_id, votes)
+        body = self.json_body()
+        votes = parse_votes(body)
+        seen = body.get("seen_comments")
+        if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool) or seen < 0):
+            raise InvalidInput('"seen_comments" is the number of comments you were shown')
+        request = await self.call(self.airlock.vote, self.me, request_id, votes, seen)
         self.write_json(request_model(request, self.me, inside=self.inside))
 
 

@@ -184,7 +184,10 @@ class VoteForm(PageHandler):
             )
         if not votes:
             raise InvalidInput("choose a decision for at least one file")
-        request = await self.call(self.airlock.vote, self.me, request_id, votes)
+        seen = self.argument("seen_comments")
+        if not seen.isdigit():
+            raise InvalidInput("the form is incomplete: reload the page and vote again")
+        request = await self.call(self.airlock.vote, self.me, request_id, votes, int(seen))
         self.done(
             f"{self.prefix}requests/{request_id}",
             f"Your vote is recorded; the request is now {request.state.replace('_', ' ')}.",
