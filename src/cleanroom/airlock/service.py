@@ -403,13 +403,6 @@ class AirlockService:
             files = current_files(request)
             if name not in {f.name for f in files} and len(files) >= self.limits.max_files:
                 raise TooLarge(f"request {request_id} already holds {len(files)} files")
-            # Again here, in the transaction: uploads racing each other counted before.
-            allowance = self._allowance(s, request, name)
-            if blob.size > allowance.bytes:
-                raise TooLarge(
-                    f"file {name} is {blob.size} bytes, but {allowance.limit}; it was not "
-                    "added to the request"
-                )
             versions = [f for f in request.files if f.name == name]
             latest = max(versions, key=lambda f: f.version) if versions else None
             pending_round = request.round + 1
@@ -420,6 +413,13 @@ class AirlockService:
                 and latest.type == type_
             ):
                 return latest  # the same bytes: nothing changes, votes stay
+            # Again here, in the transaction: uploads racing each other counted before.
+            allowance = self._allowance(s, request, name)
+            if blob.size > allowance.bytes:
+                raise TooLarge(
+                    f"file {name} is {blob.size} bytes, but {allowance.limit}; it was not "
+                    "added to the request"
+                )
             if latest is not None and latest.round == pending_round:
                 # Not reviewed yet: replace it in place (its checks go with it).
                 for check in [c for c in request.checks if c.file_id == latest.id]:
@@ -752,7 +752,7 @@ class AirlockService:
                 names = [f.name for f in current_files(request)]
                 if file not in names:
                     raise InvalidInput(
-                        f"request {request_id} has no file {file!r}: name one of its files "
+                        f"request {request_id} has no file {file[:100]!r}: name one of its files "
                         f'({", ".join(names) or "it has none"}) or leave out "file" to '
                         "comment on the whole request"
                     )
