@@ -374,6 +374,26 @@ class Settings:
         expected="a size such as 1G or 4G",
         help="Most bytes all files of one request may add up to (413).",
     )
+    airlock_researcher_quota_bytes: int = setting(
+        default="10G",
+        parse=parse_size,
+        expected="a size such as 2G or 10G",
+        help=(
+            "Storage quota per researcher: the most bytes of files the airlock holds in their "
+            "requests that are open or approved but not yet released (every version counts). "
+            "An upload past it is refused (413) before anything is stored."
+        ),
+    )
+    airlock_project_quota_bytes: int = setting(
+        default="50G",
+        parse=parse_size,
+        expected="a size such as 10G or 50G",
+        help=(
+            "Storage quota per project: as the researcher quota, for all requests of one "
+            "project together. Keep the airlock's store on a file system of its own, so that "
+            "the quotas together cannot fill the disk that holds the audit log."
+        ),
+    )
     edge_port: int = setting(
         default="8084",
         parse=_port,

@@ -186,9 +186,19 @@ def _vote_to(airlock: AirlockService, request_id: str, state: State, reviewers) 
 
 
 @contextmanager
-def serving(service: AirlockService, hub, hub_auth, prefix: str, **server) -> Iterator[str]:
+def serving(
+    service: AirlockService,
+    hub,
+    hub_auth,
+    prefix: str,
+    *,
+    subnet: str = "172.30.0.0/24",
+    gateway: str = "172.30.0.1",
+    **server,
+) -> Iterator[str]:
     """The airlock's tornado app over ``service`` on a free loopback port, with a stand-in
-    hub and hub auth; yields the app's base URL (``http://127.0.0.1:<port><prefix>``)."""
+    hub and hub auth; yields the app's base URL (``http://127.0.0.1:<port><prefix>``).
+    Callers come from 127.0.0.1: outside the clean room, unless ``subnet`` holds it."""
     from tornado.httpserver import HTTPServer
 
     from cleanroom.airlock.web.app import make_app
@@ -197,8 +207,8 @@ def serving(service: AirlockService, hub, hub_auth, prefix: str, **server) -> It
         service,
         hub,
         prefix=prefix,
-        subnet="172.30.0.0/24",
-        gateway="172.30.0.1",
+        subnet=subnet,
+        gateway=gateway,
         hub_auth=hub_auth,
     )
     sock = socket.socket()

@@ -125,6 +125,18 @@ def new_request(hub, token: str, files: dict[str, bytes], **body) -> str:
     return rid
 
 
+@pytest.fixture(autouse=True)
+def no_open_requests_left(hub, airlock):
+    """Each test leaves none of alma's requests open: a researcher may hold only so many
+    drafts and open requests (``Limits``), and no test may depend on another's leftovers."""
+    yield
+    token = airlock["token"]
+    listed = api(hub, token, "GET", "api/requests")
+    for request in listed.json()["requests"] if listed.status_code == 200 else ():
+        if request["state"] in ("draft", "submitted", "in_review", "returned"):
+            api(hub, token, "POST", f"api/requests/{request['id']}/withdraw", json={})
+
+
 def browser(hub, name: str) -> requests.Session:
     """``name`` signed in at the hub, then at the airlock's pages (the hub's OAuth)."""
     session = hub.login(name)
@@ -134,16 +146,54 @@ def browser(hub, name: str) -> requests.Session:
     return session
 
 
+def as_admin(hub, rid: str) -> dict:
+    """The request as an admin sees it: all of it. (The requester, outside the clean room,
+    sees only what a review round that ended saw; these calls come from outside.)"""
+    answer = browser(hub, "alec").get(f"{hub.airlock_url}api/requests/{rid}", timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()
+
+
+def raw_put(hub, token: str, rid: str, name: str, length: int) -> str:
+    """A PUT that declares ``length`` bytes and sends none: the answer, read to its end."""
+    url = urlsplit(hub.airlock_direct_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        s.sendall(
+            f"PUT {url.path}api/requests/{rid}/files/{name}?type=table HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nAuthorization: token {token}\r\n"
+            f"Content-Length: {length}\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+    return answer.decode(errors="replace")
+
+
+def vote_form(session: requests.Session, page: str, decisions: dict[str, tuple[str, str]]):
+    """The vote form of a request page as a browser sends it, with ``decisions`` filled in."""
+    form = {"_xsrf": session.cookies.get("_xsrf", path="/services/airlock/")}
+    names = re.findall(r'name="file_(\d+)" value="([^"]+)"', page)
+    assert names, page[-3000:]
+    for index, name in names:
+        form[f"file_{index}"] = name  # the hidden fields a browser sends
+        if name in decisions:
+            form[f"decision_{index}"], form[f"comment_{index}"] = decisions[name]
+    seen = re.search(r'name="seen_comments" value="(\d+)"', page)
+    assert seen, "the vote form says how many comments it showed"
+    form["seen_comments"] = seen.group(1)
+    return form
+
+
 def vote(hub, session: requests.Session, rid: str, decisions: dict[str, tuple[str, str]]):
     page = session.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
     assert page.status_code == 200, page.text[:500]
-    form = {"_xsrf": session.cookies.get("_xsrf", path="/services/airlock/")}
-    names = re.findall(r'name="file_(\d+)" value="([^"]+)"', page.text)
-    assert names, page.text[-3000:]
-    for index, name in names:
-        form[f"file_{index}"] = name  # the hidden field a browser sends
-        if name in decisions:
-            form[f"decision_{index}"], form[f"comment_{index}"] = decisions[name]
+    form = vote_form(session, page.text, decisions)
     return session.post(f"{hub.airlock_url}requests/{rid}/vote", data=form, timeout=60)
 
 
@@ -220,8 +270,7 @@ def test_an_upload_cut_off_half_way_leaves_nothing(hub, airlock):
     while sorted(p.name for p in blobs.iterdir()) != before:
         assert time.monotonic() < deadline, "a temporary upload file stayed behind"
         time.sleep(0.2)
-    model = api(hub, token, "GET", f"api/requests/{rid}").json()
-    assert model["files"] == []
+    assert as_admin(hub, rid)["files"] == []
 
 
 def test_return_resubmit_two_reviewers_and_a_download_of_exactly_the_reviewed_bytes(hub, airlock):
@@ -345,6 +394,122 @@ print(json.dumps({{"base": base, "created": status, "project": created.get("proj
     ]
 
 
+# -- text bounded and reviewed; caps; storage quotas (issue 13) -----------------------------
+
+
+def test_a_comment_on_a_draft_and_a_crafted_file_field_are_refused(hub, airlock):
+    token = airlock["token"]
+    rid = new_request(hub, token, {"c.csv": CSV})
+    comments = f"api/requests/{rid}/comments"
+    # A draft: no reviewer would ever read it, so no comment.
+    on_draft = api(hub, token, "POST", comments, json={"text": "plant 4 made 97.1393"})
+    assert on_draft.status_code == 409, on_draft.text
+    assert "only while a request is in review" in on_draft.json()["error"]
+    submitted = api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    assert submitted.json()["state"] == "in_review", submitted.text
+    # The file field names one of the request's files, nothing else.
+    for crafted in ("plant 4 made 97.1393", "../c.csv", "c.csv\x00x", "C.CSV"):
+        answer = api(hub, token, "POST", comments, json={"text": "see", "file": crafted})
+        assert answer.status_code == 400, (crafted, answer.text)
+        assert "has no file" in answer.json()["error"] and "c.csv" in answer.json()["error"]
+    alvin = browser(hub, "alvin")
+    stale = alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60).text
+    ok = api(hub, token, "POST", comments, json={"text": "rounded to 1 decimal", "file": "c.csv"})
+    assert ok.status_code == 201, ok.text
+    # A vote from a page opened before the comment is refused: the review covers it.
+    form = vote_form(alvin, stale, {"c.csv": ("approve", "fine")})
+    refused = alvin.post(f"{hub.airlock_url}requests/{rid}/vote", data=form, timeout=60)
+    assert refused.status_code == 409 and "since you opened it" in refused.text
+    # Outside the clean room she does not see it back until the review round ends.
+    assert ok.json()["comments"] == [] and ok.json()["withheld"] is True
+    seen = as_admin(hub, rid)["comments"]
+    assert [(c["by"], c["file"], c["text"]) for c in seen] == [
+        ("alma", "c.csv", "rounded to 1 decimal")
+    ]
+    # The reviewers read it where they decide.
+    page = alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    assert "rounded to 1 decimal" in page.text and "(requester)" in page.text
+    assert not any(f["votes"] for f in as_admin(hub, rid)["files"])
+
+
+def test_the_text_and_request_caps_hold_with_clear_messages(hub, airlock):
+    token = airlock["token"]
+    title = api(hub, token, "POST", "api/requests", json={"justification": "j", "title": "t" * 121})
+    assert title.status_code == 400 and "the title is at most 120 characters" in title.text
+    why = api(hub, token, "POST", "api/requests", json={"justification": "j" * 4001})
+    assert why.status_code == 400
+    assert "the justification is at most 4000 characters" in why.json()["error"]
+    # Comments by the requester: at most 10 on one request.
+    rid = new_request(hub, token, {"n.csv": CSV})
+    api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    for n in range(10):
+        said = api(hub, token, "POST", f"api/requests/{rid}/comments", json={"text": f"note {n}"})
+        assert said.status_code == 201, said.text
+    over = api(hub, token, "POST", f"api/requests/{rid}/comments", json={"text": "note 10"})
+    assert over.status_code == 409 and "10 comments on request" in over.json()["error"]
+    assert len(as_admin(hub, rid)["comments"]) == 10
+    # Drafts: at most 5 at once.
+    for _ in range(5):
+        new_request(hub, token, {})
+    sixth = api(hub, token, "POST", "api/requests", json={"justification": "one more"})
+    assert sixth.status_code == 409, sixth.text
+    assert "5 draft requests" in sixth.json()["error"] and "withdraw" in sixth.json()["error"]
+
+
+def test_a_quota_refusal_comes_before_any_byte_is_stored(hub, airlock):
+    token = airlock["token"]
+    quota = hub.settings.airlock_researcher_quota_bytes
+    assert quota < hub.settings.airlock_max_file_bytes  # the test hub's quota binds first
+    rid = new_request(hub, token, {"small.csv": CSV})
+    blobs = hub.settings.airlock_path / "blobs"
+    before = sorted(p.name for p in blobs.iterdir())
+    answer = raw_put(hub, token, rid, "big.csv", quota + 1)
+    assert answer.startswith("HTTP/1.1 413"), answer[:300]
+    assert f"your storage quota is {quota} bytes" in answer and "nothing was stored" in answer
+    assert sorted(p.name for p in blobs.iterdir()) == before
+    assert [f["name"] for f in as_admin(hub, rid)["files"]] == ["small.csv"]
+
+
+def test_outside_the_clean_room_the_requester_sees_only_what_reviewers_saw(
+    hub, airlock, docker_client
+):
+    token = airlock["token"]
+    title, why = "Plant 4 made 97.1393", "plant 7 made 93.0412"
+    rid = new_request(hub, token, {"p4-97.1393.csv": CSV}, title=title, justification=why)
+    alma = browser(hub, "alma")
+    page = alma.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    assert page.status_code == 200 and 'id="withheld"' in page.text
+    home = alma.get(hub.airlock_url, timeout=60).text
+    for secret in ("97.1393", "93.0412"):
+        assert secret not in page.text and secret not in home
+    outside = api(hub, token, "GET", f"api/requests/{rid}").json()  # the gateway: outside
+    assert (outside["title"], outside["justification"], outside["files"]) == ("", "", [])
+    # From her server, inside the clean room, all of it (it was written there).
+    code = f"""
+import json, os, urllib.request
+req = urllib.request.Request(
+    os.environ["CLEANROOM_AIRLOCK_URL"] + "api/requests/{rid}",
+    headers={{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}},
+)
+with urllib.request.urlopen(req, timeout=30) as r:
+    model = json.loads(r.read())
+print(json.dumps([model["title"], model["justification"], [f["name"] for f in model["files"]]]))
+"""
+    exit_code, out = hub.container(docker_client, "alma").exec_run(["python3", "-c", code])
+    assert exit_code == 0, out.decode()
+    assert json.loads(out.decode().strip().splitlines()[-1]) == [title, why, ["p4-97.1393.csv"]]
+    # The reviewers see her text where they decide; once they have, so does she, outside.
+    api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+    alvin = browser(hub, "alvin")
+    review = alvin.get(f"{hub.airlock_url}requests/{rid}", timeout=60).text
+    assert title in review and why in review
+    vote(hub, alvin, rid, {"p4-97.1393.csv": ("approve", "fine")})
+    vote(hub, browser(hub, "alba"), rid, {"p4-97.1393.csv": ("approve", "fine")})
+    page = alma.get(f"{hub.airlock_url}requests/{rid}", timeout=60)
+    assert title in page.text and why in page.text and 'id="withheld"' not in page.text
+    assert api(hub, token, "GET", f"api/requests/{rid}").json()["title"] == title
+
+
 # The document kept in the repository; the next test checks the service serves the same.
 schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 
@@ -404,7 +569,7 @@ def airlock_pid(hub) -> int:
 def test_the_airlock_killed_mid_upload_keeps_what_it_acknowledged_and_nothing_partial(hub, airlock):
     token = airlock["token"]
     rid = new_request(hub, token, {"kept.csv": CSV})
-    kept = api(hub, token, "GET", f"api/requests/{rid}").json()["files"][0]
+    kept = as_admin(hub, rid)["files"][0]
     blobs = hub.settings.airlock_path / "blobs"
     pid = airlock_pid(hub)
     sent = threading.Event()
@@ -442,7 +607,7 @@ def test_the_airlock_killed_mid_upload_keeps_what_it_acknowledged_and_nothing_pa
         time.sleep(1)
     assert airlock_pid(hub) != pid
     assert not [p for p in blobs.iterdir() if p.name.startswith(".upload-")]
-    model = api(hub, token, "GET", f"api/requests/{rid}").json()
+    model = as_admin(hub, rid)
     assert [f["name"] for f in model["files"]] == ["kept.csv"]
     assert model["files"][0]["sha256"] == kept["sha256"]
     stored = (blobs / kept["sha256"]).read_bytes()

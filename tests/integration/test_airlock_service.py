@@ -20,6 +20,7 @@ from cleanroom.airlock.errors import (
     InvalidInput,
     PermissionDenied,
     PolicyRefused,
+    TooLarge,
 )
 from cleanroom.airlock.facts import CatalogFacts
 from cleanroom.airlock.permissions import (
@@ -230,7 +231,9 @@ def test_a_reviewer_sees_another_reviewers_vote_only_after_casting_their_own(air
     airlock.vote(ROWAN, rid, [VoteInput("a.csv", "approve", "ok by rowan")])
     seen = request_model(airlock.get(RITA, rid), RITA)
     assert all(f["votes"] == [] for f in seen["files"])
-    alice_sees = request_model(airlock.get(ALICE, rid), ALICE)
+    # From her server (outside, her files in review are withheld altogether).
+    alice_sees = request_model(airlock.get(ALICE, rid), ALICE, inside=True)
+    assert len(alice_sees["files"]) == 2
     assert all(f["votes"] == [] for f in alice_sees["files"])
     airlock.vote(RITA, rid, [VoteInput("a.csv", "approve", "ok by rita")])
     seen = {f["name"]: f for f in request_model(airlock.get(RITA, rid), RITA)["files"]}
@@ -467,3 +470,55 @@ def test_a_request_left_submitted_by_a_crash_goes_back_to_its_researcher(airlock
     last = [r for r in airlock.audit.records() if r.event == "airlock.request.state"][-2:]
     assert {r.details["reason"] for r in last} == {"the airlock restarted while deciding"}
     assert airlock.resume_submitted() == 0
+
+
+# -- text bounded and reviewed; storage quotas (issue 13) -----------------------------------
+
+
+def test_comments_are_taken_only_in_review_from_the_requester_and_allowed_reviewers(airlock):
+    rid = draft(airlock, ("a.csv", CSV))
+    with pytest.raises(Conflict, match="only while a request is in review"):
+        airlock.comment(ALICE, rid, "plant 4 made 97.1393")  # a draft: no reviewer sees it
+    airlock.submit(ALICE, rid)
+    airlock.comment(ALICE, rid, "rounded as asked", file="a.csv")
+    airlock.comment(RITA, rid, "noted", file="a.csv")
+    with pytest.raises(PermissionDenied):
+        airlock.comment(BOB, rid, "from another researcher")
+    with pytest.raises(InvalidInput, match="has no file"):
+        airlock.comment(ALICE, rid, "a crafted file field", file="plant 4 made 97.1393")
+    airlock.vote(RITA, rid, [VoteInput("a.csv", "approve")])
+    with pytest.raises(Conflict, match="approved"):
+        airlock.comment(ALICE, rid, "after the review")
+    comments = airlock.get(ADAM, rid).comments
+    assert [(c.by, c.file, c.text) for c in comments] == [
+        ("alice", "a.csv", "rounded as asked"),
+        ("rita", "a.csv", "noted"),
+    ]
+    assert airlock.audit.verify().ok
+
+
+def test_the_storage_quota_refuses_before_writing_and_again_in_the_transaction(
+    seeded, opa_server, tmp_path
+):
+    database = tmp_path / "quota" / "airlock.sqlite"
+    airlock = AirlockService(
+        session_factory(create_airlock_engine(database)),
+        BlobStore(tmp_path / "quota" / "blobs"),
+        PolicyClient(opa_server.url, audit=seeded.audit, revision_ttl=0.0),
+        seeded.audit,
+        CatalogFacts(seeded),
+        Limits(max_file_bytes=1000, researcher_quota_bytes=1500, project_quota_bytes=1800),
+    )
+    first = draft(airlock, ("a.csv", b"a" * 1000))
+    allowance = airlock.upload_allowance(ALICE, first, "b.csv", "table", "yield")
+    assert allowance.bytes == 500 and "your storage quota is 1500 bytes" in allowance.limit
+    # Two uploads that each passed the first check: the second is refused inside.
+    assert airlock.check_may_put(ALICE, first, "c.csv", "table", "yield") == 500
+    put(airlock, first, "b.csv", b"b" * 400)
+    with pytest.raises(TooLarge, match="your storage quota"):
+        put(airlock, first, "c.csv", b"c" * 400)
+    assert [f.name for f in airlock.get(ALICE, first).files] == ["a.csv", "b.csv"]
+    assert not any(
+        r.event == "airlock.file.put" and r.details.get("file") == "c.csv"
+        for r in airlock.audit.records()
+    )

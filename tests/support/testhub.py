@@ -96,6 +96,9 @@ def test_settings(client: docker.DockerClient, **overrides: str) -> dict[str, st
         "CLEANROOM_HOME_SIZE": "256M",
         "CLEANROOM_GRANT_CHECK_INTERVAL": "2",
         "CLEANROOM_POLICIES_DIR": str(policies),
+        # A storage quota that binds before the 2G file limit, so that tests reach it
+        # without writing gigabytes (test_airlock_hub.py; a 1 GiB upload still fits).
+        "CLEANROOM_AIRLOCK_RESEARCHER_QUOTA_BYTES": "1536M",
     }
     env.update(overrides)
     return env

@@ -23,8 +23,9 @@ from .sources import Sources
 from .workspace import Refused, Workspace, human_size
 
 REQUEST_ID = r"(?P<request_id>[A-Za-z0-9][A-Za-z0-9._-]{0,99})"
-MAX_JUSTIFICATION = 5000
-MAX_TITLE = 200
+# The airlock's caps (cleanroom.airlock.service.Limits), refused here first.
+MAX_JUSTIFICATION = 4000
+MAX_TITLE = 120
 
 
 @dataclass

@@ -56,6 +56,7 @@ class Request(Base):
     )
     comments: Mapped[list[Comment]] = relationship(order_by="Comment.id")
     checks: Mapped[list[CheckRecord]] = relationship(order_by="CheckRecord.id")
+    reviewed: Mapped[ReviewedText | None] = relationship(uselist=False)
 
 
 class FileVersion(Base):
@@ -135,3 +136,18 @@ class Comment(Base):
     text: Mapped[str] = mapped_column(Text)
     visible_to_requester: Mapped[bool] = mapped_column(Boolean, default=True)
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ReviewedText(Base):
+    """The requester's text as reviewers last saw it: written when a review round ends
+    (approved, rejected or returned), one row per request. Outside the clean room the
+    requester is shown this, not what they wrote since (``visibility``)."""
+
+    __tablename__ = "reviewed_text"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    # The review round that ended, and when: comments written up to then were in it.
+    round: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    justification: Mapped[str] = mapped_column(Text)
+    ended_at: Mapped[datetime] = mapped_column(DateTime)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cleanroom.scopes import ADMINISTER, OWNER_APPROVE, REVIEW, SUBMIT  # noqa: F401 - re-exported
 
 from .errors import AirlockError, Conflict, PermissionDenied
-from .states import EDITABLE_STATES, OPEN_STATES, RELEASABLE_STATES, State
+from .states import COMMENTABLE_STATES, EDITABLE_STATES, OPEN_STATES, RELEASABLE_STATES, State
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,28 @@ def check_user_can_vote(caller: Caller, request: RequestRef, review_allowed: boo
         )
 
 
+def check_user_can_comment(caller: Caller, request: RequestRef, review_allowed: bool) -> None:
+    """The requester, and those the review policy lets review it, only while it is in review:
+    a comment is read by reviewers before anything is released, never only by its author."""
+    if caller.name != request.requester:
+        if not caller.may_review:
+            raise PermissionDenied(
+                f"{caller.name} may not comment on request {request.id}: only its requester "
+                f"and its reviewers may ({REVIEW} or {OWNER_APPROVE})"
+            )
+        if not review_allowed:
+            raise PermissionDenied(
+                f"the review policy does not let {caller.name} review {request.id}, so they "
+                "may not comment on it"
+            )
+    if request.state not in COMMENTABLE_STATES:
+        raise Conflict(
+            f"request {request.id} is {request.state.value}: comments are taken only while a "
+            "request is in review, where reviewers read them; to explain a draft or a returned "
+            "request, write it in the justification when you submit"
+        )
+
+
 def check_user_can_revoke(caller: Caller, request: RequestRef) -> None:
     if not caller.is_admin:
         raise PermissionDenied(f"only admins ({ADMINISTER}) may revoke a release")
@@ -178,6 +200,7 @@ user_can_withdraw_request = _pair(check_user_can_withdraw_request)
 user_can_view_request = _pair(check_user_can_view_request)
 user_can_see_contents = _pair(check_user_can_see_contents)
 user_can_vote = _pair(check_user_can_vote)
+user_can_comment = _pair(check_user_can_comment)
 user_can_revoke = _pair(check_user_can_revoke)
 user_can_download = _pair(check_user_can_download)
 user_can_administer = _pair(check_user_can_administer)

@@ -20,10 +20,10 @@ import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,22 +53,49 @@ from .errors import (
 )
 from .facts import CatalogFacts
 from .inspect.checks import CheckSubject, run_checks
-from .models import CheckRecord, Comment, FileVersion, Request, Vote
+from .models import CheckRecord, Comment, FileVersion, Request, ReviewedText, Vote
 from .names import check_file_name, check_file_type
-from .states import State, check_transition
+from .states import OPEN_STATES, QUOTA_STATES, State, check_transition
 from .store import Blob, BlobStore
 
 DECISIONS = tuple(VoteDecision)
-MAX_JUSTIFICATION = 10_000
-MAX_TITLE = 200
-MAX_COMMENT = 10_000
+GiB = 1024**3
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_file_bytes: int = 2 * 1024**3
+    """Every limit the airlock enforces, in one place. The sizes and quotas come from the
+    settings (``web/app.py``); the text caps are fixed here. Everything a requester writes
+    is shown back to them outside the clean room once reviewed, so it is capped like a file."""
+
+    max_file_bytes: int = 2 * GiB
     max_files: int = 50
-    max_request_bytes: int = 4 * 1024**3
+    max_request_bytes: int = 4 * GiB
+    # Storage quotas: bytes of file versions in requests that are open or approved
+    # (QUOTA_STATES), per requester and per project.
+    researcher_quota_bytes: int = 10 * GiB
+    project_quota_bytes: int = 50 * GiB
+    # Text, in characters.
+    max_title: int = 120
+    max_justification: int = 4_000
+    max_comment: int = 2_000
+    # Comments the requester may write: per request, and per 24 hours on all their requests.
+    # (Reviewers' comments are capped in length only: they are written outside.)
+    max_requester_comments_per_request: int = 10
+    max_requester_comments_per_day: int = 30
+    # Requests per researcher: drafts, and open ones (draft, submitted, in review, returned).
+    max_drafts: int = 5
+    max_open_requests: int = 20
+
+
+@dataclass(frozen=True)
+class UploadAllowance:
+    """The most bytes a file may have (``bytes``) and, in words, the limit that sets it."""
+
+    bytes: int
+    limit: str
+    quota: bool = False  # the limit is a storage quota (not a per-file or per-request size)
 
 
 @dataclass(frozen=True)
@@ -204,10 +231,12 @@ class AirlockService:
                 "start your server for a project first: a release request belongs to the "
                 "project your running server was started for"
             )
-        justification = _text(justification, "the justification", MAX_JUSTIFICATION, True)
-        title = _text(title, "the title", MAX_TITLE, False)
+        limits = self.limits
+        justification = _text(justification, "the justification", limits.max_justification, True)
+        title = _text(title, "the title", limits.max_title, False)
         moment = now()
         with self._tx() as s:
+            self._check_request_caps(s, caller.name)
             request = Request(
                 id="r-" + secrets.token_hex(8),
                 title=title,
@@ -230,16 +259,89 @@ class AirlockService:
             )
         return self.get(caller, request.id)
 
-    def check_may_put(
+    def _check_request_caps(self, s: Session, requester: str) -> None:
+        """Drafts and open requests per researcher (in the creating transaction)."""
+        states = dict(
+            s.execute(
+                select(Request.state, func.count())
+                .where(Request.requester == requester)
+                .where(Request.state.in_([st.value for st in OPEN_STATES]))
+                .group_by(Request.state)
+            ).all()
+        )
+        drafts, open_ = states.get(State.DRAFT.value, 0), sum(states.values())
+        if drafts >= self.limits.max_drafts:
+            raise Conflict(
+                f"you have {drafts} draft requests, the most a researcher may have: add your "
+                "files to one of them, submit it, or withdraw one you no longer need"
+            )
+        if open_ >= self.limits.max_open_requests:
+            raise Conflict(
+                f"you have {open_} open requests (draft, submitted, in review or returned), the "
+                "most a researcher may have: wait for reviews to end, or withdraw one you no "
+                "longer need"
+            )
+
+    def _held_bytes(self, s: Session, *where) -> int:
+        """Bytes of every file version (earlier versions too: their blobs stay) of the
+        requests that count towards the quotas."""
+        query = (
+            select(func.coalesce(func.sum(FileVersion.size), 0))
+            .join(Request, FileVersion.request_id == Request.id)
+            .where(Request.state.in_([st.value for st in QUOTA_STATES]), *where)
+        )
+        return int(s.scalar(query) or 0)
+
+    def _allowance(self, s: Session, request: Request, name: str) -> UploadAllowance:
+        """The most bytes ``name`` may have in ``request``: the smallest of the file limit,
+        what the request has left, and what the requester's and the project's quotas have
+        left (a version not reviewed yet is replaced in place: its bytes are freed)."""
+        limits = self.limits
+        files = current_files(request)
+        others = sum(f.size for f in files if f.name != name)
+        versions = [f for f in request.files if f.name == name]
+        latest = max(versions, key=lambda f: f.version) if versions else None
+        freed = latest.size if latest is not None and latest.round == request.round + 1 else 0
+        mine = self._held_bytes(s, Request.requester == request.requester) - freed
+        project = self._held_bytes(s, Request.project == request.project) - freed
+        options = [
+            UploadAllowance(
+                limits.max_file_bytes, f"a file may have at most {limits.max_file_bytes} bytes"
+            ),
+            UploadAllowance(
+                limits.max_request_bytes - others,
+                f"the files of one request may add up to {limits.max_request_bytes} bytes and "
+                f"the other files of request {request.id} hold {others}",
+            ),
+            UploadAllowance(
+                limits.researcher_quota_bytes - mine,
+                f"your storage quota is {limits.researcher_quota_bytes} bytes in requests not "
+                f"yet released and {mine} of them are in use: withdraw requests you no longer "
+                "need, or remove files from your drafts",
+                quota=True,
+            ),
+            UploadAllowance(
+                limits.project_quota_bytes - project,
+                f"project {request.project}'s storage quota is {limits.project_quota_bytes} "
+                f"bytes in requests not yet released and {project} of them are in use: "
+                "requests of the project must be released or withdrawn first (or ask an admin "
+                "to raise the quota)",
+                quota=True,
+            ),
+        ]
+        least = min(options, key=lambda a: a.bytes)
+        return UploadAllowance(max(0, least.bytes), least.limit, least.quota)
+
+    def upload_allowance(
         self,
         caller: perm.Caller,
         request_id: str,
         name: str,
         type_: str | None,
         project: str | None,
-    ) -> int:
-        """Before an upload starts: may the caller put ``name`` into the request; returns the
-        most bytes the file may have."""
+    ) -> UploadAllowance:
+        """Before an upload starts: may the caller put ``name`` into the request; the most
+        bytes the file may have, and which limit says so. A full quota is refused here."""
         check_file_name(name)
         check_file_type(type_)
         with self.read_sessions() as s:
@@ -252,8 +354,22 @@ class AirlockService:
                     f"request {request_id} already has {len(files)} files, the most one "
                     "request may hold; remove one first"
                 )
-            others = sum(f.size for f in files if f.name != name)
-            return max(0, min(self.limits.max_file_bytes, self.limits.max_request_bytes - others))
+            allowance = self._allowance(s, request, name)
+            if allowance.quota and allowance.bytes == 0:
+                raise TooLarge(f"no file can be added: {allowance.limit}; nothing was stored")
+            return allowance
+
+    def check_may_put(
+        self,
+        caller: perm.Caller,
+        request_id: str,
+        name: str,
+        type_: str | None,
+        project: str | None,
+    ) -> int:
+        """Before an upload starts: may the caller put ``name`` into the request; returns the
+        most bytes the file may have (:meth:`upload_allowance`)."""
+        return self.upload_allowance(caller, request_id, name, type_, project).bytes
 
     @staticmethod
     def _check_project(request: Request, project: str | None) -> None:
@@ -287,12 +403,6 @@ class AirlockService:
             files = current_files(request)
             if name not in {f.name for f in files} and len(files) >= self.limits.max_files:
                 raise TooLarge(f"request {request_id} already holds {len(files)} files")
-            total = sum(f.size for f in files if f.name != name) + blob.size
-            if total > self.limits.max_request_bytes:
-                raise TooLarge(
-                    f"the files of request {request_id} would add up to {total} bytes; at most "
-                    f"{self.limits.max_request_bytes} are accepted"
-                )
             versions = [f for f in request.files if f.name == name]
             latest = max(versions, key=lambda f: f.version) if versions else None
             pending_round = request.round + 1
@@ -303,6 +413,13 @@ class AirlockService:
                 and latest.type == type_
             ):
                 return latest  # the same bytes: nothing changes, votes stay
+            # Again here, in the transaction: uploads racing each other counted before.
+            allowance = self._allowance(s, request, name)
+            if blob.size > allowance.bytes:
+                raise TooLarge(
+                    f"file {name} is {blob.size} bytes, but {allowance.limit}; it was not "
+                    "added to the request"
+                )
             if latest is not None and latest.round == pending_round:
                 # Not reviewed yet: replace it in place (its checks go with it).
                 for check in [c for c in request.checks if c.file_id == latest.id]:
@@ -377,7 +494,7 @@ class AirlockService:
             perm.check_user_can_submit_request(caller, ref(request))
             if justification is not None:
                 request.justification = _text(
-                    justification, "the justification", MAX_JUSTIFICATION, True
+                    justification, "the justification", self.limits.max_justification, True
                 )
             back = State.DRAFT if request.round == 0 else State.RETURNED
             self._move(request, State.SUBMITTED, caller.name)
@@ -509,9 +626,19 @@ class AirlockService:
             return False
         return self.review_decision(caller, request).allowed
 
-    def vote(self, caller: perm.Caller, request_id: str, votes: Sequence[VoteInput]) -> Request:
+    def vote(
+        self,
+        caller: perm.Caller,
+        request_id: str,
+        votes: Sequence[VoteInput],
+        seen_comments: int | None = None,
+    ) -> Request:
         """Record one or more votes (one per file) at once; all or none. Then the request is
-        approved, returned or rejected as the votes and the policy's numbers say."""
+        approved, returned or rejected as the votes and the policy's numbers say.
+
+        ``seen_comments``: how many comments the voter was shown (the vote form sends it).
+        A comment added since refuses the vote: the text a review covers is what the
+        reviewers saw (``visibility``), and comments are the only text that changes in review."""
         if not votes:
             raise InvalidInput("give at least one vote: a file, a decision and a comment")
         for v in votes:
@@ -519,7 +646,8 @@ class AirlockService:
                 raise InvalidInput(
                     f"{v.decision!r} is not a decision; one of {', '.join(DECISIONS)}"
                 )
-            _text(v.comment, "the comment", MAX_COMMENT, v.decision != VoteDecision.APPROVE)
+            required = v.decision != VoteDecision.APPROVE
+            _text(v.comment, "the comment", self.limits.max_comment, required)
         if len({v.file for v in votes}) != len(votes):
             raise InvalidInput("one vote per file")
         with self._tx() as s:
@@ -533,6 +661,12 @@ class AirlockService:
                     f"the review policy does not let {caller.name} vote on {request_id}: "
                     + "; ".join(decision.reasons),
                     decision.reasons,
+                )
+            if seen_comments is not None and len(request.comments) > seen_comments:
+                raise Conflict(
+                    f"{len(request.comments) - seen_comments} comment(s) were added to request "
+                    f"{request_id} since you opened it; nothing was recorded: reload the page, "
+                    "read them, and vote again"
                 )
             files = {f.name: f for f in current_files(request)}
             for v in votes:
@@ -586,6 +720,20 @@ class AirlockService:
         target = tally.outcome(votes, request.reviewers_required, request.data_owner_approval or ())
         if target is not None:
             self._move(request, target, actor)
+            self._record_reviewed(s, request)
+
+    @staticmethod
+    def _record_reviewed(s: Session, request: Request) -> None:
+        """A review round ended: what reviewers saw of the requester's text is now what the
+        requester is shown outside the clean room (``visibility``)."""
+        row = s.get(ReviewedText, request.id) or ReviewedText(request_id=request.id)
+        row.round, row.title, row.justification = (
+            request.round,
+            request.title,
+            request.justification,
+        )
+        row.ended_at = now()
+        s.add(row)
 
     def comment(
         self,
@@ -595,11 +743,25 @@ class AirlockService:
         file: str | None = None,
         visible_to_requester: bool = True,
     ) -> None:
-        text = _text(text, "the comment", MAX_COMMENT, True)
+        """A comment, while the request is in review (``permissions.check_user_can_comment``),
+        on the request or one of its current files; the requester's are counted."""
+        text = _text(text, "the comment", self.limits.max_comment, True)
         with self._tx() as s:
             request = self._get(s, request_id)
-            allowed = caller.name == request.requester or self.may_review(caller, request)
-            perm.check_user_can_view_request(caller, ref(request), allowed)
+            is_requester = caller.name == request.requester
+            allowed = not is_requester and self.may_review(caller, request)
+            perm.check_user_can_comment(caller, ref(request), allowed)
+            if file is not None:
+                names = [f.name for f in current_files(request)]
+                if file not in names:
+                    raise InvalidInput(
+                        f"request {request_id} has no file {file[:100]!r}: name one of its files "
+                        f'({", ".join(names) or "it has none"}) or leave out "file" to '
+                        "comment on the whole request"
+                    )
+            if is_requester:
+                self._check_comment_caps(s, request)
+                visible_to_requester = True  # their own words
             s.add(
                 Comment(
                     request_id=request.id,
@@ -611,6 +773,31 @@ class AirlockService:
                 )
             )
             self.audit.append("airlock.comment", caller.name, request=request.id, file=file)
+
+    def _check_comment_caps(self, s: Session, request: Request) -> None:
+        limits = self.limits
+        here = sum(1 for c in request.comments if c.by == request.requester)
+        if here >= limits.max_requester_comments_per_request:
+            raise Conflict(
+                f"you have written {here} comments on request {request.id}, the most a "
+                "requester may: say the rest in the justification when you next submit"
+            )
+        since = now() - DAY
+        today = (
+            s.scalar(
+                select(func.count())
+                .select_from(Comment)
+                .join(Request, Comment.request_id == Request.id)
+                .where(Comment.by == request.requester, Request.requester == request.requester)
+                .where(Comment.at > since)
+            )
+            or 0
+        )
+        if today >= limits.max_requester_comments_per_day:
+            raise Conflict(
+                f"you have written {today} comments on your requests in the last 24 hours, the "
+                "most a requester may: try again tomorrow"
+            )
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -625,7 +812,7 @@ class AirlockService:
         with self._tx() as s:
             request = self._get(s, request_id)
             perm.check_user_can_revoke(caller, ref(request))
-            reason = _text(reason, "the reason", MAX_COMMENT, True)
+            reason = _text(reason, "the reason", self.limits.max_comment, True)
             self._move(request, State.REVOKED, caller.name, reason=reason)
         return self.get(caller, request_id)
 
@@ -687,7 +874,7 @@ class AirlockService:
     def _load(request: Request) -> None:
         for f in request.files:
             _ = f.votes
-        _ = request.comments, request.checks
+        _ = request.comments, request.checks, request.reviewed
 
     def list_mine(self, caller: perm.Caller) -> list[Request]:
         with self.read_sessions() as s:

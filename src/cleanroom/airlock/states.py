@@ -38,6 +38,13 @@ EDITABLE_STATES = frozenset({State.DRAFT, State.RETURNED})
 OPEN_STATES = frozenset({State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.RETURNED})
 # Approved bytes may be downloaded (by the requester, from outside the container).
 RELEASABLE_STATES = frozenset({State.APPROVED, State.RELEASED})
+# Comments are taken only where reviewers read them: while the request is in review.
+COMMENTABLE_STATES = frozenset({State.IN_REVIEW})
+# The bytes of these requests count towards the storage quotas (held for review or download).
+QUOTA_STATES = OPEN_STATES | {State.APPROVED}
+# A review ended and nothing was submitted after it: the policy's reasons and notes are about
+# what reviewers saw.
+REVIEWED_STATES = frozenset({State.APPROVED, State.REJECTED, State.RELEASED, State.REVOKED})
 FINAL_STATES = frozenset(s for s, targets in VALID_TRANSITIONS.items() if not targets)
 
 DESCRIPTIONS: dict[State, str] = {

@@ -322,3 +322,71 @@ async def test_pages_answer_mistakes_with_a_page_never_a_5xx(server):
         answer = await call(server, method, path, body=b"" if method == "POST" else None)
         assert answer.code == code, (method, path, answer.code)
         assert answer.headers["Content-Type"].startswith("text/html"), (method, path)
+
+
+@pytest.fixture
+async def small_quota(tmp_path):
+    """alice may hold 1500 bytes in requests not yet released; uploads up to 1000 each."""
+    limits = Limits(
+        max_file_bytes=1000, max_files=3, max_request_bytes=2500, researcher_quota_bytes=1500
+    )
+    service = make_airlock(tmp_path, limits=limits)
+    with serving(service, FakeHub(), FakeHubAuth(), PREFIX) as url:
+        yield {"port": urlsplit(url).port, "url": url, "service": service}
+
+
+@in_session_loop
+async def test_a_quota_refusal_is_413_before_any_byte_is_stored(small_quota):
+    server = small_quota
+    rid = await draft(server)
+    ok = await call(server, "PUT", f"api/requests/{rid}/files/a.csv?type=table", body=b"a" * 1000)
+    assert ok.code == 201, ok.body
+    blobs = server["service"].store.root
+    before = sorted(p.name for p in blobs.iterdir())
+    # Declared over what the quota leaves: 413 with the quota's words, the body never read.
+    declared = await raw_put(server, rid, "b.csv", "Content-Length: 501\r\n", b"")
+    assert declared.startswith("HTTP/1.1 413"), declared[:200]
+    assert "your storage quota is 1500 bytes" in declared and "1000 of them are in use" in declared
+    assert "nothing was stored" in declared
+    assert sorted(p.name for p in blobs.iterdir()) == before
+    fits = await call(server, "PUT", f"api/requests/{rid}/files/b.csv?type=table", body=b"b" * 500)
+    assert fits.code == 201, fits.body
+    # Full: refused at the start, whatever the size.
+    full = await call(server, "PUT", f"api/requests/{rid}/files/c.csv?type=table", body=b"c")
+    assert full.code == 413 and "no file can be added" in json.loads(full.body)["error"]
+    model = json.loads((await call(server, "GET", f"api/requests/{rid}")).body)
+    assert model["files"] == []  # outside the clean room: not reviewed yet
+
+
+@in_session_loop
+async def test_a_comment_on_a_draft_is_409_and_stores_nothing(server):
+    rid = await draft(server)
+    answer = await call(
+        server, "POST", f"api/requests/{rid}/comments", body=json.dumps({"text": "hi"})
+    )
+    assert answer.code == 409
+    assert "only while a request is in review" in json.loads(answer.body)["error"]
+    with server["service"]._tx() as s:
+        assert server["service"]._get(s, rid).comments == []
+
+
+@in_session_loop
+async def test_the_requester_sees_her_text_from_her_server_and_not_from_outside(tmp_path):
+    service = make_airlock(tmp_path)
+    body = json.dumps({"justification": "the means per plant", "title": "Yield"})
+    # From inside: 127.0.0.1 is in the clean room's subnet here (the gateway is elsewhere).
+    with serving(
+        service, FakeHub(), FakeHubAuth(), PREFIX, subnet="127.0.0.0/8", gateway="127.0.0.2"
+    ) as url:
+        server = {"url": url}
+        made = json.loads((await call(server, "POST", "api/requests", body=body)).body)
+        assert (made["title"], made["justification"], made["withheld"]) == (
+            "Yield",
+            "the means per plant",
+            False,
+        )
+    with serving(service, FakeHub(), FakeHubAuth(), PREFIX) as url:
+        seen = json.loads((await call({"url": url}, "GET", f"api/requests/{made['id']}")).body)
+        assert (seen["title"], seen["justification"], seen["withheld"]) == ("", "", True)
+        listed = json.loads((await call({"url": url}, "GET", "api/requests")).body)["requests"]
+        assert [(r["title"], r["justification"]) for r in listed] == [("", "")]

@@ -80,7 +80,8 @@ def _vote(file_id: int, request_id: str = "r1") -> models.Vote:
 def test_a_new_database_is_migrated_to_the_newest_revision(tmp_path):
     path = tmp_path / "sub" / "airlock.sqlite"
     engine = create_airlock_engine(path)
-    assert current_revision(engine) == head_revision() == BASELINE_REVISION == "0001"
+    assert current_revision(engine) == head_revision() == "0002"
+    assert BASELINE_REVISION == "0001"
     tables = set(inspect(engine).get_table_names())
     assert tables == {t.name for t in models.Base.metadata.sorted_tables} | {"alembic_version"}
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -131,7 +132,8 @@ def test_a_database_made_by_create_all_is_stamped_and_keeps_working(tmp_path):
     old.dispose()
 
     engine = create_airlock_engine(path)
-    assert current_revision(engine) == BASELINE_REVISION
+    # Stamped at the baseline, then upgraded (0002 finds its table already made).
+    assert current_revision(engine) == head_revision()
     assert _schema(engine) == schema  # stamped, not re-created
     sessions = session_factory(engine)
     with sessions() as session, session.begin():
@@ -188,4 +190,31 @@ def test_processes_opening_a_new_file_together_do_not_collide(tmp_path):
     assert current_revision(engine) == head_revision()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
+
+
+def test_0002_keeps_reviewed_requests_text_and_creates_the_table_once(tmp_path):
+    """Upgrading a 0001 file: requests whose review is over get their text as reviewed; the
+    others none (they get it when a review round ends)."""
+    path = tmp_path / "airlock.sqlite"
+    engine = create_airlock_engine(path, writer=False)
+    upgrade(engine, "0001")
+    with session_factory(engine)() as session, session.begin():
+        for rid, state in (("r1", "approved"), ("r2", "draft"), ("r3", "in_review")):
+            session.execute(
+                text(
+                    "INSERT INTO requests (id, title, project, requester, state, justification,"
+                    " round, reasons, notes, data_owner_approval, contributing_organisations,"
+                    " policy_revision, created_at, updated_at) VALUES (:id, 't', 'p', 'alice',"
+                    " :state, 'why', 1, '[]', '[]', '[]', '[]', '', :now, :now)"
+                ),
+                {"id": rid, "state": state, "now": NOW},
+            )
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(models.ReviewedText)).all()
+        assert [(r.request_id, r.round, r.title, r.justification) for r in rows] == [
+            ("r1", 1, "t", "why")
+        ]
+    assert current_revision(engine) == "0002"
     engine.dispose()

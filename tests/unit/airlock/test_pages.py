@@ -154,7 +154,8 @@ async def test_every_page_for_every_role_says_what_and_where_it_is(airlock):
     # (user, path, the page's name, the nav item marked current, the parent list's link)
     walk = [
         ("alice", "", "My requests", "My requests", None),
-        ("alice", f"requests/{rid}", "Yield table", "My requests", ("My requests", "")),
+        # Outside the clean room her title is shown only once a review round has ended.
+        ("alice", f"requests/{rid}", rid, "My requests", ("My requests", "")),
         ("rita", "", "My requests", "My requests", None),
         ("rita", "review", "Waiting for me", "Waiting for me", None),
         ("rita", f"requests/{rid}", "Yield table", "Waiting for me", ("Waiting for me", "review")),
@@ -302,3 +303,28 @@ async def test_a_failure_says_try_again_and_shows_no_internals(airlock, monkeypa
     assert h1s(html) == ["Not available right now"]
     assert "The review policy could not be asked" in html
     assert "Try again in a minute" in next_step(html)
+
+
+@in_session_loop
+async def test_a_vote_form_from_before_a_comment_is_refused_and_says_to_reload(airlock):
+    from urllib.parse import urlencode
+
+    def seen(html: str) -> str:
+        return re.search(r'name="seen_comments" value="(\d+)"', html).group(1)
+
+    rid = await submitted(airlock)
+    opened = seen(await page(airlock, f"requests/{rid}", "rita"))
+    said = await fetch(
+        airlock, f"api/requests/{rid}/comments", method="POST", body=json.dumps({"text": "p.s."})
+    )
+    assert said.code == 201, said.body
+    form = {"file_0": "t.csv", "decision_0": "approve", "seen_comments": opened}
+    stale = await page(
+        airlock, f"requests/{rid}/vote", "rita", code=409, method="POST", body=urlencode(form)
+    )
+    assert "since you opened it" in stale and "reload the page" in stale
+    reloaded = await page(airlock, f"requests/{rid}", "rita")
+    assert "p.s." in reloaded and seen(reloaded) == str(int(opened) + 1)
+    form["seen_comments"] = seen(reloaded)
+    done = await fetch(airlock, f"requests/{rid}/vote", "rita", method="POST", body=urlencode(form))
+    assert done.code == 303, done.body

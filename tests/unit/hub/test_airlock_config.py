@@ -68,3 +68,26 @@ def test_airlock_settings_have_defaults_and_are_checked():
     for bad in ("0", "-1", "1.5G", "lots"):
         with pytest.raises(SettingsError, match="CLEANROOM_AIRLOCK_MAX_FILE_BYTES"):
             Settings.from_env({"CLEANROOM_AIRLOCK_MAX_FILE_BYTES": bad})
+
+
+def test_the_storage_quotas_are_settings_and_reach_the_airlocks_limits(tmp_path):
+    from cleanroom.airlock.web.app import open_service
+
+    s = Settings.from_env({"CLEANROOM_STATE_DIR": str(tmp_path)})
+    assert s.airlock_researcher_quota_bytes == 10 * 1024**3
+    assert s.airlock_project_quota_bytes == 50 * 1024**3
+    for bad in ("0", "lots"):
+        with pytest.raises(SettingsError, match="CLEANROOM_AIRLOCK_PROJECT_QUOTA_BYTES"):
+            Settings.from_env({"CLEANROOM_AIRLOCK_PROJECT_QUOTA_BYTES": bad})
+    s = Settings.from_env(
+        {
+            "CLEANROOM_STATE_DIR": str(tmp_path),
+            "CLEANROOM_AIRLOCK_RESEARCHER_QUOTA_BYTES": "3G",
+            "CLEANROOM_AIRLOCK_PROJECT_QUOTA_BYTES": "7G",
+            "CLEANROOM_AIRLOCK_MAX_FILES": "9",
+        }
+    )
+    assert Settings.from_env(s.to_env()) == s
+    limits = open_service(s).limits
+    assert (limits.researcher_quota_bytes, limits.project_quota_bytes) == (3 * 1024**3, 7 * 1024**3)
+    assert limits.max_files == 9 and limits.max_file_bytes == s.airlock_max_file_bytes

@@ -56,7 +56,7 @@ class RequestsHandler(ApiHandler):
             rows = await self.call(self.airlock.list_mine, self.me)
         else:
             raise InvalidInput(f"queue={queue!r} is not known: use mine, review or all")
-        self.write_json({"requests": [request_model(r, self.me) for r in rows]})
+        self.write_json({"requests": [request_model(r, self.me, inside=self.inside) for r in rows]})
 
     @authenticated
     async def post(self):
@@ -70,14 +70,14 @@ class RequestsHandler(ApiHandler):
             justification=body.get("justification"),
             title=body.get("title", ""),
         )
-        self.write_json(request_model(request, self.me), 201)
+        self.write_json(request_model(request, self.me, inside=self.inside), 201)
 
 
 class RequestHandler(ApiHandler):
     @authenticated
     async def get(self, request_id: str):
         request = await self.call(self.airlock.get, self.me, request_id)
-        self.write_json(request_model(request, self.me))
+        self.write_json(request_model(request, self.me, inside=self.inside))
 
 
 class SubmitHandler(ApiHandler):
@@ -87,14 +87,14 @@ class SubmitHandler(ApiHandler):
         request = await self.call(
             self.airlock.submit, self.me, request_id, body.get("justification")
         )
-        self.write_json(request_model(request, self.me))
+        self.write_json(request_model(request, self.me, inside=self.inside))
 
 
 class WithdrawHandler(ApiHandler):
     @authenticated
     async def post(self, request_id: str):
         request = await self.call(self.airlock.withdraw, self.me, request_id)
-        self.write_json(request_model(request, self.me))
+        self.write_json(request_model(request, self.me, inside=self.inside))
 
 
 class RevokeHandler(ApiHandler):
@@ -102,7 +102,7 @@ class RevokeHandler(ApiHandler):
     async def post(self, request_id: str):
         body = self.json_body()
         request = await self.call(self.airlock.revoke, self.me, request_id, body.get("reason"))
-        self.write_json(request_model(request, self.me))
+        self.write_json(request_model(request, self.me, inside=self.inside))
 
 
 def parse_votes(body: dict) -> list[VoteInput]:
@@ -126,9 +126,13 @@ def parse_votes(body: dict) -> list[VoteInput]:
 class VotesHandler(ApiHandler):
     @authenticated
     async def post(self, request_id: str):
-        votes = parse_votes(self.json_body())
-        request = await self.call(self.airlock.vote, self.me, request_id, votes)
-        self.write_json(request_model(request, self.me))
+        body = self.json_body()
+        votes = parse_votes(body)
+        seen = body.get("seen_comments")
+        if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool) or seen < 0):
+            raise InvalidInput('"seen_comments" is the number of comments you were shown')
+        request = await self.call(self.airlock.vote, self.me, request_id, votes, seen)
+        self.write_json(request_model(request, self.me, inside=self.inside))
 
 
 class CommentsHandler(ApiHandler):
@@ -141,7 +145,7 @@ class CommentsHandler(ApiHandler):
             raise InvalidInput('"file" is a file name or null, "visible_to_requester" a boolean')
         await self.call(self.airlock.comment, self.me, request_id, body.get("text"), file, visible)
         request = await self.call(self.airlock.get, self.me, request_id)
-        self.write_json(request_model(request, self.me), 201)
+        self.write_json(request_model(request, self.me, inside=self.inside), 201)
 
 
 @stream_request_body
@@ -158,17 +162,19 @@ class FileHandler(ApiHandler):
             return  # @authenticated answers 401 (the body is not read)
         request_id, name = self.path_kwargs["request_id"], self.path_kwargs["name"]
         type_ = self.get_query_argument("type", None)
-        limit = await self.call(
-            self.airlock.check_may_put, self.me, request_id, name, type_, self.server_project
+        # The size limits and the storage quotas, before a byte of the body is read.
+        allowance = await self.call(
+            self.airlock.upload_allowance, self.me, request_id, name, type_, self.server_project
         )
+        limit = allowance.bytes
         length = self.request.headers.get("Content-Length")
         if length is not None:
             if not length.isdigit():
                 raise InvalidInput("Content-Length is not a number")
             if int(length) > limit:
                 raise TooLarge(
-                    f"the file is {length} bytes; the airlock accepts at most {limit} bytes for "
-                    "it (per file, and per request all files together); nothing was stored"
+                    f"the file is {length} bytes, but {allowance.limit}, so at most {limit} "
+                    "bytes are accepted for it; nothing was stored"
                 )
         # Some slack past the limit so that the writer sees the overflowing chunk and the
         # client gets a 413 (tornado itself would answer a bare 400).

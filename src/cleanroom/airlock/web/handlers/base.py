@@ -120,6 +120,12 @@ class AirlockHandler(ServiceHandler):
         gateway = ipaddress.ip_address(self.settings["gateway"])
         return peer in subnet and peer != gateway
 
+    @property
+    def inside(self) -> bool:
+        """The call comes from inside the clean room (a researcher's server): the requester
+        then sees all they wrote; from anywhere else, only what reviewers saw (visibility)."""
+        return self.peer_in_clean_room()
+
     def json_body(self) -> dict:
         body = self.request.body or b"{}"
         try:

@@ -76,8 +76,8 @@ class HomePage(PageHandler):
         queue = await self.call(self.airlock.review_queue, self.me)
         self.page(
             "home.html",
-            mine=[request_model(r, self.me) for r in mine],
-            queue=[request_model(r, self.me) for r in queue],
+            mine=[request_model(r, self.me, inside=self.inside) for r in mine],
+            queue=[request_model(r, self.me, inside=self.inside) for r in queue],
         )
 
 
@@ -89,8 +89,12 @@ class QueuePage(PageHandler):
         waiting_ids = {r.id for r in waiting}
         self.page(
             "queue.html",
-            waiting=[request_model(r, self.me) for r in waiting],
-            voted=[request_model(r, self.me) for r in everything if r.id not in waiting_ids],
+            waiting=[request_model(r, self.me, inside=self.inside) for r in waiting],
+            voted=[
+                request_model(r, self.me, inside=self.inside)
+                for r in everything
+                if r.id not in waiting_ids
+            ],
         )
 
 
@@ -98,7 +102,7 @@ class RequestPage(PageHandler):
     @authenticated
     async def get(self, request_id: str):
         request = await self.call(self.airlock.get, self.me, request_id)
-        model = request_model(request, self.me)
+        model = request_model(request, self.me, inside=self.inside)
         is_requester = self.me.name == request.requester
         may_review = False
         if not is_requester:
@@ -180,7 +184,10 @@ class VoteForm(PageHandler):
             )
         if not votes:
             raise InvalidInput("choose a decision for at least one file")
-        request = await self.call(self.airlock.vote, self.me, request_id, votes)
+        seen = self.argument("seen_comments")
+        if not seen.isdigit():
+            raise InvalidInput("the form is incomplete: reload the page and vote again")
+        request = await self.call(self.airlock.vote, self.me, request_id, votes, int(seen))
         self.done(
             f"{self.prefix}requests/{request_id}",
             f"Your vote is recorded; the request is now {request.state.replace('_', ' ')}.",
@@ -224,7 +231,7 @@ class AdminPage(PageHandler):
             counts[r.state] = counts.get(r.state, 0) + 1
         self.page(
             "admin.html",
-            requests=[request_model(r, self.me) for r in rows],
+            requests=[request_model(r, self.me, inside=self.inside) for r in rows],
             state=state,
             states=[s.value for s in State],
             counts=counts,
