@@ -118,7 +118,7 @@ def _run(
             (resource.RLIMIT_FSIZE, limits.file_bytes),
             (resource.RLIMIT_CORE, 0),
         ):
-            resource.setrlimit(kind, (value, value))
+            resource.setrlimit(kind, (value, value + 1 if kind == resource.RLIMIT_CPU else value))
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
@@ -180,7 +180,7 @@ def _why(rc: int, stderr: str, limits: Limits) -> str:
     reasons = {
         signal.SIGXCPU: f"it used more than {limits.cpu_seconds} s of CPU",
         signal.SIGXFSZ: f"it wrote a file larger than {limits.file_bytes:,} bytes",
-        signal.SIGKILL: "it was killed (out of memory?)",
+        signal.SIGKILL: "it was killed (out of memory or CPU time)",
         signal.SIGSEGV: "it crashed (segmentation fault)",
         signal.SIGABRT: "it aborted",
         signal.SIGBUS: "it crashed (bus error)",

@@ -103,7 +103,8 @@ def bwrap_command(
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", str(path), str(path)]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP, "--chdir", SANDBOX_TMP]
+    args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP]
+    args += ["--chdir", SANDBOX_TMP]
     args += ["--perms", "0755", "--dir", INPUT_DIR]
     fds = []
     for i in range(n_inputs):

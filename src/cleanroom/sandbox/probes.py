@@ -25,6 +25,10 @@ def whoami(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def environ(params: dict[str, Any]) -> dict[str, Any]:
+    return {"environ": dict(os.environ)}
+
+
 def connect(params: dict[str, Any]) -> dict[str, Any]:
     """Connect to ``host``:``port``; says whether it worked and the error if not."""
     try:
@@ -71,7 +75,9 @@ def write(params: dict[str, Any]) -> dict[str, Any]:
     return {"data": "x" * int(params["bytes"])}
 
 
-PROBES = {f.__name__: f for f in (whoami, connect, read, allocate, sleep, spin, crash, write)}
+PROBES = {
+    f.__name__: f for f in (whoami, environ, connect, read, allocate, sleep, spin, crash, write)
+}
 
 
 def probe(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
