@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .command import bwrap_command
+from .command import BWRAP, SETPRIV, bwrap_command
 from .jobs import JOBS
 from .limits import DEFAULT_LIMITS, Limits
 from .result import SandboxResult
@@ -60,6 +60,12 @@ def run(
         return SandboxResult.error(
             f"unknown sandbox job {job!r}; the jobs are: {', '.join(sorted(JOBS))}"
         )
+    for tool in (BWRAP, SETPRIV):
+        if not os.access(tool, os.X_OK):
+            return SandboxResult.error(
+                f"{tool} is missing, so nothing can be parsed: install the bubblewrap and "
+                "util-linux packages (scripts/install-system.sh)"
+            )
     params_json = json.dumps(params or {})
     if len(params_json) > MAX_PARAMS_BYTES:
         return SandboxResult.error(f"the job's parameters exceed {MAX_PARAMS_BYTES} bytes")

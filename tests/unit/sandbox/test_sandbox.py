@@ -153,3 +153,11 @@ def test_the_environment_is_cleared(some_input, monkeypatch):
     assert result.ok, result.message
     assert "CLEANROOM_HUB_API_TOKEN" not in result.value["environ"]
     assert "secret-token" not in repr(result.value)
+
+
+def test_the_host_check_command_passes_here(capsys):
+    from cleanroom.sandbox.__main__ import main
+
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok  ") == 6 and "FAIL" not in out
