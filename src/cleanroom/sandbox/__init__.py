@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
+import stat
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .command import BWRAP, SETPRIV, bwrap_command
+from .command import BWRAP, PRLIMIT, SETPRIV, bwrap_command
 from .jobs import JOBS
 from .limits import DEFAULT_LIMITS, Limits
 from .result import SandboxResult
@@ -60,7 +60,7 @@ def run(
         return SandboxResult.error(
             f"unknown sandbox job {job!r}; the jobs are: {', '.join(sorted(JOBS))}"
         )
-    for tool in (BWRAP, SETPRIV):
+    for tool in (PRLIMIT, BWRAP, SETPRIV):
         if not os.access(tool, os.X_OK):
             return SandboxResult.error(
                 f"{tool} is missing, so nothing can be parsed: install the bubblewrap and "
@@ -90,7 +90,7 @@ def run(
 def _open_input(path: Path, limits: Limits, root: bool) -> int:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     st = os.fstat(fd)
-    if not _is_regular(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise ValueError(f"{path.name} is not a regular file")
     if root and st.st_size > limits.input_bytes:
@@ -102,30 +102,12 @@ def _open_input(path: Path, limits: Limits, root: bool) -> int:
     return fd
 
 
-def _is_regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
-
-
 def _run(
     job: str, params_json: str, fds: list[int], uid: int, gid: int, limits: Limits, root: bool
 ) -> SandboxResult:
-    argv, child_fds = bwrap_command(
-        job, params_json, n_inputs=len(fds), uid=uid, gid=gid, limits=limits, root=root
+    argv = bwrap_command(
+        job, params_json, input_fds=fds, uid=uid, gid=gid, limits=limits, root=root
     )
-
-    def prepare() -> None:  # in the child, before bwrap starts: limits inherited by all
-        for child_fd, fd in zip(child_fds, fds, strict=True):
-            os.dup2(fd, child_fd)  # dup2 clears close-on-exec
-        for kind, value in (
-            (resource.RLIMIT_AS, limits.memory_bytes),
-            (resource.RLIMIT_CPU, limits.cpu_seconds),
-            (resource.RLIMIT_FSIZE, limits.file_bytes),
-            (resource.RLIMIT_CORE, 0),
-        ):
-            resource.setrlimit(kind, (value, value + 1 if kind == resource.RLIMIT_CPU else value))
-
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
             argv,
@@ -133,9 +115,8 @@ def _run(
             stdout=out,
             stderr=err,
             start_new_session=True,  # one process group to kill on timeout
-            preexec_fn=prepare,  # noqa: PLW1509 - limits must be set between fork and exec
             close_fds=True,
-            pass_fds=child_fds,
+            pass_fds=fds,
         )
         try:
             rc = proc.wait(timeout=limits.wall_seconds)

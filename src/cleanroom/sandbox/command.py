@@ -30,6 +30,7 @@ from .limits import Limits
 
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
+PRLIMIT = "/usr/bin/prlimit"
 INPUT_DIR = "/input"
 
 # The job's process starts here: ``sys.path`` gets the package's own source directory first
@@ -73,13 +74,26 @@ def python_executable() -> str:
 
 
 def bwrap_command(
-    job: str, params_json: str, *, n_inputs: int, uid: int, gid: int, limits: Limits, root: bool
-) -> tuple[list[str], list[int]]:
-    """The argv, and the file descriptors (3, 4, ... in order: the inputs) it reads.
+    job: str,
+    params_json: str,
+    *,
+    input_fds: list[int],
+    uid: int,
+    gid: int,
+    limits: Limits,
+    root: bool,
+) -> list[str]:
+    """The argv: ``prlimit`` (limits every process of the sandbox inherits) then bwrap.
 
-    The caller passes the inputs as open descriptors numbered from 3 (``pass_fds``).
+    The caller passes the inputs as the open descriptors ``input_fds`` (``pass_fds``), in order.
     """
-    args = [BWRAP, "--die-with-parent", "--new-session", "--clearenv"]
+    args = [
+        PRLIMIT,
+        f"--as={limits.memory_bytes}",
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
+    ]
+    args += [f"--fsize={limits.file_bytes}", "--core=0", "--"]
+    args += [BWRAP, "--die-with-parent", "--new-session", "--clearenv"]
     if root:
         args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
         args += ["--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
@@ -106,10 +120,7 @@ def bwrap_command(
     args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP]
     args += ["--chdir", SANDBOX_TMP]
     args += ["--perms", "0755", "--dir", INPUT_DIR]
-    fds = []
-    for i in range(n_inputs):
-        fd = 3 + i
-        fds.append(fd)
+    for i, fd in enumerate(input_fds):
         if root:
             args += ["--perms", "0444", "--file", str(fd), f"{INPUT_DIR}/{i}"]
         else:
@@ -118,4 +129,4 @@ def bwrap_command(
         args += [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
         args += ["--inh-caps=-all", "--no-new-privs", "--"]
     args += [python_executable(), "-I", "-c", _BOOT, str(source_dir()), job, params_json]
-    return args, fds
+    return args

@@ -18,8 +18,8 @@ class Limits:
     # Largest file a job may write (in its private /tmp, RLIMIT_FSIZE) and that /tmp's size.
     file_bytes: int = 256 * 1024**2
     tmp_bytes: int = 256 * 1024**2
-    # Processes the job may start (RLIMIT_NPROC, counted per user inside the sandbox).
-    processes: int = 32
+    # Processes and threads of the sandbox user (RLIMIT_NPROC; DuckDB and poppler use a few).
+    processes: int = 64
     # The job's JSON answer on stdout; more is an error, never a truncated value.
     output_bytes: int = 64 * 1024**2
     # Largest input copied into the sandbox when the caller is root (see ``command``).

@@ -19,7 +19,7 @@ INPUT = Path("/input")
 
 def main() -> None:
     _, job, params_json = sys.argv[1:4]
-    limit = int(os.environ.get("CLEANROOM_SANDBOX_PROCESSES", "32"))
+    limit = int(os.environ.get("CLEANROOM_SANDBOX_PROCESSES", "64"))
     # Set here, inside the namespace, where the count is the sandbox user's own processes.
     resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
     try:

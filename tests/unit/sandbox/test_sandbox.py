@@ -132,8 +132,8 @@ def test_an_input_that_is_not_a_regular_file_is_refused(tmp_path):
 
 
 def test_the_state_directory_and_secrets_are_not_bound(tmp_path):
-    argv, _ = bwrap_command(
-        "probe", "{}", n_inputs=1, uid=65534, gid=65534, limits=Limits(), root=True
+    argv = bwrap_command(
+        "probe", "{}", input_fds=[5], uid=65534, gid=65534, limits=Limits(), root=True
     )
     binds = {argv[i + 1] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind")}
     assert "--bind" not in argv  # nothing writable from the host
