@@ -10,6 +10,7 @@ run in the sandbox (``cleanroom.airlock.inspect.sandboxed``); when the sandbox f
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from markupsafe import Markup
@@ -21,6 +22,9 @@ from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
 from cleanroom.airlock.web.handlers.api import DownloadHandler
 from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
 from cleanroom.airlock.web.serialise import request_model
+
+# Sandboxes one request page runs at once.
+SANDBOXES_PER_PAGE = 3
 
 
 def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
@@ -133,24 +137,30 @@ class RequestPage(PageHandler):
         )
 
     def _contents(self, request) -> tuple[dict, dict]:
-        """Previews of the current files and diffs against each one's previous version."""
-        previews, diffs = {}, {}
+        """Previews of the current files and diffs against each one's previous version, each
+        made in a sandbox of its own, a few at a time (a sandbox is mostly waiting)."""
         store = self.airlock.store
-        for f in current_files(request):
-            path = store.verified_path(f.sha256)
-            previews[f.name] = render_preview(path, f.media_type, f.name, f.sha256)
-            older = [o for o in request.files if o.name == f.name and o.version < f.version]
-            if older:
-                old = max(older, key=lambda o: o.version)
-                diffs[f.name] = render_diff(
-                    store.verified_path(old.sha256),
-                    path,
-                    f.media_type,
-                    f.name,
-                    old.sha256,
-                    f.sha256,
-                )
-        return previews, diffs
+        previews, diffs = {}, {}
+        with ThreadPoolExecutor(max_workers=SANDBOXES_PER_PAGE) as pool:
+            for f in current_files(request):
+                path = store.verified_path(f.sha256)
+                previews[f.name] = pool.submit(render_preview, path, f.media_type, f.name, f.sha256)
+                older = [o for o in request.files if o.name == f.name and o.version < f.version]
+                if older:
+                    old = max(older, key=lambda o: o.version)
+                    diffs[f.name] = pool.submit(
+                        render_diff,
+                        store.verified_path(old.sha256),
+                        path,
+                        f.media_type,
+                        f.name,
+                        old.sha256,
+                        f.sha256,
+                    )
+        return (
+            {name: job.result() for name, job in previews.items()},
+            {name: job.result() for name, job in diffs.items()},
+        )
 
 
 class VoteForm(PageHandler):
