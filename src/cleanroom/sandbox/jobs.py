@@ -17,6 +17,12 @@ from .probes import probe
 Job = Callable[[list[Path], dict[str, Any]], Any]
 
 
+def media_type(inputs: list[Path], params: dict[str, Any]) -> str:
+    from cleanroom.airlock.inspect.mediatypes import detect_media_type
+
+    return detect_media_type(inputs[0], params["name"])
+
+
 def preview(inputs: list[Path], params: dict[str, Any]) -> str:
     from cleanroom.airlock.inspect.previews import render_preview
 
@@ -53,6 +59,7 @@ def pdf_pages(inputs: list[Path], params: dict[str, Any]) -> str:
 
 
 JOBS: dict[str, Job] = {
+    "media-type": media_type,
     "preview": preview,
     "diff": diff,
     "pdf-inspect": pdf_inspect,

@@ -129,11 +129,24 @@ def test_a_preview_the_sandbox_cannot_finish_is_a_note_with_size_and_hash(tmp_pa
     from cleanroom import sandbox
 
     path = write(tmp_path, make_pdf(pages=1))
-    monkeypatch.setattr(sandbox, "DEFAULT_LIMITS", sandbox.Limits(wall_seconds=0.01))
     monkeypatch.setattr(sandbox.run, "__defaults__", (None, sandbox.Limits(wall_seconds=0.01)))
     fragment = sandboxed.preview(path, mt.PDF, "report.pdf", "ab" * 32)
     assert "No preview: the job took longer than 0.01 s" in fragment
     assert f"{path.stat().st_size:,} bytes" in fragment and "ab" * 32 in fragment
+
+
+def test_media_types_are_found_in_the_sandbox(tmp_path, parquet_bytes):
+    assert sandboxed.media_type(write(tmp_path, make_pdf(pages=1)), "r.pdf") == mt.PDF
+    path = write(tmp_path, parquet_bytes, "t.parquet")
+    assert sandboxed.media_type(path, "t.parquet") == mt.PARQUET
+
+
+def test_a_media_type_the_sandbox_cannot_find_is_unknown(tmp_path, monkeypatch):
+    from cleanroom import sandbox
+
+    monkeypatch.setattr(sandbox.run, "__defaults__", (None, sandbox.Limits(wall_seconds=0.01)))
+    path = write(tmp_path, make_pdf(pages=1))
+    assert sandboxed.media_type(path, "r.pdf") == mt.OCTET_STREAM
 
 
 # --- media types and the check's rules (pure) -----------------------------------------------

@@ -1,24 +1,46 @@
-"""The airlock's previews, diffs and content checks, each run in the sandbox.
+"""The airlock's media types, previews, diffs and content checks, each run in the sandbox.
 
 ::
 
     html = preview(blob, "application/pdf", "report.pdf", sha256)   # always a safe fragment
     html = pdf_pages(blob, 4, 10, "report.pdf")                      # the full view of a PDF
+    media_type(blob, "yield.csv")                                    # "text/csv", at upload
 
-The functions in ``previews`` and ``pdf`` parse researcher-made bytes, so the airlock never
-calls them in its own process: it names the job (:data:`cleanroom.sandbox.jobs.JOBS`) and the
-sandbox runs it. When the sandbox gives an error (a crash, a timeout, too much memory), the
-reviewer sees a note saying so, with the file's size and hash; never a made-up preview.
+The functions in ``mediatypes``, ``previews`` and ``pdf`` parse researcher-made bytes, so the
+airlock never calls them in its own process: it names the job
+(:data:`cleanroom.sandbox.jobs.JOBS`) and the sandbox runs it. When the sandbox gives an
+error (a crash, a timeout, too much memory), the reviewer sees a note saying so, with the
+file's size and hash; never a made-up preview.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import os
 from pathlib import Path
 
 from cleanroom import sandbox
+from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.sandbox import SandboxResult
+
+log = logging.getLogger(__name__)
+
+# The answers media-type detection may give (anything else from the sandbox is not believed).
+MEDIA_TYPES = frozenset(
+    v for k, v in vars(mt).items() if k.isupper() and isinstance(v, str) and "/" in v
+)
+
+
+def media_type(path: Path, name: str) -> str:
+    """``detect_media_type`` of the file, in the sandbox. When the sandbox cannot tell (a
+    crash, a timeout, a file too large to hand it), ``application/octet-stream``: unknown,
+    never parsed, and the release policy decides what a file of that type may be."""
+    result = sandbox.run("media-type", path, {"name": name})
+    if result.ok and result.value in MEDIA_TYPES:
+        return result.value
+    log.warning("media type of %r not found in the sandbox: %s", name, result.message)
+    return mt.OCTET_STREAM
 
 
 def preview(path: Path, media_type: str, name: str, sha256: str | None = None) -> str:
