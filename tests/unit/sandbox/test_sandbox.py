@@ -161,3 +161,13 @@ def test_the_host_check_command_passes_here(capsys):
     assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert out.count("ok  ") == 6 and "FAIL" not in out
+
+
+def test_a_diff_gets_both_versions_and_nothing_else(tmp_path):
+    from cleanroom.airlock.inspect import sandboxed
+
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text("plant,yield\nA,1\n")
+    new.write_text("plant,yield\nA,2\n")
+    fragment = sandboxed.diff(old, new, "text/csv", "t.csv")
+    assert "A,1" in fragment and "A,2" in fragment and "No comparison" not in fragment
