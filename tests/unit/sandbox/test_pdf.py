@@ -188,3 +188,11 @@ def test_the_outcome_rules():
     assert pdf_outcome(base | {"eof_found": False}).status == CheckStatus.FAIL
     assert pdf_outcome(base | {"active": {"/URI": 2}}).status == CheckStatus.WARN
     assert pdf_outcome(base | {"active": {"/Launch": 1}}).status == CheckStatus.FAIL
+
+
+def test_hostile_names_in_a_pdf_are_shown_inert(tmp_path):
+    name = "<img src=x onerror=alert(1)>.csv"
+    path = write(tmp_path, make_pdf(pages=1, attachment=(name, b"a,b\n")))
+    fragment = sandboxed.preview(path, mt.PDF, "report.pdf")
+    assert_inert(fragment)
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv" in fragment
