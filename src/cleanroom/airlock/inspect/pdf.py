@@ -137,12 +137,13 @@ def active_content(data: bytes) -> dict[str, int]:
 
 def _inflated_streams(data: bytes):
     budget = INFLATE_MAX_BYTES
+    view = memoryview(data)  # slices without copying the rest of the file for each stream
     for match in _STREAM.finditer(data):
         if budget <= 0:
             return
         inflater = zlib.decompressobj()
         try:
-            out = inflater.decompress(data[match.end() :], budget)
+            out = inflater.decompress(view[match.end() :], budget)
         except zlib.error:
             continue
         budget -= len(out)
