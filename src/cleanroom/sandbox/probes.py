@@ -46,6 +46,15 @@ def read(params: dict[str, Any]) -> dict[str, Any]:
         return {"read": False, "bytes": 0, "error": f"{type(error).__name__}: {error}"}
 
 
+def create(params: dict[str, Any]) -> dict[str, Any]:
+    """Create the file at ``path``; says whether it could (the binds are read-only)."""
+    try:
+        Path(params["path"]).write_bytes(b"x")
+        return {"created": True, "error": None}
+    except OSError as error:
+        return {"created": False, "error": f"{type(error).__name__}: {error}"}
+
+
 def allocate(params: dict[str, Any]) -> dict[str, Any]:
     block = bytearray(int(params["bytes"]))
     block[::4096] = b"x" * len(block[::4096])  # touch every page
@@ -76,7 +85,8 @@ def write(params: dict[str, Any]) -> dict[str, Any]:
 
 
 PROBES = {
-    f.__name__: f for f in (whoami, environ, connect, read, allocate, sleep, spin, crash, write)
+    f.__name__: f
+    for f in (whoami, environ, connect, read, create, allocate, sleep, spin, crash, write)
 }
 
 

@@ -59,6 +59,18 @@ def test_a_job_reads_its_own_input_only_at_input_0(some_input):
     assert result.ok and result.value == {"read": True, "bytes": 6, "error": None}
 
 
+@pytest.mark.parametrize("where", ["/input/0", "source", "/usr/new", "/etc/new"])
+def test_a_job_cannot_write_its_input_the_code_or_the_system(some_input, where):
+    from cleanroom.sandbox.command import source_dir
+
+    target = str(source_dir() / "cleanroom" / "new.py") if where == "source" else where
+    result = probe(some_input, probe="create", path=target)
+    assert result.ok, result.message
+    assert result.value["created"] is False
+    assert probe(some_input, probe="create", path="/tmp/scratch").value["created"]  # control
+    assert some_input.read_text() == "hello\n"
+
+
 def test_a_job_does_not_run_as_root(some_input):
     result = probe(some_input, probe="whoami")
     assert result.ok, result.message
@@ -91,12 +103,39 @@ def test_a_job_past_the_memory_limit_is_an_error(some_input):
     assert "memory" in result.message
 
 
-def test_a_job_past_the_time_limit_is_stopped(some_input):
+def test_a_job_past_the_time_limit_is_stopped_with_every_process(some_input):
+    marker = f"sleep-marker-{os.getpid()}-{time.monotonic_ns()}"
     start = time.monotonic()
-    result = probe(some_input, Limits(wall_seconds=2), probe="sleep", seconds=30)
+    answers: list[SandboxResult] = []
+    job = threading.Thread(
+        target=lambda: answers.append(
+            probe(some_input, Limits(wall_seconds=2), probe="sleep", seconds=30, marker=marker)
+        )
+    )
+    job.start()
+    seen = False  # control: while it runs, the job's processes are visible from here
+    while job.is_alive() and not seen:
+        seen = any(marker in p for p in _command_lines())
+        time.sleep(0.05)
+    job.join()
+    assert seen
+    (result,) = answers
     assert not result.ok
     assert "longer than 2 s" in result.message
     assert time.monotonic() - start < 10
+    time.sleep(0.2)
+    assert not [p for p in _command_lines() if marker in p]  # nothing left running
+
+
+def _command_lines() -> list[str]:
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                lines.append((entry / "cmdline").read_bytes().decode("utf-8", "replace"))
+            except OSError:
+                pass
+    return lines
 
 
 def test_a_job_past_the_cpu_limit_is_an_error(some_input):
