@@ -106,16 +106,16 @@ def bwrap_command(
     for link, target in _SYSTEM_LINKS.items():
         if os.path.islink(link):
             args += ["--symlink", target, link]
-    for path in _SYSTEM_FILES:
-        if os.path.exists(path):
-            args += ["--ro-bind", path, path]
-    for path in read_only_dirs():
+    for system_file in _SYSTEM_FILES:
+        if os.path.exists(system_file):
+            args += ["--ro-bind", system_file, system_file]
+    for directory in read_only_dirs():
         # Parents made world-traversable: the job's user must reach /root/.pyenv/... even
         # where the real /root is 0700 (the real one is never bound).
-        for parent in reversed(path.parents):
+        for parent in reversed(directory.parents):
             if parent != Path("/"):
                 args += ["--perms", "0755", "--dir", str(parent)]
-        args += ["--ro-bind", str(path), str(path)]
+        args += ["--ro-bind", str(directory), str(directory)]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP]
     args += ["--chdir", SANDBOX_TMP]

@@ -86,7 +86,7 @@ def inspect_pdf(path: Path) -> dict[str, Any]:
         "size": size,
         "eof_found": end is not None,
         "trailing_bytes": trailing or 0,
-        "trailing_kind": describe_trailing(path, end) if trailing else None,
+        "trailing_kind": describe_trailing(path, end) if end is not None and trailing else None,
         "embedded_files": embedded_files(path),
         "active": active_content(data),
         "scanned_whole": not truncated,
