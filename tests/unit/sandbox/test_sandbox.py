@@ -210,3 +210,23 @@ def test_a_diff_gets_both_versions_and_nothing_else(tmp_path):
     new.write_text("plant,yield\nA,2\n")
     fragment = sandboxed.diff(old, new, "text/csv", "t.csv")
     assert "A,1" in fragment and "A,2" in fragment and "No comparison" not in fragment
+
+
+def test_only_the_sandbox_jobs_call_the_parsers():
+    """Outside airlock/inspect (where they live), only the sandbox's jobs import the parsing
+    modules: the airlock's server code goes through ``airlock.inspect.sandboxed``."""
+    from ..test_imports import _imports, _modules, _within
+
+    parsers = [
+        "cleanroom.airlock.inspect.previews",
+        "cleanroom.airlock.inspect.mediatypes",
+        "cleanroom.airlock.inspect.pdf",
+    ]
+    offenders = {}
+    for name, path in _modules().items():
+        if _within(name, "cleanroom.airlock.inspect") or name == "cleanroom.sandbox.jobs":
+            continue
+        hits = [m for m in _imports(path, name) if any(_within(m, p) for p in parsers)]
+        if hits:
+            offenders[name] = hits
+    assert offenders == {}
