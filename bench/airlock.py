@@ -8,13 +8,17 @@ airlock's store, against the plain file-system floor.
     the same file into the same directory's disk. Median of RUNS each; goal: ratio <= 1.5.
 (b) CONCURRENT submitters, each with a draft of its own, each putting FILES_EACH files of
     1 MB at once: errors, p99 latency of one upload, uploads per second.
+(c) The review page's preview of a PDF_PAGES-page PDF (what ``RequestPage`` calls for it:
+    ``sandboxed.preview``: a sandbox started, the PDF inspected, its first pages rendered by
+    poppler and checked) against ``pdftoppm`` run directly on the same file for the same
+    pages, side by side. Median of RUNS each; the ratio is the sandbox's cost.
 
 Needs root, a running Docker engine and the built images: it starts a test hub of its own (on
 free ports), one researcher's server for a project, and stops everything at the end.
 
-Usage: .venv/bin/python bench/airlock.py
+Usage: .venv/bin/python bench/airlock.py [--pdf-only]   (--pdf-only: just (c), no hub)
 Last line: RESULT submit_ratio=<x> concurrent_errors=<n> concurrent_p99_ms=<x>
-concurrent_per_s=<x>
+concurrent_per_s=<x> pdf_review_ratio=<x>
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from factories.pdfs import make_pdf  # noqa: E402
 from support.testhub import start_test_hub, stop_test_hub  # noqa: E402
 
+from cleanroom.airlock.inspect import sandboxed  # noqa: E402
+from cleanroom.airlock.inspect.previews import pdf as pdf_preview  # noqa: E402
 from cleanroom.audit import AuditLog  # noqa: E402
 from cleanroom.catalog.service import CatalogService  # noqa: E402
 
@@ -44,6 +51,7 @@ BIG = 100 * 1024 * 1024
 SMALL = 1024 * 1024
 CONCURRENT = 50
 FILES_EACH = 4
+PDF_PAGES = 20
 
 
 def new_draft(base: str, token: str) -> str:
@@ -99,7 +107,43 @@ def big_file(directory: Path, size: int, seed: int) -> Path:
     return path
 
 
+def pdf_review(work: Path) -> float:
+    """(c): prints both timings and returns the ratio sandbox / pdftoppm directly."""
+    path = work / "report.pdf"
+    path.write_bytes(make_pdf(pages=PDF_PAGES, text="Quarterly yield report"))
+    shown = min(pdf_preview.PREVIEW_PAGES, PDF_PAGES)
+    sandbox_times, direct_times = [], []
+    for run in range(RUNS):
+        start = time.perf_counter()
+        fragment = sandboxed.preview(path, "application/pdf", "report.pdf")
+        sandbox_times.append(time.perf_counter() - start)
+        if fragment.count("<img ") != shown:
+            raise RuntimeError(f"the preview shows no pages: {fragment[:300]}")
+        out = work / f"direct-{run}"
+        out.mkdir()
+        start = time.perf_counter()
+        subprocess.run(
+            [pdf_preview.PDFTOPPM, "-png", "-r", str(pdf_preview.DPI), "-scale-to"]
+            + [str(pdf_preview.MAX_SIDE_PIXELS), "-f", "1", "-l", str(shown), str(path)]
+            + [str(out / "page")],
+            check=True,
+        )
+        direct_times.append(time.perf_counter() - start)
+    sandbox_s, direct_s = statistics.median(sandbox_times), statistics.median(direct_times)
+    ratio = sandbox_s / direct_s
+    print(
+        f"{PDF_PAGES}-page PDF, review preview ({shown} pages): sandbox {sandbox_s:.3f} s "
+        f"(runs {[round(t, 3) for t in sandbox_times]}), pdftoppm directly {direct_s:.3f} s "
+        f"(runs {[round(t, 3) for t in direct_times]}), ratio {ratio:.2f}"
+    )
+    return ratio
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--pdf-only"]:
+        ratio = pdf_review(Path(tempfile.mkdtemp(prefix="airlock-bench-pdf-")))
+        print(f"RESULT pdf_review_ratio={ratio:.3f}")
+        return 0
     client = docker.from_env()
     hub = start_test_hub(client)
     try:
@@ -176,9 +220,12 @@ def main() -> int:
             f"{errors} errors, p50 {statistics.median(latencies) * 1000:.0f} ms, "
             f"p99 {p99:.0f} ms, {per_s:.1f} uploads/s over {wall:.1f} s"
         )
+        # (c) the review preview of a PDF through the sandbox, against pdftoppm directly.
+        pdf_ratio = pdf_review(work)
         print(
             f"RESULT submit_ratio={ratio:.3f} concurrent_errors={errors} "
-            f"concurrent_p99_ms={p99:.1f} concurrent_per_s={per_s:.2f}"
+            f"concurrent_p99_ms={p99:.1f} concurrent_per_s={per_s:.2f} "
+            f"pdf_review_ratio={pdf_ratio:.3f}"
         )
         return 0
     finally:

@@ -20,6 +20,8 @@ settings := {
 	"reviewers_on_warning": 2,
 	# A file of a type in data_owner_types raises it to this.
 	"reviewers_for_data_owner_types": 2,
+	# A file of a media type in more_review_media_types raises it to this.
+	"reviewers_for_media_types": 2,
 	# Most files in one request.
 	"max_files": 50,
 	# Most bytes in one request, all files together (512 MiB).
@@ -67,6 +69,19 @@ file_types := {
 #   Outputs of these types can carry the data itself (a model can memorise rows), so a data
 #   owner of every contributing organisation must co-approve them.
 data_owner_types := {"model"}
+
+# METADATA
+# description: |
+#   Checks a file of a media type must have had (by name, run by the airlock in its sandbox)
+#   before it may leave: the pdf check reports pages, bytes after %%EOF, embedded files,
+#   scripts and forms.
+required_checks := {"application/pdf": {"pdf"}}
+
+# METADATA
+# description: |
+#   A PDF can hold more than its page images show (hidden text, fonts, metadata, objects no
+#   page uses), so two people look at it.
+more_review_media_types := {"application/pdf"}
 
 # METADATA
 # description: The decision the airlock enforces.
@@ -131,6 +146,9 @@ releasable(f) if {
 	media_type_allowed(f, allowed)
 	f.size <= allowed.max_bytes
 	checked(f.path)
+	every name in object.get(required_checks, f.media_type, set()) {
+		checked_by(f.path, name)
+	}
 }
 
 owners_known if not needs_data_owners
@@ -207,6 +225,13 @@ reasons contains msg if {
 }
 
 reasons contains msg if {
+	some f in files
+	some name in object.get(required_checks, f.media_type, set())
+	not checked_by(f.path, name)
+	msg := sprintf("%s: the %s check has not looked at this file, and a file of media type %s needs it", [f.path, name, f.media_type])
+}
+
+reasons contains msg if {
 	some c in checks
 	c.status == "fail"
 	msg := sprintf("%s: check %s failed: %s", [subject(c), c.check, object.get(c, "message", "no message")])
@@ -233,6 +258,12 @@ checked(path) if {
 	c.file == path
 }
 
+checked_by(path, name) if {
+	some c in checks
+	c.file == path
+	c.check == name
+}
+
 subject(c) := c.file if is_string(c.file)
 
 subject(c) := "the request" if c.file == null
@@ -257,6 +288,11 @@ reviewer_counts contains settings.reviewers_on_warning if count(warnings) > 0
 
 reviewer_counts contains settings.reviewers_for_data_owner_types if needs_data_owners
 
+reviewer_counts contains settings.reviewers_for_media_types if {
+	some f in files
+	f.media_type in more_review_media_types
+}
+
 # METADATA
 # description: The organisations whose data owner must co-approve (none unless needed).
 default data_owner_approval := []
@@ -274,4 +310,10 @@ notes contains msg if {
 	some f in files
 	f.type in data_owner_types
 	msg := sprintf("%s is a %s: a data owner of every contributing organisation must co-approve, and %d reviewers", [f.path, f.type, settings.reviewers_for_data_owner_types])
+}
+
+notes contains msg if {
+	some f in files
+	f.media_type in more_review_media_types
+	msg := sprintf("%s is %s: it can hold more than its pages show, so %d reviewers", [f.path, f.media_type, settings.reviewers_for_media_types])
 }

@@ -29,6 +29,14 @@ big_models := [object.union(model.request.files[0], {"path": sprintf("models/m%d
 
 big_model_checks := [object.union(model.request.checks[0], {"file": sprintf("models/m%d.onnx", [i])}) | some i in numbers.range(1, 3)]
 
+# The clean request with its table turned into a PDF report, and a passing pdf check.
+pdf_report := json.patch(clean, [
+	{"op": "replace", "path": "/request/files/0/type", "value": "report"},
+	{"op": "replace", "path": "/request/files/0/media_type", "value": "application/pdf"},
+])
+
+pdf_check := {"check": "pdf", "file": "out/yield_by_plant.csv", "status": "pass", "message": "3 pages"}
+
 # METADATA
 # description: Case name -> input, expected allow, reasons, reviewers and data owners.
 cases := {
@@ -53,14 +61,42 @@ cases := {
 		"reviewers": 2,
 		"owners": [],
 	},
-	"a PDF report needs one reviewer": {
-		"input": json.patch(clean, [
-			{"op": "replace", "path": "/request/files/0/type", "value": "report"},
-			{"op": "replace", "path": "/request/files/0/media_type", "value": "application/pdf"},
+	"a PDF report the pdf check passed needs two reviewers": {
+		"input": json.patch(pdf_report, [{"op": "add", "path": "/request/checks/-", "value": pdf_check}]),
+		"allow": true,
+		"reasons": [],
+		"reviewers": 2,
+		"owners": [],
+	},
+	"a PDF figure the pdf check passed also needs two reviewers": {
+		"input": json.patch(pdf_report, [
+			{"op": "replace", "path": "/request/files/0/type", "value": "figure"},
+			{"op": "add", "path": "/request/checks/-", "value": pdf_check},
 		]),
 		"allow": true,
 		"reasons": [],
-		"reviewers": 1,
+		"reviewers": 2,
+		"owners": [],
+	},
+	"a PDF the pdf check has not looked at is denied": {
+		"input": pdf_report,
+		"allow": false,
+		"reasons": ["out/yield_by_plant.csv: the pdf check has not looked at this file, and a file of media type application/pdf needs it"],
+		"reviewers": 2,
+		"owners": [],
+	},
+	"a PDF with data after %%EOF (the pdf check failed) is denied": {
+		"input": json.patch(pdf_report, [{"op": "add", "path": "/request/checks/-", "value": object.union(pdf_check, {"status": "fail", "message": "5,312 bytes after the last %%EOF"})}]),
+		"allow": false,
+		"reasons": ["out/yield_by_plant.csv: check pdf failed: 5,312 bytes after the last %%EOF"],
+		"reviewers": 2,
+		"owners": [],
+	},
+	"a PDF the pdf check could not inspect is denied": {
+		"input": json.patch(pdf_report, [{"op": "add", "path": "/request/checks/-", "value": object.union(pdf_check, {"status": "error", "message": "the job took longer than 60 s and was stopped"})}]),
+		"allow": false,
+		"reasons": ["out/yield_by_plant.csv: check pdf could not run, and what was not checked does not leave: the job took longer than 60 s and was stopped"],
+		"reviewers": 2,
 		"owners": [],
 	},
 	"a model needs two reviewers and every contributing data owner": {
@@ -260,4 +296,10 @@ test_incomplete_input_is_denied_even_without_a_phrased_reason if {
 	d := release.decision with input as doc
 	d.allow == false
 	count(d.reasons) > 0
+}
+
+test_a_pdf_says_why_it_needs_two_reviewers if {
+	doc := json.patch(pdf_report, [{"op": "add", "path": "/request/checks/-", "value": pdf_check}])
+	d := release.decision with input as doc
+	d.notes == ["out/yield_by_plant.csv is application/pdf: it can hold more than its pages show, so 2 reviewers"]
 }

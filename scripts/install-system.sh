@@ -12,7 +12,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 packages=(docker.io debootstrap nginx-light iptables e2fsprogs openssl ca-certificates
-  python3-venv python3-pip util-linux procps)
+  python3-venv python3-pip util-linux procps
+  bubblewrap poppler-utils)  # the airlock's parsing sandbox, and PDF pages rendered in it
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${CLEANROOM_WITH_TEST_TOOLS:-0}" == 1 ]]; then

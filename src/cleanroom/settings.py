@@ -359,6 +359,22 @@ class Settings:
         expected="a positive integer",
         help="Most files one release request may hold (413 above it).",
     )
+    sandbox_uid: int = setting(
+        default="65534",
+        parse=_positive_int,
+        expected="a uid other than 0",
+        help=(
+            "The user the airlock's sandbox runs parsing jobs as (previews, PDF pages and "
+            "checks; docs/explanation/sandbox.md) when the airlock runs as root. 65534 is "
+            "nobody; 0 is refused: the sandbox never runs as root."
+        ),
+    )
+    sandbox_gid: int = setting(
+        default="65534",
+        parse=_positive_int,
+        expected="a gid other than 0",
+        help="The group of the airlock's sandbox jobs (65534 is nogroup; 0 is refused).",
+    )
     terminals: bool = setting(
         default="0",
         parse=_on_off,

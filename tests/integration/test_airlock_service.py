@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import threading
 
+import duckdb
 import pytest
+from factories.pdfs import make_pdf
 
 from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.errors import (
@@ -522,3 +524,30 @@ def test_the_storage_quota_refuses_before_writing_and_again_in_the_transaction(
         r.event == "airlock.file.put" and r.details.get("file") == "c.csv"
         for r in airlock.audit.records()
     )
+
+
+# --- PDF reports: the pdf check runs in the sandbox, the release policy decides -------------
+
+
+def test_a_pdf_report_with_a_parquet_file_after_eof_is_refused(airlock, tmp_path):
+    path = tmp_path / "rows.parquet"
+    duckdb.sql(f"COPY (SELECT range AS id FROM range(500)) TO '{path}' (FORMAT parquet)")
+    hidden = path.read_bytes()
+    rid = airlock.create(ALICE, project="yield", justification="the paper").id
+    pdf = make_pdf(pages=4) + hidden
+    put(airlock, rid, "report.pdf", pdf, type_="report", media_type="application/pdf")
+    with pytest.raises(PolicyRefused) as refused:
+        airlock.submit(ALICE, rid)
+    reason = next(r for r in refused.value.reasons if "check pdf failed" in r)
+    assert f"{len(hidden):,} bytes after the last %%EOF" in reason and "Parquet" in reason
+    assert airlock.get(ALICE, rid).state == "draft"
+
+
+def test_a_clean_pdf_report_needs_two_reviewers(airlock):
+    rid = airlock.create(ALICE, project="yield", justification="the paper").id
+    pdf = make_pdf(pages=2)
+    put(airlock, rid, "report.pdf", pdf, type_="report", media_type="application/pdf")
+    submitted = airlock.submit(ALICE, rid)
+    assert submitted.state == "in_review" and submitted.reviewers_required == 2
+    check = next(c for c in submitted.checks if c.check == "pdf")
+    assert check.status == "pass" and check.message.startswith("2 pages;")

@@ -64,7 +64,7 @@ def jpeg_bytes(width: int = 4, height: int = 3, comment: bytes = b"") -> bytes:
 PDF_BYTES = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    b"trailer<</Root 1 0 R>>\nstartxref\n9\n%%EOF\n"
 )
 
 

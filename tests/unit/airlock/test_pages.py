@@ -328,3 +328,24 @@ async def test_a_vote_form_from_before_a_comment_is_refused_and_says_to_reload(a
     form["seen_comments"] = seen(reloaded)
     done = await fetch(airlock, f"requests/{rid}/vote", "rita", method="POST", body=urlencode(form))
     assert done.code == 303, done.body
+
+
+@in_session_loop
+async def test_a_reviewer_sees_a_pdfs_first_pages_and_its_check_made_in_the_sandbox(airlock):
+    from factories.pdfs import make_pdf
+
+    made = await fetch(
+        airlock, "api/requests", method="POST", body=json.dumps({"justification": "j"})
+    )
+    rid = json.loads(made.body)["id"]
+    pdf = make_pdf(pages=5, javascript="app.alert(1)")
+    put = await fetch(
+        airlock, f"api/requests/{rid}/files/report.pdf?type=report", method="PUT", body=pdf
+    )
+    assert put.code == 201 and json.loads(put.body)["media_type"] == "application/pdf", put.body
+    await fetch(airlock, f"api/requests/{rid}/submit", method="POST", body=b"{}")
+    html = await page(airlock, f"requests/{rid}", "rita")
+    assert html.count('src="data:image/png;base64,') == 3
+    assert "2 more pages are not shown here (pages 4–5)" in html
+    assert "/JavaScript" in html  # the findings table and the failed pdf check
+    assert "<script" not in html and "app.alert" not in html

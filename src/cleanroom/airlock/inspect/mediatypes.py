@@ -75,6 +75,13 @@ ONNX_MAX_FIELDS = 4096
 # Rows parsed to decide that a ``.csv`` is a table.
 CSV_CHECK_ROWS = 200
 
+# A PDF's header, and its end: "startxref <offset> %%EOF" and one end of line.
+_PDF_HEADER = re.compile(rb"%PDF-[12]\.\d[\r\n]")
+_PDF_EOF = re.compile(rb"startxref[ \t\r\n]+(\d{1,15})[ \t\r\n]+%%EOF(?:\r\n|\r|\n)?")
+# How far back from the end a PDF's last %%EOF is looked for, in chunks of CHUNK_BYTES.
+PDF_EOF_SCAN_BYTES = 256 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 JPEG_SOI = b"\xff\xd8\xff"
@@ -173,7 +180,7 @@ def _binary_type(f: io.BufferedReader, size: int, prefix: bytes, tail: bytes) ->
         return PNG
     if is_jpeg(prefix, tail):
         return JPEG
-    if is_pdf(prefix, tail):
+    if is_pdf(prefix, tail) and find_pdf_end(f, size) is not None:
         return PDF
     if is_parquet(f, size, prefix, tail):
         return PARQUET
@@ -263,8 +270,43 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def is_pdf(prefix: bytes, tail: bytes) -> bool:
-    """A whole PDF: ``%PDF-<digit>`` first and ``%%EOF`` near the end."""
-    return re.match(rb"%PDF-\d", prefix) is not None and b"%%EOF" in tail
+    """A PDF's header: ``%PDF-1.x`` or ``%PDF-2.x`` then an end of line, at the very start.
+
+    Only the start: where the PDF ends is :func:`find_pdf_end`'s question (a PDF with data
+    appended after its ``%%EOF`` is still a PDF, which the ``pdf`` check fails).
+    """
+    return _PDF_HEADER.match(prefix) is not None
+
+
+def find_pdf_end(f: io.BufferedReader, size: int) -> int | None:
+    """The offset just after a PDF's last real ``%%EOF`` (and its end of line), or None.
+
+    Real: the ``%%EOF`` follows ``startxref <offset>`` with an offset inside the file, as
+    the PDF format puts it; a bare ``%%EOF`` in data appended after the real one does not
+    count (so that data is found as trailing bytes). Searched backwards from the end, in
+    chunks, at most :data:`PDF_EOF_SCAN_BYTES`; the file position is restored.
+    """
+    try:
+        pos = size
+        carry = b""
+        while pos > 0 and size - pos < PDF_EOF_SCAN_BYTES:
+            start = max(0, pos - CHUNK_BYTES)
+            f.seek(start)
+            chunk = f.read(pos - start) + carry
+            for match in reversed(list(_PDF_EOF.finditer(chunk))):
+                if int(match.group(1)) < size:
+                    return start + match.end()
+            carry = chunk[:64]  # a marker cut at the chunk's start is found with the next
+            pos = start
+        return None
+    finally:
+        f.seek(0)
+
+
+def pdf_end(path: Path) -> int | None:
+    """:func:`find_pdf_end` of the file at ``path``."""
+    with open_regular(path) as f:
+        return find_pdf_end(f, os.fstat(f.fileno()).st_size)
 
 
 # --- Parquet, safetensors, ONNX -------------------------------------------------------------

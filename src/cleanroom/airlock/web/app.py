@@ -115,6 +115,25 @@ def main() -> int:
     return run_service(serve)
 
 
+def _check_sandbox() -> None:
+    """Say at start when the sandbox does not work: every preview would then be a note, every
+    upload's media type unknown and every PDF check an error (nothing unchecked leaves)."""
+    import tempfile
+
+    from cleanroom import sandbox
+
+    with tempfile.NamedTemporaryFile() as probe_input:
+        result = sandbox.run("probe", Path(probe_input.name), {"probe": "whoami"})
+    if result.ok:
+        log.info("sandbox works: jobs run as uid %s", result.value["uid"])
+    else:
+        log.error(
+            "the sandbox does not work (%s): no file can be previewed or checked; "
+            "run `python -m cleanroom.sandbox check`",
+            result.message,
+        )
+
+
 async def serve() -> None:
     from cleanroom.airlock.facts import HubClient
     from cleanroom.settings import Settings
@@ -122,6 +141,7 @@ async def serve() -> None:
     settings = Settings.from_env()
     airlock = await asyncio.to_thread(open_service, settings)
     resumed = await asyncio.to_thread(airlock.resume_submitted)
+    await asyncio.to_thread(_check_sandbox)
     if resumed:
         log.info("%d request(s) left in 'submitted' went back to their researchers", resumed)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/airlock/")

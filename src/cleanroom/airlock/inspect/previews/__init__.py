@@ -9,8 +9,10 @@ Every byte is hostile: a researcher who wants data out, or wants to attack a rev
 these files. So the output is an HTML fragment built only from escaped text and elements this
 module writes itself: no script, no event handler, no URL but ``data:`` images this module has
 checked to be PNG or JPEG, no external resource. Researcher-made HTML (notebook outputs) goes
-through an allow-list sanitiser (ammonia, via nh3) first. SVG and PDF are never rendered (they
-can carry scripts), pickles never loaded. Pages that show previews must also send
+through an allow-list sanitiser (ammonia, via nh3) first. SVG is never rendered (it can carry
+scripts), PDFs only as page images made by poppler (``pdf``), pickles never loaded. These
+functions parse hostile bytes: the airlock calls them only through the sandbox
+(:mod:`cleanroom.airlock.inspect.sandboxed`). Pages that show previews must also send
 :data:`PREVIEW_CSP`, so even a mistake here cannot run a script; highlighting uses CSS classes
 only, whose colours are the airlock's static file ``previews.css``.
 
@@ -20,10 +22,10 @@ shown as ``⟨U+202E⟩``; whatever a bound cuts off is said in a note. Work is 
 (:data:`LIMITS`): a preview or a diff of a 1 GB file reads only a bounded part of it.
 
 One module per kind of file: ``text`` (text, code, SVG source), ``tables`` (CSV, Parquet),
-``images`` (PNG, JPEG), ``models`` (safetensors, ONNX, and the size-and-hash fallback),
-``notebooks`` and ``diffs``; ``html`` builds the fragments (escaping, the sanitiser, the page
-policy) and ``common`` holds what they share (:data:`LIMITS`, read at call time as
-``common.LIMITS``).
+``images`` (PNG, JPEG), ``pdf`` (page images), ``models`` (safetensors, ONNX, and the
+size-and-hash fallback), ``notebooks`` and ``diffs``; ``html`` builds the fragments (escaping,
+the sanitiser, the page policy) and ``common`` holds what they share (:data:`LIMITS`, read at
+call time as ``common.LIMITS``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP, _note, sanitise
 from cleanroom.airlock.inspect.previews.images import _image
 from cleanroom.airlock.inspect.previews.models import _binary
 from cleanroom.airlock.inspect.previews.notebooks import _notebook
+from cleanroom.airlock.inspect.previews.pdf import _pdf, render_pdf_pages
 from cleanroom.airlock.inspect.previews.tables import _csv, _parquet
 from cleanroom.airlock.inspect.previews.text import TEXT_MEDIA_TYPES, _text
 
@@ -49,6 +52,7 @@ __all__ = [
     "TEXT_MEDIA_TYPES",
     "Limits",
     "render_diff",
+    "render_pdf_pages",
     "render_preview",
     "sanitise_html",
 ]
@@ -87,4 +91,5 @@ _RENDERERS: dict[str, Callable[[_Source], str]] = {
     mt.PNG: _image,
     mt.JPEG: _image,
     mt.NOTEBOOK: _notebook,
+    mt.PDF: _pdf,
 }

@@ -16,7 +16,6 @@ def _binary(src: _Source, note: bool = True) -> str:
     parts = [_meta(f"{_human(src.size)} · {_hash_text(sha)}")]
     if note:
         reason = {
-            mt.PDF: "PDF files are not rendered here (they can carry scripts and links).",
             mt.SAFETENSORS: "Model weights: the tensor list is below; the values are not shown.",
             mt.ONNX: "ONNX model: its top-level fields are below; the graph is not shown.",
         }.get(src.media_type, f"No preview for {src.media_type}: size and hash only.")

@@ -15,6 +15,7 @@ from tornado.http1connection import HTTP1Connection
 from tornado.web import stream_request_body
 
 from cleanroom.airlock.errors import InvalidInput, NotFound, TooLarge
+from cleanroom.airlock.inspect import sandboxed
 from cleanroom.airlock.service import VoteInput
 from cleanroom.airlock.states import State
 from cleanroom.airlock.store import BlobWriter
@@ -28,13 +29,10 @@ OPENAPI_PATH = HERE / "openapi.json"
 
 
 def detect_media_type(path: Path, name: str) -> str:
-    """The media type from the content (cleanroom.airlock.inspect.mediatypes); when that module is
-    not installed, ``application/octet-stream``: unknown, never a guess from the name."""
-    try:
-        from cleanroom.airlock.inspect.mediatypes import detect_media_type as detect
-    except ImportError:
-        return "application/octet-stream"
-    return detect(path, name)
+    """The media type from the content, found in the sandbox
+    (cleanroom.airlock.inspect.mediatypes); ``application/octet-stream`` when it cannot tell:
+    unknown, never a guess from the name."""
+    return sandboxed.media_type(path, name)
 
 
 class ApiHandler(AirlockHandler):

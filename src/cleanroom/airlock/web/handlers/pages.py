@@ -3,44 +3,42 @@ checks, previews, diffs between versions, votes), the requester's own requests w
 download links once approved, and the admin pages (all requests, revoke, the audit log).
 
 No page carries a script (the Content-Security-Policy allows none), so researcher-made content
-shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.inspect.previews``;
-without it a page says "no preview" and shows nothing made up.
+shown in a preview cannot run. Previews and diffs come from ``cleanroom.airlock.inspect.previews``,
+run in the sandbox (``cleanroom.airlock.inspect.sandboxed``); when the sandbox fails, a page says
+"no preview" and why, and shows nothing made up.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from markupsafe import Markup
 
 from cleanroom.airlock.errors import InvalidInput, NotFound
+from cleanroom.airlock.inspect import sandboxed
 from cleanroom.airlock.service import VoteInput, current_files
 from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
 from cleanroom.airlock.web.handlers.api import DownloadHandler
 from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
 from cleanroom.airlock.web.serialise import request_model
 
-NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
+# Sandboxes one request page runs at once.
+SANDBOXES_PER_PAGE = 3
 
 
 def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
+    """The file's preview, made in the sandbox (a failure there is a note, not an error)."""
     try:
-        from cleanroom.airlock.inspect.previews import render_preview as render
-    except ImportError:
-        return NO_PREVIEW
-    try:
-        return Markup(render(path, media_type, name, sha256=sha256))  # noqa: S704 - sanitised by previews
+        return Markup(sandboxed.preview(path, media_type, name, sha256))  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001 - a bad file must not break the page
         return Markup('<p class="error">The preview failed: {}</p>').format(str(error)[:300])
 
 
 def render_diff(old, new, media_type: str, name: str, old_sha: str, new_sha: str) -> Markup:
+    """The diff against the previous version, made in the sandbox."""
     try:
-        from cleanroom.airlock.inspect.previews import render_diff as render
-    except ImportError:
-        return Markup('<p class="empty">No comparison is available for this file.</p>')
-    try:
-        return Markup(render(old, new, media_type, name, old_sha256=old_sha, new_sha256=new_sha))  # noqa: S704 - sanitised by previews
+        return Markup(sandboxed.diff(old, new, media_type, name, old_sha, new_sha))  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001
         return Markup('<p class="error">The comparison failed: {}</p>').format(str(error)[:300])
 
@@ -143,24 +141,30 @@ class RequestPage(PageHandler):
         )
 
     def _contents(self, request) -> tuple[dict, dict]:
-        """Previews of the current files and diffs against each one's previous version."""
-        previews, diffs = {}, {}
+        """Previews of the current files and diffs against each one's previous version, each
+        made in a sandbox of its own, a few at a time (a sandbox is mostly waiting)."""
         store = self.airlock.store
-        for f in current_files(request):
-            path = store.verified_path(f.sha256)
-            previews[f.name] = render_preview(path, f.media_type, f.name, f.sha256)
-            older = [o for o in request.files if o.name == f.name and o.version < f.version]
-            if older:
-                old = max(older, key=lambda o: o.version)
-                diffs[f.name] = render_diff(
-                    store.verified_path(old.sha256),
-                    path,
-                    f.media_type,
-                    f.name,
-                    old.sha256,
-                    f.sha256,
-                )
-        return previews, diffs
+        previews, diffs = {}, {}
+        with ThreadPoolExecutor(max_workers=SANDBOXES_PER_PAGE) as pool:
+            for f in current_files(request):
+                path = store.verified_path(f.sha256)
+                previews[f.name] = pool.submit(render_preview, path, f.media_type, f.name, f.sha256)
+                older = [o for o in request.files if o.name == f.name and o.version < f.version]
+                if older:
+                    old = max(older, key=lambda o: o.version)
+                    diffs[f.name] = pool.submit(
+                        render_diff,
+                        store.verified_path(old.sha256),
+                        path,
+                        f.media_type,
+                        f.name,
+                        old.sha256,
+                        f.sha256,
+                    )
+        return (
+            {name: job.result() for name, job in previews.items()},
+            {name: job.result() for name, job in diffs.items()},
+        )
 
 
 class VoteForm(PageHandler):

@@ -1,0 +1,97 @@
+"""The airlock's media types, previews, diffs and content checks, each run in the sandbox.
+
+::
+
+    html = preview(blob, "application/pdf", "report.pdf", sha256)   # always a safe fragment
+    html = pdf_pages(blob, 4, 10, "report.pdf")                      # the full view of a PDF
+    media_type(blob, "yield.csv")                                    # "text/csv", at upload
+
+The functions in ``mediatypes``, ``previews`` and ``pdf`` parse researcher-made bytes, so the
+airlock never calls them in its own process: it names the job
+(:data:`cleanroom.sandbox.jobs.JOBS`) and the sandbox runs it. When the sandbox gives an
+error (a crash, a timeout, too much memory), the reviewer sees a note saying so, with the
+file's size and hash; never a made-up preview.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from pathlib import Path
+
+from cleanroom import sandbox
+from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.sandbox import SandboxResult
+
+log = logging.getLogger(__name__)
+
+# The answers media-type detection may give (anything else from the sandbox is not believed).
+MEDIA_TYPES = frozenset(
+    v for k, v in vars(mt).items() if k.isupper() and isinstance(v, str) and "/" in v
+)
+
+
+def media_type(path: Path, name: str) -> str:
+    """``detect_media_type`` of the file, in the sandbox. When the sandbox cannot tell (a
+    crash, a timeout, a file too large to hand it), ``application/octet-stream``: unknown,
+    never parsed, and the release policy decides what a file of that type may be."""
+    result = sandbox.run("media-type", path, {"name": name})
+    if result.ok and result.value in MEDIA_TYPES:
+        return result.value
+    log.warning("media type of %r not found in the sandbox: %s", name, result.message)
+    return mt.OCTET_STREAM
+
+
+def preview(path: Path, media_type: str, name: str, sha256: str | None = None) -> str:
+    """``render_preview`` of the file, in the sandbox."""
+    result = sandbox.run(
+        "preview", path, {"media_type": media_type, "name": name, "sha256": sha256}
+    )
+    return _fragment(result, path, sha256, "preview")
+
+
+def diff(
+    old: Path,
+    new: Path,
+    media_type: str,
+    name: str,
+    old_sha256: str | None = None,
+    new_sha256: str | None = None,
+) -> str:
+    """``render_diff`` of two versions, in the sandbox."""
+    params = {
+        "media_type": media_type,
+        "name": name,
+        "old_sha256": old_sha256,
+        "new_sha256": new_sha256,
+    }
+    result = sandbox.run("diff", [old, new], params)
+    return _fragment(result, new, new_sha256, "comparison")
+
+
+def pdf_pages(path: Path, first: int, last: int, name: str, sha256: str | None = None) -> str:
+    """Pages ``first``..``last`` of a PDF as checked page images (``render_pdf_pages``)."""
+    result = sandbox.run("pdf-pages", path, {"first": first, "last": last, "name": name})
+    return _fragment(result, path, sha256, "page view")
+
+
+def inspect_pdf(path: Path) -> SandboxResult:
+    """``cleanroom.airlock.inspect.pdf.inspect_pdf`` of the file, in the sandbox."""
+    return sandbox.run("pdf-inspect", path)
+
+
+def _fragment(result: SandboxResult, path: Path, sha256: str | None, what: str) -> str:
+    if result.ok and isinstance(result.value, str):
+        return result.value
+    message = result.message or "the sandbox gave no page"
+    try:
+        size = f"{os.stat(path).st_size:,} bytes"
+    except OSError:
+        size = "size unknown"
+    return (
+        '<div class="cr-preview">'
+        f'<p class="cr-note">No {what}: {html.escape(message)}.</p>'
+        f'<p class="cr-preview-meta">{size} · sha256 {html.escape(sha256 or "not computed")}</p>'
+        "</div>"
+    )

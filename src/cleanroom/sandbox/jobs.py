@@ -1,0 +1,68 @@
+"""The fixed registry of sandboxed jobs: name -> function(inputs, params) -> JSON value.
+
+``inputs`` are the input files as the job sees them (``/input/0``, ...), ``params`` the
+caller's small JSON object. A job is a thin call into a pure function of the airlock (which
+must be importable without a server, a database or settings); heavy imports happen inside
+the job, in the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .probes import probe
+
+Job = Callable[[list[Path], dict[str, Any]], Any]
+
+
+def media_type(inputs: list[Path], params: dict[str, Any]) -> str:
+    from cleanroom.airlock.inspect.mediatypes import detect_media_type
+
+    return detect_media_type(inputs[0], params["name"])
+
+
+def preview(inputs: list[Path], params: dict[str, Any]) -> str:
+    from cleanroom.airlock.inspect.previews import render_preview
+
+    return render_preview(
+        inputs[0], params["media_type"], params["name"], sha256=params.get("sha256")
+    )
+
+
+def diff(inputs: list[Path], params: dict[str, Any]) -> str:
+    from cleanroom.airlock.inspect.previews import render_diff
+
+    return render_diff(
+        inputs[0],
+        inputs[1],
+        params["media_type"],
+        params["name"],
+        old_sha256=params.get("old_sha256"),
+        new_sha256=params.get("new_sha256"),
+    )
+
+
+def pdf_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.pdf import inspect_pdf
+
+    return inspect_pdf(inputs[0])
+
+
+def pdf_pages(inputs: list[Path], params: dict[str, Any]) -> str:
+    from cleanroom.airlock.inspect.previews.pdf import render_pdf_pages
+
+    return render_pdf_pages(
+        inputs[0], int(params["first"]), int(params["last"]), params.get("name", "")
+    )
+
+
+JOBS: dict[str, Job] = {
+    "media-type": media_type,
+    "preview": preview,
+    "diff": diff,
+    "pdf-inspect": pdf_inspect,
+    "pdf-pages": pdf_pages,
+    "probe": probe,
+}
