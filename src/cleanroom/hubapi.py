@@ -20,9 +20,13 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 API_PATH = "/hub/api"
+# Asked for with this Accept header, list endpoints answer one page with where the next starts.
+PAGINATION = "application/jupyterhub-pagination+json"
+PAGE_LIMIT = 200  # JupyterHub's api_page_max_limit default
 
 
 def _headers(token: str, body: Any) -> dict[str, str]:
@@ -55,17 +59,37 @@ class HubAPI:
         """From the API URL (``JUPYTERHUB_API_URL``, ending in ``/hub/api``)."""
         return cls(api_url.rstrip("/").removesuffix(API_PATH), token, timeout)
 
-    def call(self, method: str, path: str, body: dict | None = None) -> Any:
+    def call(
+        self, method: str, path: str, body: dict | None = None, *, accept: str | None = None
+    ) -> Any:
         """``method`` on ``/hub/api<path>`` with ``body`` as JSON; the answer's JSON, or None
         for an empty answer."""
+        headers = _headers(self.token, body or {})
+        if accept:
+            headers["Accept"] = accept
         request = urllib.request.Request(  # noqa: S310 - the hub URL comes from settings
             f"{self.base_url}{API_PATH}{path}",
             data=_encode(body),
             method=method,
-            headers=_headers(self.token, body or {}),
+            headers=headers,
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
             return _decode(response.read())
+
+    def every(self, path: str, limit: int = PAGE_LIMIT) -> Iterator[Any]:
+        """Every item of a paginated list (``/users?state=active``), page after page: a
+        plain GET answers only the first page (50 by default)."""
+        offset = 0
+        separator = "&" if "?" in path else "?"
+        while True:
+            page = self.call(
+                "GET", f"{path}{separator}offset={offset}&limit={limit}", accept=PAGINATION
+            )
+            yield from page["items"]
+            following = (page.get("_pagination") or {}).get("next")
+            if not following or not page["items"]:
+                return
+            offset = int(following["offset"])
 
     def wait_until_up(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

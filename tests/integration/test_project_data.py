@@ -12,6 +12,8 @@ and expiry reach the server.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 from support.kernel import KernelSession
+from support.testhub import opa_pid
 
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
@@ -264,6 +267,55 @@ def test_expired_grant_refuses_the_spawn_with_a_reason(hub, catalog, fab):
     progress = hub.user_api(session, "GET", "/users/lena/server/progress", stream=True)
     messages = [response.text] + [line.decode() for line in progress.iter_lines()]
     assert any(f"grant {grant.id}: expired at" in m for m in messages), messages
+
+
+def wait_stopped(hub, name: str, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not hub.api.call("GET", f"/users/{name}")["servers"]:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_a_revoked_grant_stops_its_server_while_opa_is_down_and_only_that_one(hub, catalog, fab):
+    """The catalog's record is enough to withdraw a revoked grant; a server whose grants still
+    hold (petra's, the control) keeps running while the policy cannot be asked."""
+    catalog.create_project("dip", actor=ADMIN)
+    hub.add_user("dora", ("researcher",))
+    catalog.set_user_organisation("dora", "uni", actor=ADMIN)
+    catalog.add_member("dip", "dora", "researcher", actor=ADMIN)
+    grant = catalog.grant("dip", "wafers", reason="a short look", actor=ADMIN, columns=["lot"])
+    start_for_project(hub, "petra", "fab")
+    start_for_project(hub, "dora", "dip")
+    pid = opa_pid(hub)
+    os.kill(pid, signal.SIGSTOP)  # OPA hangs: every policy call times out
+    try:
+        catalog.revoke_grant(grant.id, reason="consent withdrawn", actor=ADMIN)
+        assert wait_stopped(hub, "dora"), "dora's server still runs with OPA down"
+        assert hub.api.call("GET", "/users/petra")["servers"], "petra's server was stopped too"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        hub.stop_server("petra")
+    events = AuditLog.from_state_dir(hub.settings.state_dir, create_key=False).records()
+    withdrawn = [r for r in events if r.event == "grant.withdrawn" and r.actor == "dora"]
+    assert withdrawn[-1].details["grants"] == [str(grant.id)], withdrawn
+    assert f"grant {grant.id}: revoked" in withdrawn[-1].details["reasons"]
+
+
+def test_the_watcher_reads_every_page_of_the_hubs_user_list(hub):
+    """The hub answers at most 200 users a page (50 unasked): the watcher's listing goes on
+    to the 250th and beyond."""
+    names = [f"page{i:03d}" for i in range(260)]
+    hub.api.call("POST", "/users", {"usernames": names})
+    try:
+        listed = [u["name"] for u in hub.api.every("/users")]
+        first_page = hub.api.call("GET", "/users")
+        assert set(names) <= set(listed) and len(listed) == len(set(listed))
+        assert len(first_page) < len(listed)  # the control: one plain call misses users
+    finally:
+        for name in names:
+            hub.api.call("DELETE", f"/users/{name}")
 
 
 def test_revoking_a_grant_reaches_the_running_server(hub, catalog, fab):

@@ -13,23 +13,11 @@ import time
 
 import pytest
 from fixtures.opa import DENY_ALL
+from support.testhub import opa_pid
 
 from cleanroom.audit import AuditLog
 
 pytestmark = pytest.mark.docker
-
-
-def opa_pid(hub) -> int:
-    """The OPA process this test hub started (found by its own port; the supervisor's command
-    line holds OPA's too, but starts with python)."""
-    out = subprocess.run(
-        ["pgrep", "-f", f"^[^ ]*/opa run .*127.0.0.1:{hub.settings.opa_port}"],
-        capture_output=True,
-        text=True,
-    )
-    pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == 1, f"expected one OPA of this hub, found {pids}"
-    return pids[0]
 
 
 def wait_until(condition, what: str, timeout: float = 20):

@@ -279,3 +279,16 @@ def stop_test_hub(hub: TestHub) -> None:
             if entry.is_dir() and os.path.ismount(entry):
                 subprocess.run(["umount", str(entry)], check=False)
     shutil.rmtree(settings.state_path, ignore_errors=True)
+
+
+def opa_pid(hub) -> int:
+    """The OPA process a test hub started (found by its own port; the supervisor's command
+    line holds OPA's too, but starts with python)."""
+    out = subprocess.run(  # noqa: S603 - fixed argv
+        ["pgrep", "-f", f"^[^ ]*/opa run .*127.0.0.1:{hub.settings.opa_port}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+    )
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 1, f"expected one OPA of this hub, found {pids}"
+    return pids[0]

@@ -7,8 +7,12 @@ the policy changed), the server is stopped: its data is withdrawn now, not at so
 restart. The next start asks again and mounts only what still applies, saying why on the spawn
 page. Every stop is in the audit log.
 
-When OPA does not answer, nothing is stopped in that round (a policy outage must not kill
-every researcher's kernels); no new server starts meanwhile, since spawns fail closed.
+Every active server is looked at, page after page of the hub's user list. When OPA does not
+answer, the catalog's own record still decides the clear cases: a server that mounted a grant
+the catalog says is revoked, expired or gone, or whose researcher is no longer a member of the
+project, is stopped all the same (:func:`withdrawn_by_catalog`). Only what needs the policy
+(a changed rule) waits for it to answer again; a policy outage must not kill every
+researcher's kernels, and no new server starts meanwhile, since spawns fail closed.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ class GrantWatcher:
     def check_once(self) -> list[str]:
         """Check every running server once; return the names of the users stopped."""
         stopped = []
-        for user in self.api.call("GET", "/users?state=active") or []:
+        for user in self.api.every("/users?state=active"):
             server = (user.get("servers") or {}).get("")
             if not server or not server.get("ready"):
                 continue
@@ -70,8 +74,14 @@ class GrantWatcher:
         else:
             decision = self.policy.access(facts.user, facts.project, facts.grants)
             if decision.reasons == (UNAVAILABLE,):
-                log.warning("policy service unavailable; %s's server left as it is", name)
-                return False
+                withdrawn = withdrawn_by_catalog(facts, mounted)
+                if not withdrawn:
+                    log.warning("policy service unavailable; %s's server left as it is", name)
+                    return False
+                log.warning("policy service unavailable; the catalog withdrew %s", withdrawn)
+                reasons = [UNAVAILABLE] + [f"grant {g}: {why}" for g, why in withdrawn.items()]
+                still = mounted - set(withdrawn)
+                return self._stop(name, project, session_dir, mounted, still, reasons)
             decision_allowed = decision.allowed
             still = set(map(str, decision.result.get("grants", []))) if decision.allowed else set()
             excluded = {
@@ -83,6 +93,17 @@ class GrantWatcher:
             ]
         if decision_allowed and mounted <= still:
             return False
+        return self._stop(name, project, session_dir, mounted, still, reasons)
+
+    def _stop(
+        self,
+        name: str,
+        project: str | None,
+        session_dir: Path,
+        mounted: set[str],
+        still: set[str],
+        reasons: list[str],
+    ) -> bool:
         log.info("stopping %s's server: %s", name, "; ".join(reasons))
         projectdata.record_stop(session_dir, reasons)
         self.api.call("DELETE", f"/users/{name}/server")
@@ -94,6 +115,25 @@ class GrantWatcher:
             reasons=reasons,
         )
         return True
+
+
+def withdrawn_by_catalog(facts: projectdata.AccessFacts, mounted: set[str]) -> dict[str, str]:
+    """The mounted grants the catalog's own record withdraws, each with why, without asking
+    the policy: revoked, expired, no longer in the catalog, or every grant when the researcher
+    is no longer a member of the project."""
+    infos = {str(g.id): g for g in facts.grant_infos}
+    if facts.project is not None and facts.project.role is None:
+        return {g: "you are no longer a member of the project" for g in sorted(mounted)}
+    withdrawn = {}
+    for grant_id in sorted(mounted):
+        info = infos.get(grant_id)
+        if info is None:
+            withdrawn[grant_id] = "no longer in the catalog"
+        elif info.revoked:
+            withdrawn[grant_id] = "revoked"
+        elif info.expired:
+            withdrawn[grant_id] = "expired"
+    return withdrawn
 
 
 def main() -> int:
