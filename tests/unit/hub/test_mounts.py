@@ -133,6 +133,9 @@ class FakeHub:
             return self.users
         self.deleted.append(path)
 
+    def every(self, path):
+        return iter(self.users)
+
 
 class FakePolicy:
     def __init__(self, decision):
