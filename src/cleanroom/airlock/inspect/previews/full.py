@@ -105,6 +105,7 @@ def render_full_page(
     name: str,
     page: int = 1,
     *,
+    row: int | None = None,
     view: str | None = None,
     sizes: PageSizes = SIZES,
     sha256: str | None = None,
@@ -112,6 +113,7 @@ def render_full_page(
 ) -> FullPage:
     """Page ``page`` (1-based, or :data:`LAST`) of the file at ``path`` as a safe HTML fragment.
 
+    ``row``: instead of ``page``, the page holding this row (table row, line or hex row, from 1).
     ``view``: ``None`` (by the media type, see :data:`PAGERS`), ``"text"`` (lines) or ``"hex"``
     (every byte). ``url``: the airlock's own relative URL of this view, for the notes that
     point at another view (a path of plain characters; anything else raises ``ValueError``).
@@ -119,6 +121,8 @@ def render_full_page(
     """
     if page != LAST and page < 1:
         raise ValueError(f"page {page} does not exist: pages are numbered from 1")
+    if row is not None and row < 1:
+        raise ValueError(f"row {row} does not exist: rows are numbered from 1")
     if not _SAFE_URL.match(url):
         raise ValueError("the full view's URL must be a plain path built by the airlock")
     if view is not None and view not in VIEWS:
@@ -126,6 +130,8 @@ def render_full_page(
     with mt.open_regular(Path(path)) as f:
         src = _Source(f, Path(path), os.fstat(f.fileno()).st_size, name, media_type, sha256)
         pager = VIEWS[view] if view else _pager_for(media_type, name)
+        if row is not None:
+            page = (row - 1) // _PER_PAGE.get(pager, lambda _: 1)(sizes) + 1
         try:
             result = pager(src, page, sizes, url)
         except Exception as error:  # hostile content: its lines as text, never a server error
@@ -498,6 +504,16 @@ PAGERS: dict[str, _Pager] = {
     mt.PNG: _image_pager,
     mt.JPEG: _image_pager,
     mt.PDF: _pdf_pager,  # the sandbox's PDF pages go here
+}
+
+# How many rows (of each pager's unit) one page holds, for "go to row".
+_PER_PAGE: dict[_Pager, Callable[[PageSizes], int]] = {
+    _csv_pager: lambda s: s.table_rows,
+    _tsv_pager: lambda s: s.table_rows,
+    _parquet_pager: lambda s: s.table_rows,
+    _text_pager: lambda s: s.text_lines,
+    _hex_pager: lambda s: s.hex_rows,
+    _pdf_pager: lambda s: s.hex_rows,
 }
 
 # Views a reviewer may choose for any file, whatever its type.

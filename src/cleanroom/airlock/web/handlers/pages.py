@@ -10,10 +10,12 @@ without it a page says "no preview" and shows nothing made up.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 
 from cleanroom.airlock.errors import InvalidInput, NotFound
+from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP
 from cleanroom.airlock.service import VoteInput, current_files
 from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
 from cleanroom.airlock.web.handlers.api import DownloadHandler
@@ -23,13 +25,21 @@ from cleanroom.airlock.web.serialise import request_model
 NO_PREVIEW = Markup('<p class="empty">No preview is available for this file.</p>')
 
 
-def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
+def full_view_url(prefix: str, request_id: str, file_id: int) -> str:
+    """The link to a file version's full view: built from the request's id and the file
+    version's number (the airlock's), never from its name (the researcher's)."""
+    return f"{quote(prefix)}requests/{quote(request_id, safe='')}/full/{int(file_id)}"
+
+
+def render_preview(
+    path, media_type: str, name: str, sha256: str, full_url: str | None = None
+) -> Markup:
     try:
         from cleanroom.airlock.inspect.previews import render_preview as render
     except ImportError:
         return NO_PREVIEW
     try:
-        return Markup(render(path, media_type, name, sha256=sha256))  # noqa: S704 - sanitised by previews
+        return Markup(render(path, media_type, name, sha256=sha256, full_url=full_url))  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001 - a bad file must not break the page
         return Markup('<p class="error">The preview failed: {}</p>').format(str(error)[:300])
 
@@ -106,8 +116,12 @@ class RequestPage(PageHandler):
         contents = not is_requester and (may_review or self.me.is_admin)
         previews: dict[str, Markup] = {}
         diffs: dict[str, Markup] = {}
+        full_urls: dict[str, str] = {}
         if contents:
             previews, diffs = await self.call(self._contents, request)
+            full_urls = {
+                f.name: full_view_url(self.prefix, request.id, f.id) for f in current_files(request)
+            }
         votable = []
         if may_review and request.state == State.IN_REVIEW:
             votable = [
@@ -129,6 +143,7 @@ class RequestPage(PageHandler):
             show_contents=contents,
             previews=previews,
             diffs=diffs,
+            full_urls=full_urls,
             votable=votable,
             downloadable=is_requester and State(request.state) in RELEASABLE_STATES,
             in_clean_room=self.peer_in_clean_room(),
@@ -144,7 +159,8 @@ class RequestPage(PageHandler):
         store = self.airlock.store
         for f in current_files(request):
             path = store.verified_path(f.sha256)
-            previews[f.name] = render_preview(path, f.media_type, f.name, f.sha256)
+            url = full_view_url(self.prefix, request.id, f.id)
+            previews[f.name] = render_preview(path, f.media_type, f.name, f.sha256, url)
             older = [o for o in request.files if o.name == f.name and o.version < f.version]
             if older:
                 old = max(older, key=lambda o: o.version)
@@ -157,6 +173,69 @@ class RequestPage(PageHandler):
                     f.sha256,
                 )
         return previews, diffs
+
+
+class FullViewPage(PageHandler):
+    """All of a file, a page at a time (``previews.full``), for reviewers and admins, in a
+    browser outside the clean room. Query: ``page`` (a number or ``last``), or ``row`` (the
+    page holding it), and ``view`` (``text`` or ``hex``, for any file)."""
+
+    # The previews' policy: nothing runs, nothing loads but the style sheets and data: images.
+    content_security_policy = PREVIEW_CSP
+
+    @authenticated
+    async def get(self, request_id: str, file_id: str):
+        from cleanroom.airlock.inspect.previews import LAST, render_full_page
+        from cleanroom.airlock.inspect.previews.full import VIEWS
+
+        page, row, view = self._query(VIEWS)
+        request = await self.call(self.airlock.get, self.me, request_id)
+        f, path = await self.call(
+            self.airlock.file_for_full_view,
+            self.me,
+            request_id,
+            int(file_id),
+            peer_in_clean_room=self.peer_in_clean_room(),
+        )
+        url = full_view_url(self.prefix, request.id, f.id)
+        shown = await self.call(
+            render_full_page,
+            path,
+            f.media_type,
+            f.name,
+            LAST if page == "last" else int(page),
+            row=row,
+            view=view,
+            sha256=f.sha256,
+            url=url,
+        )
+        may_review = await self.call(self.airlock.may_review, self.me, request)
+        here, parent = ("review", "Waiting for me") if may_review else ("admin", "All requests")
+        self.page(
+            "full.html",
+            status=404 if shown.past_end else 200,
+            here=here,
+            parent=parent,
+            request=request_model(request, self.me),
+            file=f,
+            shown=shown,
+            body=Markup(shown.html),  # noqa: S704 - built escaped by previews.full
+            url=url,
+            view=view or "",
+            views=list(VIEWS),
+        )
+
+    def _query(self, views) -> tuple[str, int | None, str | None]:
+        page = self.get_query_argument("page", "1").strip() or "1"
+        if page != "last" and not (page.isdigit() and int(page) >= 1):
+            raise InvalidInput(f"page {page[:20]!r} does not exist: give a number from 1, or last")
+        row = self.get_query_argument("row", "").strip() or None
+        if row is not None and not (row.isdigit() and int(row) >= 1):
+            raise InvalidInput(f"row {row[:20]!r} does not exist: give a number from 1")
+        view = self.get_query_argument("view", "").strip() or None
+        if view is not None and view not in views:
+            raise InvalidInput(f"there is no view {view[:20]!r}: choose {' or '.join(views)}")
+        return page, int(row) if row else None, view
 
 
 class VoteForm(PageHandler):
@@ -270,6 +349,7 @@ default_handlers = [
     (rf"requests/{RID}/withdraw", WithdrawForm),
     (rf"requests/{RID}/revoke", RevokeForm),
     (rf"requests/{RID}/files/{NAME}/download", DownloadPage),
+    (rf"requests/{RID}/full/(?P<file_id>[0-9]{{1,18}})", FullViewPage),
     (r"admin", AdminPage),
     (r"admin/audit", AuditPage),
 ]
