@@ -210,6 +210,9 @@ def _delimited(src: _Source, page: int, sizes: PageSizes, url: str, delimiter: s
                 f"SELECT * FROM {read} LIMIT {n + 1} OFFSET {offset}",  # noqa: S608
                 args,
             ).fetchall()
+        if not body and page > 1 and rows_total is None:  # past the end: say where it is
+            ((count,),) = con.execute(f"SELECT count(*) FROM {read}", args).fetchall()  # noqa: S608
+            rows_total = max(count - 1, 0)
     finally:
         con.close()
     header = [("" if v is None else v) for v in header_rows[0]] if header_rows else []
@@ -221,7 +224,7 @@ def _delimited(src: _Source, page: int, sizes: PageSizes, url: str, delimiter: s
     if not rows and page > 1:
         return _past_end(page, pages, "row", n, url)
     kind = "TSV" if delimiter == "\t" else "CSV"
-    shape = f"{rows_total:,} rows" if rows_total is not None else "rows not counted yet"
+    shape = _plural(rows_total, "row") if rows_total is not None else "rows not counted yet"
     parts = [_meta(f"{kind} · {shape} × {len(header):,} columns · {_human(src.size)}")]
     parts.append(_reveal_note("\n".join(delimiter.join(r) for r in [header, *rows])))
     parts.append(_rows_table(header, rows, offset, sizes))
@@ -479,12 +482,16 @@ def _image_pager(src: _Source, page: int, sizes: PageSizes, url: str) -> FullPag
 # -- helpers -----------------------------------------------------------------------------------
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def _note_html(text: str, link_html: str) -> str:
     return f'<p class="cr-note">{_esc(text)}{link_html}</p>'
 
 
 def _past_end(page: int, pages: int | None, unit: str, per_page: int, url: str) -> FullPage:
-    last = f"it has {pages:,} pages" if pages else "the file ends before it"
+    last = f"it has {_plural(pages, 'page')}" if pages else "the file ends before it"
     html = _note_html(
         f"There is no page {page:,}: {last}.", _link(url, "Go to the last page", page="last")
     )
