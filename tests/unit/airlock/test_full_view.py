@@ -50,7 +50,7 @@ def row_numbers(html: str) -> list[int]:
 
 
 def cells(html: str) -> list[str]:
-    return [visible_text(c) for c in re.findall(r"<td>(.*?)</td>", html)]
+    return [visible_text(c) for c in re.findall(r"<td>(.*?)</td>", html, re.S)]
 
 
 def write(tmp_path: Path, content: bytes | str, name: str = "blob") -> Path:
@@ -139,6 +139,18 @@ def test_a_csv_duckdb_cannot_read_is_shown_as_its_lines(tmp_path):
     assert "3,4,5,6" in text and '"unclosed,7' in text
 
 
+def test_no_line_of_a_csv_is_skipped_unseen(tmp_path):
+    # DuckDB's sniffer would take lines starting with '#' for comments and drop them.
+    commented = write(tmp_path, "# a\n# b\n# c\na,b\n1,2\n#x,3\n", "c.csv")
+    text = visible_text(render_full_page(commented, mt.CSV, "c.csv", 1).html)
+    for line in ("# a", "# b", "# c", "#x,3"):
+        assert line in text
+    quoted = write(tmp_path, 'a,b\n1,2\n"x\ny",5\n3,4\n', "q.csv")
+    page = render_full_page(quoted, mt.CSV, "q.csv", 1, url=URL)
+    assert cells(page.html) == ["1", "2", "x\ny", "5", "3", "4"]
+    assert f'href="{URL}?view=text"' in page.html  # blank lines: the text view has them
+
+
 def test_a_tsv_is_a_table_split_at_tabs(tmp_path):
     rows = "plant\tyield\n" + "".join(f"p{i}\t{i}.5\n" for i in range(1, 451))
     path = write(tmp_path, rows, "y.tsv")
@@ -167,6 +179,11 @@ def test_parquet_pages_count_from_the_footer_and_show_every_column(tmp_path):
     assert render_full_page(path, mt.PARQUET, "t.parquet", 7).past_end
     broken = write(tmp_path, b"PAR1 not really PAR1", "x.parquet")
     assert "Not a readable Parquet file" in render_full_page(broken, mt.PARQUET, "x", 1).html
+    damaged = bytearray(path.read_bytes())
+    damaged[8:2000] = b"\xff" * 1992  # column data DuckDB cannot decode
+    bad = write(tmp_path, bytes(damaged), "d.parquet")
+    shown = render_full_page(bad, mt.PARQUET, "d.parquet", 1)
+    assert "here are its bytes as hex" in shown.html and "50 41 52 31" in shown.html
 
 
 # -- text, notebooks, images, bytes ------------------------------------------------------------

@@ -21,10 +21,15 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.web import RequestHandler
 
+from cleanroom.airlock import permissions as perm
+from cleanroom.airlock.enums import State
+from cleanroom.airlock.errors import PermissionDenied
 from cleanroom.airlock.facts import HubUser
 from cleanroom.airlock.inspect.previews import PREVIEW_CSP
 from cleanroom.airlock.service import Limits
 from cleanroom.airlock.web.app import make_app
+
+from .test_rules import CALLERS, EXPECTED, request_in
 
 in_session_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -243,3 +248,26 @@ async def test_a_wrong_page_says_what_to_give_and_a_page_past_the_end_says_where
         assert answer.code == 400 and says in text(answer.body.decode()), query
     past = await fetch(full + "?page=9", "rita")
     assert past.code == 404 and "There is no page 9: it has 1 page." in text(past.body.decode())
+
+
+# -- the rule ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inside", [False, True])
+@pytest.mark.parametrize(("who", "state"), [(w, s) for w in CALLERS for s in State])
+def test_the_full_view_rule_is_the_previews_rule_and_never_inside_the_clean_room(
+    who, state, inside
+):
+    """Truth table: as ``see_contents`` outside the clean room; nobody from inside."""
+    args = (CALLERS[who], request_in(state), True, inside)
+    expected = not inside and state in EXPECTED["see_contents"].get(who, set())
+    assert perm.user_can_see_full_view(*args) is expected
+    if expected:
+        perm.check_user_can_see_full_view(*args)
+    else:
+        with pytest.raises(PermissionDenied) as refused:
+            perm.check_user_can_see_full_view(*args)
+        assert str(refused.value)
+    # Without the review policy's yes, only admins.
+    alone = perm.user_can_see_full_view(CALLERS[who], request_in(state), False, inside)
+    assert alone is (expected and who == "admin")

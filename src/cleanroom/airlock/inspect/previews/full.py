@@ -138,8 +138,10 @@ def render_full_page(
             if pager is _text_pager or pager is _hex_pager:
                 raise
             log.info("full view of %r as %s failed: %s", name, media_type, type(error).__name__)
-            result = _text_pager(src, page, sizes, url)
-            note = _note(f"Not shown as {media_type} ({_why(error)}): here are its lines as text.")
+            binary = pager is _parquet_pager  # a binary format: its bytes, not "lines"
+            result = (_hex_pager if binary else _text_pager)(src, page, sizes, url)
+            as_what = "its bytes as hex" if binary else "its lines as text"
+            note = _note(f"Not shown as {media_type} ({_why(error)}): here are {as_what}.")
             result = replace(result, html=note + result.html)
     return replace(result, html=f'<div class="cr-preview cr-full">{result.html}</div>')
 
@@ -187,10 +189,14 @@ def _delimited(src: _Source, page: int, sizes: PageSizes, url: str, delimiter: s
         return _whole(_note("An empty file."))
     path = _duckdb_path(src)
     n = sizes.table_rows
-    # header=false: the header line is row 0 as it is written; all_varchar: values as written.
+    # Nothing may be skipped unseen: header=false (the header line is row 0 as written),
+    # skip=0, comment='' (else the sniffer may drop lines starting with '#' as comments), no
+    # ignore_errors (a row DuckDB cannot read fails the page: then the lines are shown as
+    # text). all_varchar: values as written. parallel=false: quoted line breaks are read
+    # (the parallel reader refuses them), and as fast on 2 cores.
     read = (
         "read_csv(?, delim=?, quote='\"', escape='\"', header=false, all_varchar=true, "
-        "null_padding=true, skip=0, max_line_size=8388608)"
+        "null_padding=true, skip=0, comment='', parallel=false, max_line_size=8388608)"
     )
     args = [path, delimiter]
     con = sandboxed_duckdb([path], memory_limit=sizes.table_memory, threads=2)
@@ -229,6 +235,12 @@ def _delimited(src: _Source, page: int, sizes: PageSizes, url: str, delimiter: s
     parts.append(_reveal_note("\n".join(delimiter.join(r) for r in [header, *rows])))
     parts.append(_rows_table(header, rows, offset, sizes))
     parts.append(_cut_cells_note(header, rows, sizes, url))
+    parts.append(
+        _note_html(
+            "Rows as DuckDB reads them: blank lines are not rows.",
+            _link(url, "See the file line by line", view="text"),
+        )
+    )
     if not rows:
         parts.append(_note("No rows: the file has a header line only."))
     return FullPage("".join(parts), page, pages, has_next, "row", n, offset)
