@@ -300,3 +300,21 @@ def test_every_preview_note_that_says_something_is_cut_links_to_the_full_view(tm
         assert f'<a class="cr-full-link" href="{URL}">See the whole file</a>' in note
         inert(html)
         assert "cr-full-link" not in render_preview(path, media_type, path.name)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a,b\n" + "".join(f"{i},{i}\n" for i in range(120)),  # plain: newlines are counted
+        "a,b\n" + "".join(f"{i},{i}\n" for i in range(120)).rstrip("\n"),  # no last newline
+        'a,b\n"x\ny",1\n' + "".join(f"{i},{i}\n" for i in range(118)),  # a row over 2 lines
+        "a,b\n\n" + "".join(f"{i},{i}\n\n" for i in range(119)),  # blank lines are not rows
+        "a,b\r\n" + "".join(f"{i},{i}\r\n" for i in range(119)),
+    ],
+)
+def test_the_previews_row_count_is_the_csv_modules_however_it_is_counted(tmp_path, body):
+    import csv
+
+    path = write(tmp_path, body, "t.csv")
+    rows = sum(1 for row in csv.reader(body.splitlines(keepends=True)) if row) - 1
+    assert f"{rows:,} rows × 2 columns" in render_preview(path, mt.CSV, "t.csv")

@@ -191,6 +191,26 @@ async def test_go_to_a_row_and_the_hex_view(airlock):
 
 
 @in_session_loop
+async def test_every_earlier_version_has_its_full_view_too(airlock):
+    rid = await submitted(airlock, b"a,b\nold,1\n")
+    votes = {"votes": [{"file": "big.csv", "decision": "changes", "comment": "merge"}]}
+    voted = await fetch(airlock + f"api/requests/{rid}/votes", "rita", "POST", json.dumps(votes))
+    assert voted.code == 200, voted.body
+    put = await fetch(
+        airlock + f"api/requests/{rid}/files/big.csv?type=table", "alice", "PUT", b"a,b\nnew,2\n"
+    )
+    assert put.code == 201, put.body
+    again = await fetch(airlock + f"api/requests/{rid}/submit", "alice", "POST", b"{}")
+    assert json.loads(again.body)["state"] == "in_review", again.body
+    page = (await fetch(airlock + f"requests/{rid}", "rita")).body.decode()
+    history = re.search(r'<table class="compact" id="history">(.*?)</table>', page, re.S).group(1)
+    old, new = (unescape(h) for h in re.findall(r'href="([^"]+)">whole file</a>', history))
+    assert link(page, "See the whole file") == new
+    assert "old 1" in text((await fetch(origin(airlock) + old, "rita")).body.decode())
+    assert "new 2" in text((await fetch(origin(airlock) + new, "rita")).body.decode())
+
+
+@in_session_loop
 async def test_an_admin_sees_the_whole_file(airlock, million_csv):
     rid = await submitted(airlock, million_csv)
     page = (await fetch(airlock + f"requests/{rid}", "adam")).body.decode()

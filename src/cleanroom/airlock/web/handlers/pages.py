@@ -116,11 +116,13 @@ class RequestPage(PageHandler):
         contents = not is_requester and (may_review or self.me.is_admin)
         previews: dict[str, Markup] = {}
         diffs: dict[str, Markup] = {}
-        full_urls: dict[str, str] = {}
+        full_urls: dict[tuple[str, int], str] = {}
         if contents:
             previews, diffs = await self.call(self._contents, request)
+            # Every version's full view, by (name, version): the current ones and the earlier.
             full_urls = {
-                f.name: full_view_url(self.prefix, request.id, f.id) for f in current_files(request)
+                (f.name, f.version): full_view_url(self.prefix, request.id, f.id)
+                for f in request.files
             }
         votable = []
         if may_review and request.state == State.IN_REVIEW:
