@@ -135,7 +135,7 @@ def test_a_csv_duckdb_cannot_read_is_shown_as_its_lines(tmp_path):
     page = render_full_page(path, mt.CSV, "ragged.csv", 1)
     assert_inert(page.html)
     text = visible_text(page.html)
-    assert "Not shown as text/csv" in text
+    assert "Not shown as text/csv" in text and str(tmp_path) not in text
     assert "3,4,5,6" in text and '"unclosed,7' in text
 
 
@@ -143,6 +143,7 @@ def test_no_line_of_a_csv_is_skipped_unseen(tmp_path):
     # DuckDB's sniffer would take lines starting with '#' for comments and drop them.
     commented = write(tmp_path, "# a\n# b\n# c\na,b\n1,2\n#x,3\n", "c.csv")
     text = visible_text(render_full_page(commented, mt.CSV, "c.csv", 1).html)
+    assert "Not shown as text/csv" in text and str(tmp_path) not in text  # no store path
     for line in ("# a", "# b", "# c", "#x,3"):
         assert line in text
     quoted = write(tmp_path, 'a,b\n1,2\n"x\ny",5\n3,4\n', "q.csv")

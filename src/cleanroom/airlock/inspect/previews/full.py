@@ -141,13 +141,15 @@ def render_full_page(
             binary = pager is _parquet_pager  # a binary format: its bytes, not "lines"
             result = (_hex_pager if binary else _text_pager)(src, page, sizes, url)
             as_what = "its bytes as hex" if binary else "its lines as text"
-            note = _note(f"Not shown as {media_type} ({_why(error)}): here are {as_what}.")
+            why = _why(error, src)
+            note = _note(f"Not shown as {media_type} ({why}): here are {as_what}.")
             result = replace(result, html=note + result.html)
     return replace(result, html=f'<div class="cr-preview cr-full">{result.html}</div>')
 
 
-def _why(error: Exception) -> str:
-    return first_line(error)[:300]
+def _why(error: Exception, src: _Source) -> str:
+    """DuckDB's reason, without the store's path (an internal detail, not the reviewer's)."""
+    return first_line(error).replace(str(src.path.resolve()), "the file")[:300]
 
 
 def _pager_for(media_type: str, name: str) -> _Pager:
