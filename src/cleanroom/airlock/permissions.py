@@ -124,6 +124,20 @@ def check_user_can_see_contents(
     check_user_can_view_request(caller, request, review_allowed)
 
 
+def check_user_can_see_full_view(
+    caller: Caller, request: RequestRef, review_allowed: bool, peer_in_clean_room: bool
+) -> None:
+    """The whole of a file, page by page: who may see previews, and only in a browser outside
+    the clean room (never to a researcher's server, from which a reviewer who is also a
+    researcher could read whole files into a container)."""
+    check_user_can_see_contents(caller, request, review_allowed)
+    if peer_in_clean_room:
+        raise PermissionDenied(
+            "the full view of a file is refused from inside the clean room: open the airlock's "
+            "pages in your own browser, outside any JupyterLab server"
+        )
+
+
 def check_user_can_vote(caller: Caller, request: RequestRef, review_allowed: bool) -> None:
     if caller.name == request.requester:
         raise PermissionDenied("nobody may review their own request")
@@ -199,6 +213,7 @@ user_can_submit_request = _pair(check_user_can_submit_request)
 user_can_withdraw_request = _pair(check_user_can_withdraw_request)
 user_can_view_request = _pair(check_user_can_view_request)
 user_can_see_contents = _pair(check_user_can_see_contents)
+user_can_see_full_view = _pair(check_user_can_see_full_view)
 user_can_vote = _pair(check_user_can_vote)
 user_can_comment = _pair(check_user_can_comment)
 user_can_revoke = _pair(check_user_can_revoke)

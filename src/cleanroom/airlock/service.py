@@ -857,6 +857,20 @@ class AirlockService:
             f = max(rows, key=lambda f: f.version)
             return f, self.store.verified_path(f.sha256)
 
+    def file_for_full_view(
+        self, caller: perm.Caller, request_id: str, file_id: int, *, peer_in_clean_room: bool
+    ) -> tuple[FileVersion, Path]:
+        """A file version (any, by its id) for the full view: reviewers and admins, from
+        outside the clean room only."""
+        with self.read_sessions() as s:
+            request = self._get(s, request_id)
+            allowed = caller.is_admin or self.may_review(caller, request)
+            perm.check_user_can_see_full_view(caller, ref(request), allowed, peer_in_clean_room)
+            rows = [f for f in request.files if f.id == file_id]
+            if not rows:
+                raise NotFound(f"request {request_id} has no file version {file_id}")
+            return rows[0], self.store.verified_path(rows[0].sha256)
+
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, caller: perm.Caller, request_id: str) -> Request:

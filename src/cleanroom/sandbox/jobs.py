@@ -27,8 +27,27 @@ def preview(inputs: list[Path], params: dict[str, Any]) -> str:
     from cleanroom.airlock.inspect.previews import render_preview
 
     return render_preview(
-        inputs[0], params["media_type"], params["name"], sha256=params.get("sha256")
+        inputs[0],
+        params["media_type"],
+        params["name"],
+        sha256=params.get("sha256"),
+        full_url=params.get("full_url"),
     )
+
+
+def full_page(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.previews import render_full_page
+
+    return render_full_page(
+        inputs[0],
+        params["media_type"],
+        params["name"],
+        int(params.get("page") or 1),
+        row=params.get("row"),
+        view=params.get("view"),
+        sha256=params.get("sha256"),
+        url=params.get("url") or "",
+    ).as_json()
 
 
 def diff(inputs: list[Path], params: dict[str, Any]) -> str:
@@ -64,5 +83,6 @@ JOBS: dict[str, Job] = {
     "diff": diff,
     "pdf-inspect": pdf_inspect,
     "pdf-pages": pdf_pages,
+    "full-page": full_page,
     "probe": probe,
 }

@@ -22,7 +22,14 @@ from pathlib import Path
 
 from cleanroom import sandbox
 from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.previews.full import LAST, VIEWS, FullPage
+from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP
 from cleanroom.sandbox import SandboxResult
+
+__all__ = ["FULL_VIEWS", "PREVIEW_CSP", "diff", "full_page", "media_type", "pdf_pages", "preview"]
+
+# The full view's alternative views of any file ("text", "hex").
+FULL_VIEWS = tuple(VIEWS)
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +50,50 @@ def media_type(path: Path, name: str) -> str:
     return mt.OCTET_STREAM
 
 
-def preview(path: Path, media_type: str, name: str, sha256: str | None = None) -> str:
-    """``render_preview`` of the file, in the sandbox."""
-    result = sandbox.run(
-        "preview", path, {"media_type": media_type, "name": name, "sha256": sha256}
-    )
+def preview(
+    path: Path,
+    media_type: str,
+    name: str,
+    sha256: str | None = None,
+    full_url: str | None = None,
+) -> str:
+    """``render_preview`` of the file, in the sandbox; its notes that say something was cut
+    link to ``full_url`` (the file's full view)."""
+    params = {"media_type": media_type, "name": name, "sha256": sha256, "full_url": full_url}
+    result = sandbox.run("preview", path, params)
     return _fragment(result, path, sha256, "preview")
+
+
+def full_page(
+    path: Path,
+    media_type: str,
+    name: str,
+    page: int | str = 1,
+    *,
+    row: int | None = None,
+    view: str | None = None,
+    sha256: str | None = None,
+    url: str = "",
+) -> FullPage:
+    """``render_full_page`` of the file (``page`` a number or ``"last"``), in the sandbox. A
+    failure there is a page holding a note that says so."""
+    params = {
+        "media_type": media_type,
+        "name": name,
+        "page": LAST if page == "last" else int(page),
+        "row": row,
+        "view": view,
+        "sha256": sha256,
+        "url": url,
+    }
+    result = sandbox.run("full-page", path, params)
+    if result.ok and isinstance(result.value, dict):
+        try:
+            return FullPage(**result.value)
+        except TypeError:
+            result = SandboxResult(False, None, "the sandbox gave a page of the wrong shape")
+    note = _fragment(result, path, sha256, "page")
+    return FullPage(note, 1, None, False, "whole", 1)
 
 
 def diff(

@@ -38,7 +38,8 @@ from pathlib import Path
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews.common import LIMITS, Limits, _Source
 from cleanroom.airlock.inspect.previews.diffs import render_diff
-from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP, _note, sanitise_html
+from cleanroom.airlock.inspect.previews.full import _SAFE_URL, LAST, FullPage, render_full_page
+from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP, _cut_note, sanitise_html
 from cleanroom.airlock.inspect.previews.images import _image
 from cleanroom.airlock.inspect.previews.models import _binary
 from cleanroom.airlock.inspect.previews.notebooks import _notebook
@@ -51,8 +52,11 @@ __all__ = [
     "PREVIEW_CSP",
     "TEXT_MEDIA_TYPES",
     "Limits",
+    "FullPage",
+    "LAST",
     "render_diff",
     "render_pdf_pages",
+    "render_full_page",
     "render_preview",
     "sanitise_html",
 ]
@@ -60,24 +64,38 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def render_preview(path: Path, media_type: str, name: str, *, sha256: str | None = None) -> str:
+def render_preview(
+    path: Path,
+    media_type: str,
+    name: str,
+    *,
+    sha256: str | None = None,
+    full_url: str | None = None,
+) -> str:
     """A safe HTML fragment showing the file at ``path`` as a reviewer should see it.
 
     ``media_type`` is the type :func:`cleanroom.airlock.inspect.mediatypes.detect_media_type` gave;
     ``name`` is the researcher's file name (shown escaped); ``sha256`` is the store's hash
     (computed here only for files up to ``LIMITS.hash_bytes`` when not given). Content that
     cannot be read as its type gives a note and the size and hash, never an exception;
-    a path that is not a regular file raises ``ValueError``.
+    a path that is not a regular file raises ``ValueError``. ``full_url``: the airlock's link
+    to the file's full view (a plain path it built), carried by every note that says something
+    is cut off.
     """
+    if full_url is not None and not _SAFE_URL.match(full_url):
+        raise ValueError("full_url must be a plain path built by the airlock")
     with mt.open_regular(Path(path)) as f:
-        src = _Source(f, Path(path), os.fstat(f.fileno()).st_size, name, media_type, sha256)
+        size = os.fstat(f.fileno()).st_size
+        src = _Source(f, Path(path), size, name, media_type, sha256, full_url)
         renderer = _RENDERERS.get(media_type, _binary)
         try:
             body = renderer(src)
         except Exception as error:  # hostile content gets a note, never a server error
             log.info("preview of %r as %s failed: %s", name, media_type, type(error).__name__)
-            body = _note(
-                f"No preview: this file could not be read as {media_type} ({type(error).__name__})."
+            body = _cut_note(
+                f"No preview: this file could not be read as {media_type} "
+                f"({type(error).__name__}).",
+                full_url,
             ) + _binary(src, note=False)
     return f'<div class="cr-preview">{body}</div>'
 

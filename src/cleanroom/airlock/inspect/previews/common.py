@@ -61,6 +61,8 @@ class _Source:
     name: str
     media_type: str
     sha256: str | None
+    # The airlock's link to this file's full view, for the notes that say something is cut.
+    full_url: str | None = None
 
 
 def _sha256(f: io.BufferedReader, size: int, given: str | None) -> str | None:

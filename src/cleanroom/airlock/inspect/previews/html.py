@@ -108,6 +108,15 @@ def _note(text: str) -> str:
     return f'<p class="cr-note">{_esc(text)}</p>'
 
 
+def _cut_note(text: str, full_url: str | None) -> str:
+    """A note that says something is cut off, with a link to the file's full view (a URL
+    the airlock built, see ``render_preview``), when there is one."""
+    if not full_url:
+        return _note(text)
+    link = f'<a class="cr-full-link" href="{_esc(full_url)}">See the whole file</a>'
+    return f'<p class="cr-note">{_esc(text)} {link}</p>'
+
+
 def _meta(text: str) -> str:
     return f'<p class="cr-preview-meta">{_esc(text)}</p>'
 
@@ -131,8 +140,8 @@ def _table(
     return "".join(parts)
 
 
-def _details(summary: str, text: str) -> str:
-    text = _cut(text, common.LIMITS.notebook_block_chars)
+def _details(summary: str, text: str, limit: int | None = None) -> str:
+    text = _cut(text, common.LIMITS.notebook_block_chars if limit is None else limit)
     return (
         f"<details><summary>{_esc(summary)} ({len(text):,} chars)</summary>"
         f"<pre>{_reveal(text)}</pre></details>"

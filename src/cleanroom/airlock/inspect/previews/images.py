@@ -9,14 +9,14 @@ import zlib
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews import common
 from cleanroom.airlock.inspect.previews.common import _human, _Source
-from cleanroom.airlock.inspect.previews.html import _esc, _meta, _note, _table
+from cleanroom.airlock.inspect.previews.html import _cut_note, _esc, _meta, _note, _table
 from cleanroom.airlock.inspect.previews.models import _binary
 
 
 def _image(src: _Source) -> str:
     if src.size > common.LIMITS.image_bytes:
-        return _note(
-            f"Image not shown: larger than {_human(common.LIMITS.image_bytes)}."
+        return _cut_note(
+            f"Image not shown: larger than {_human(common.LIMITS.image_bytes)}.", src.full_url
         ) + _binary(src, note=False)
     data = src.f.read(common.LIMITS.image_bytes)
     tail = data[-mt.TAIL_BYTES :]

@@ -8,7 +8,7 @@ import json
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews import common
 from cleanroom.airlock.inspect.previews.common import _hash_text, _human, _sha256, _Source
-from cleanroom.airlock.inspect.previews.html import _details, _meta, _note, _table
+from cleanroom.airlock.inspect.previews.html import _cut_note, _details, _meta, _note, _table
 
 
 def _binary(src: _Source, note: bool = True) -> str:
@@ -19,7 +19,7 @@ def _binary(src: _Source, note: bool = True) -> str:
             mt.SAFETENSORS: "Model weights: the tensor list is below; the values are not shown.",
             mt.ONNX: "ONNX model: its top-level fields are below; the graph is not shown.",
         }.get(src.media_type, f"No preview for {src.media_type}: size and hash only.")
-        parts.append(_note(reason))
+        parts.append(_cut_note(reason, src.full_url))
     if src.media_type == mt.SAFETENSORS:
         parts.append(_safetensors_listing(src))
     elif src.media_type == mt.ONNX:
@@ -39,7 +39,9 @@ def _safetensors_listing(src: _Source) -> str:
     parts = [_meta(f"{len(header):,} tensors")]
     parts.append(_table(["tensor", "dtype", "shape"], rows))
     if len(header) > common.LIMITS.binary_listing:
-        parts.append(_note(f"Showing the first {common.LIMITS.binary_listing} tensors."))
+        parts.append(
+            _cut_note(f"Showing the first {common.LIMITS.binary_listing} tensors.", src.full_url)
+        )
     if metadata:
         parts.append(_details("__metadata__", json.dumps(metadata, indent=1)))
     return "".join(parts)

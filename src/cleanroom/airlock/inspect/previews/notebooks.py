@@ -22,6 +22,7 @@ from cleanroom.airlock.inspect.previews import common
 from cleanroom.airlock.inspect.previews.common import _human, _Source
 from cleanroom.airlock.inspect.previews.html import (
     _cut,
+    _cut_note,
     _details,
     _esc,
     _meta,
@@ -49,16 +50,23 @@ _OUTPUT_KEYS = set(
 class _Budget:
     """What a notebook preview may still add: characters of text and bytes of images."""
 
-    def __init__(self) -> None:
-        self.chars = common.LIMITS.notebook_total_chars
-        self.image_bytes = common.LIMITS.notebook_image_bytes
-        self.highlight_chars = common.LIMITS.highlight_chars
+    def __init__(self, limits: common.Limits | None = None) -> None:
+        self.limits = limits or common.LIMITS
+        self.chars = self.limits.notebook_total_chars
+        self.image_bytes = self.limits.notebook_image_bytes
+        self.highlight_chars = self.limits.highlight_chars
+        self.cut = False  # whether any text was cut short
 
     def text(self, value: object) -> str:
         text = _as_text(value)
-        text = _cut(text, min(common.LIMITS.notebook_block_chars, max(self.chars, 0)))
+        limit = min(self.limits.notebook_block_chars, max(self.chars, 0))
+        self.cut = self.cut or len(text) > limit
+        text = _cut(text, limit)
         self.chars -= len(text)
         return text
+
+    def details(self, summary: str, value: object) -> str:
+        return _details(summary, self.text(value), limit=self.limits.notebook_block_chars)
 
     @property
     def spent(self) -> bool:
@@ -76,9 +84,12 @@ def _as_text(value: object) -> str:
         return repr(type(value))
 
 
-def _notebook(src: _Source) -> str:
+def _notebook(src: _Source, limits: common.Limits | None = None) -> str:
+    """The notebook within ``limits`` (the previews' by default; the full view lifts them)."""
     if src.size > common.LIMITS.notebook_bytes:
-        return _note("Notebook not shown: too large to render here.") + _binary(src, note=False)
+        return _cut_note("Notebook not shown: too large to render here.", src.full_url) + _binary(
+            src, note=False
+        )
     nb = mt.load_notebook(src.path)
     if nb is None:
         return _note("Not a readable notebook; shown as text.") + _text(src)
@@ -87,18 +98,21 @@ def _notebook(src: _Source) -> str:
     info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else {}
     language = str(kernel.get("language") or info.get("name") or "").lower()
     lexer = _NOTEBOOK_LEXERS.get(language, TextLexer)
-    budget = _Budget()
+    budget = _Budget(limits)
     cells = nb["cells"]
     parts = [_meta(f"{len(cells):,} cells · {language or 'unknown language'} · {_human(src.size)}")]
-    parts.append(_details("Notebook metadata", budget.text(meta)))
+    parts.append(budget.details("Notebook metadata", meta))
     extra = {k: v for k, v in nb.items() if k not in _NB_KEYS}
     if extra:
-        parts.append(_details("Other notebook fields", budget.text(extra)))
+        parts.append(budget.details("Other notebook fields", extra))
     for index, cell in enumerate(cells):
-        if index >= common.LIMITS.notebook_cells or budget.spent:
+        if index >= budget.limits.notebook_cells or budget.spent:
             parts.append(_note(f"Preview cut: {len(cells) - index:,} more cells not shown."))
+            budget.cut = True
             break
         parts.append(_cell(index, cell, lexer, budget))
+    if budget.cut:
+        parts.append(_cut_note("Parts of this notebook are cut in this preview.", src.full_url))
     return "".join(parts)
 
 
@@ -117,6 +131,7 @@ def _cell(index: int, cell: dict, lexer: type[Lexer], budget: _Budget) -> str:
     for number, output in enumerate(outputs):
         if budget.spent:
             parts.append(_note(f"Preview cut: {len(outputs) - number} more outputs not shown."))
+            budget.cut = True
             break
         parts.append(_output(number, output, budget))
     attachments = cell.get("attachments")
@@ -125,10 +140,10 @@ def _cell(index: int, cell: dict, lexer: type[Lexer], budget: _Budget) -> str:
             parts.append(f'<p class="cr-nb-label">attachment {_esc(_cut(str(name), 200))}</p>')
             parts.append(_bundle(bundle, budget))
     if cell.get("metadata"):
-        parts.append(_details("Cell metadata", budget.text(cell["metadata"])))
+        parts.append(budget.details("Cell metadata", cell["metadata"]))
     extra = {k: v for k, v in cell.items() if k not in _CELL_KEYS}
     if extra:
-        parts.append(_details("Other cell fields", budget.text(extra)))
+        parts.append(budget.details("Other cell fields", extra))
     parts.append("</div>")
     return "".join(parts)
 
@@ -155,10 +170,10 @@ def _output(number: int, output: object, budget: _Budget) -> str:
         parts.append(_note("An output of an unknown type, shown as text:"))
         parts.append(f"<pre>{_reveal(budget.text(output))}</pre>")
     if output.get("metadata"):
-        parts.append(_details("Output metadata", budget.text(output["metadata"])))
+        parts.append(budget.details("Output metadata", output["metadata"]))
     extra = {k: v for k, v in output.items() if k not in _OUTPUT_KEYS}
     if extra:
-        parts.append(_details("Other output fields", budget.text(extra)))
+        parts.append(budget.details("Other output fields", extra))
     parts.append("</div>")
     return "".join(parts)
 
@@ -177,7 +192,7 @@ def _bundle(data: object, budget: _Budget) -> str:
         parts.append(f'<p class="cr-nb-mime">{_esc(_cut(str(mime), 200))}</p>')
         if mime in _JS_TYPES:
             parts.append(_note("JavaScript output dropped: it is never run. Its source, as text:"))
-            parts.append(_details("JavaScript source", budget.text(value)))
+            parts.append(budget.details("JavaScript source", value))
         elif mime == "text/html":
             fragment = budget.text(value)
             parts.append(
@@ -191,7 +206,7 @@ def _bundle(data: object, budget: _Budget) -> str:
             parts.append(_highlighted(budget.text(value), XmlLexer, budget))
         elif mime.startswith("application/vnd.jupyter.widget"):
             parts.append(_note("Widget output: never run. Its state, as text:"))
-            parts.append(_details("Widget state", budget.text(value)))
+            parts.append(budget.details("Widget state", value))
         else:
             parts.append(f"<pre>{_reveal(_ANSI.sub('', budget.text(value)))}</pre>")
     return "".join(parts)

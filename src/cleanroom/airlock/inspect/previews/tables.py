@@ -9,7 +9,7 @@ import io
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews import common
 from cleanroom.airlock.inspect.previews.common import _human, _read_text, _Source
-from cleanroom.airlock.inspect.previews.html import _meta, _note, _reveal_note, _table
+from cleanroom.airlock.inspect.previews.html import _cut_note, _meta, _note, _reveal_note, _table
 from cleanroom.airlock.inspect.previews.models import _binary
 from cleanroom.airlock.inspect.previews.text import _text
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
@@ -38,7 +38,12 @@ def _csv(src: _Source) -> str:
     parts.append(_reveal_note("".join(lines[: common.LIMITS.table_rows + 1])))
     parts.append(_table(header[:columns], [r[:columns] for r in body]))
     shown = f"the first {len(body):,} rows and {columns} of {len(header):,} columns"
-    parts.append(_note(f"Showing {shown}; cells are cut at {common.LIMITS.cell_chars} characters."))
+    parts.append(
+        _cut_note(
+            f"Showing {shown}; cells are cut at {common.LIMITS.cell_chars} characters.",
+            src.full_url,
+        )
+    )
     return "".join(parts)
 
 
@@ -46,6 +51,9 @@ def _csv_shape(src: _Source, columns: int) -> str:
     """'rows × columns' counted over the whole file when it is small enough to count."""
     if src.size > common.LIMITS.csv_count_bytes:
         return f"shape not counted (file larger than {_human(common.LIMITS.csv_count_bytes)})"
+    lines = _plain_line_count(src)
+    if lines is not None:
+        return f"{max(lines - 1, 0):,} rows × {columns:,} columns (plus a header row)"
     src.f.seek(0)
     wrapper = io.TextIOWrapper(src.f, encoding="utf-8-sig", errors="replace", newline="")
     try:
@@ -55,6 +63,16 @@ def _csv_shape(src: _Source, columns: int) -> str:
     finally:
         wrapper.detach()
     return f"{max(count - 1, 0):,} rows × {columns:,} columns (plus a header row)"
+
+
+def _plain_line_count(src: _Source) -> int | None:
+    """The number of rows when every row is one line: no quote, no CR, no empty line (then
+    counting newlines gives what the csv module would count, some 40 times faster); else None."""
+    src.f.seek(0)
+    data = src.f.read(common.LIMITS.csv_count_bytes + 1)
+    if not data or b'"' in data or b"\r" in data or b"\n\n" in data or data.startswith(b"\n"):
+        return None
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 def _parquet(src: _Source) -> str:
@@ -80,7 +98,11 @@ def _parquet(src: _Source) -> str:
         types = [str(c[1]) for c in schema[: common.LIMITS.table_columns]]
         parts = [_meta(f"{rows:,} rows × {len(names):,} columns · {_human(src.size)}")]
         if first_group > common.LIMITS.parquet_row_group_bytes:
-            parts.append(_note("Rows not shown: the first row group is too large to read here."))
+            parts.append(
+                _cut_note(
+                    "Rows not shown: the first row group is too large to read here.", src.full_url
+                )
+            )
             parts.append(_table(shown, [], types))
             return "".join(parts)
         width = common.LIMITS.cell_chars + 1
@@ -95,9 +117,10 @@ def _parquet(src: _Source) -> str:
         con.close()
     parts.append(_table(shown, [list(r) for r in data], types))
     parts.append(
-        _note(
+        _cut_note(
             f"Showing the first {len(data):,} rows and {len(shown)} of {len(names):,} columns; "
-            f"cells are cut at {common.LIMITS.cell_chars} characters."
+            f"cells are cut at {common.LIMITS.cell_chars} characters.",
+            src.full_url,
         )
     )
     return "".join(parts)

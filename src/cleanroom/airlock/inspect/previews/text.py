@@ -23,6 +23,7 @@ from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews import common
 from cleanroom.airlock.inspect.previews.common import _human, _read_text, _Source
 from cleanroom.airlock.inspect.previews.html import (
+    _cut_note,
     _mark_invisible,
     _meta,
     _note,
@@ -82,5 +83,9 @@ def _text(src: _Source) -> str:
         parts.append(_note("Shown without highlighting: the text is long."))
     parts.append(_highlighted(text, lexer))
     if cut:
-        parts.append(_note(f"Showing the first {len(text.encode()):,} bytes of {src.size:,}."))
+        parts.append(
+            _cut_note(
+                f"Showing the first {len(text.encode()):,} bytes of {src.size:,}.", src.full_url
+            )
+        )
     return "".join(parts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -27,10 +28,18 @@ from cleanroom.airlock.web.serialise import request_model
 SANDBOXES_PER_PAGE = 3
 
 
-def render_preview(path, media_type: str, name: str, sha256: str) -> Markup:
+def full_view_url(prefix: str, request_id: str, file_id: int) -> str:
+    """The link to a file version's full view: built from the request's id and the file
+    version's number (the airlock's), never from its name (the researcher's)."""
+    return f"{quote(prefix)}requests/{quote(request_id, safe='')}/full/{int(file_id)}"
+
+
+def render_preview(
+    path, media_type: str, name: str, sha256: str, full_url: str | None = None
+) -> Markup:
     """The file's preview, made in the sandbox (a failure there is a note, not an error)."""
     try:
-        return Markup(sandboxed.preview(path, media_type, name, sha256))  # noqa: S704 - sanitised by previews
+        return Markup(sandboxed.preview(path, media_type, name, sha256, full_url))  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001 - a bad file must not break the page
         return Markup('<p class="error">The preview failed: {}</p>').format(str(error)[:300])
 
@@ -108,8 +117,14 @@ class RequestPage(PageHandler):
         contents = not is_requester and (may_review or self.me.is_admin)
         previews: dict[str, Markup] = {}
         diffs: dict[str, Markup] = {}
+        full_urls: dict[tuple[str, int], str] = {}
         if contents:
             previews, diffs = await self.call(self._contents, request)
+            # Every version's full view, by (name, version): the current ones and the earlier.
+            full_urls = {
+                (f.name, f.version): full_view_url(self.prefix, request.id, f.id)
+                for f in request.files
+            }
         votable = []
         if may_review and request.state == State.IN_REVIEW:
             votable = [
@@ -131,6 +146,7 @@ class RequestPage(PageHandler):
             show_contents=contents,
             previews=previews,
             diffs=diffs,
+            full_urls=full_urls,
             votable=votable,
             downloadable=is_requester and State(request.state) in RELEASABLE_STATES,
             in_clean_room=self.peer_in_clean_room(),
@@ -148,7 +164,10 @@ class RequestPage(PageHandler):
         with ThreadPoolExecutor(max_workers=SANDBOXES_PER_PAGE) as pool:
             for f in current_files(request):
                 path = store.verified_path(f.sha256)
-                previews[f.name] = pool.submit(render_preview, path, f.media_type, f.name, f.sha256)
+                url = full_view_url(self.prefix, request.id, f.id)
+                previews[f.name] = pool.submit(
+                    render_preview, path, f.media_type, f.name, f.sha256, url
+                )
                 older = [o for o in request.files if o.name == f.name and o.version < f.version]
                 if older:
                     old = max(older, key=lambda o: o.version)
@@ -165,6 +184,66 @@ class RequestPage(PageHandler):
             {name: job.result() for name, job in previews.items()},
             {name: job.result() for name, job in diffs.items()},
         )
+
+
+class FullViewPage(PageHandler):
+    """All of a file, a page at a time (``previews.full``), for reviewers and admins, in a
+    browser outside the clean room. Query: ``page`` (a number or ``last``), or ``row`` (the
+    page holding it), and ``view`` (``text`` or ``hex``, for any file)."""
+
+    # The previews' policy: nothing runs, nothing loads but the style sheets and data: images.
+    content_security_policy = sandboxed.PREVIEW_CSP
+
+    @authenticated
+    async def get(self, request_id: str, file_id: str):
+        page, row, view = self._query(sandboxed.FULL_VIEWS)
+        request = await self.call(self.airlock.get, self.me, request_id)
+        f, path = await self.call(
+            self.airlock.file_for_full_view,
+            self.me,
+            request_id,
+            int(file_id),
+            peer_in_clean_room=self.peer_in_clean_room(),
+        )
+        url = full_view_url(self.prefix, request.id, f.id)
+        shown = await self.call(
+            sandboxed.full_page,
+            path,
+            f.media_type,
+            f.name,
+            page if page == "last" else int(page),
+            row=row,
+            view=view,
+            sha256=f.sha256,
+            url=url,
+        )
+        may_review = await self.call(self.airlock.may_review, self.me, request)
+        here, parent = ("review", "Waiting for me") if may_review else ("admin", "All requests")
+        self.page(
+            "full.html",
+            status=404 if shown.past_end else 200,
+            here=here,
+            parent=parent,
+            request=request_model(request, self.me),
+            file=f,
+            shown=shown,
+            body=Markup(shown.html),  # noqa: S704 - built escaped by previews.full
+            url=url,
+            view=view or "",
+            views=list(sandboxed.FULL_VIEWS),
+        )
+
+    def _query(self, views) -> tuple[str, int | None, str | None]:
+        page = self.get_query_argument("page", "1").strip() or "1"
+        if page != "last" and not (page.isdigit() and int(page) >= 1):
+            raise InvalidInput(f"page {page[:20]!r} does not exist: give a number from 1, or last")
+        row = self.get_query_argument("row", "").strip() or None
+        if row is not None and not (row.isdigit() and int(row) >= 1):
+            raise InvalidInput(f"row {row[:20]!r} does not exist: give a number from 1")
+        view = self.get_query_argument("view", "").strip() or None
+        if view is not None and view not in views:
+            raise InvalidInput(f"there is no view {view[:20]!r}: choose {' or '.join(views)}")
+        return page, int(row) if row else None, view
 
 
 class VoteForm(PageHandler):
@@ -281,6 +360,7 @@ default_handlers = [
     (rf"requests/{RID}/withdraw", WithdrawForm),
     (rf"requests/{RID}/revoke", RevokeForm),
     (rf"requests/{RID}/files/{NAME}/download", DownloadPage),
+    (rf"requests/{RID}/full/(?P<file_id>[0-9]{{1,18}})", FullViewPage),
     (r"admin", AdminPage),
     (r"admin/audit", AuditPage),
 ]
