@@ -182,7 +182,15 @@ def test_the_state_directory_and_secrets_are_not_bound(tmp_path):
 
 
 def test_the_registry_is_fixed():
-    assert set(JOBS) == {"media-type", "preview", "diff", "pdf-inspect", "pdf-pages", "probe"}
+    assert set(JOBS) == {
+        "media-type",
+        "preview",
+        "diff",
+        "pdf-inspect",
+        "pdf-pages",
+        "full-page",
+        "probe",
+    }
 
 
 def test_the_environment_is_cleared(some_input, monkeypatch):
