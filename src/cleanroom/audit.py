@@ -77,6 +77,15 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
+def _open_shared(path: Path, flags: int) -> int:
+    """Open (creating) a file that every appending account shares: mode 0660 whatever the
+    umask, its group the folder's (setgid; cleanroom.host.accounts)."""
+    fd = os.open(path, flags, 0o660)
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, 0o660)
+    return fd
+
+
 class AuditError(CleanRoomError):
     """The audit log cannot be opened or written; the message says why and what to do."""
 
@@ -177,12 +186,20 @@ class AuditLog:
     @contextmanager
     def _file_lock(self, exclusive: bool) -> Iterator[None]:
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as handle:
+        fd = _open_shared(self.lock_path, os.O_RDWR | os.O_CREAT)
+        with os.fdopen(fd, "r+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def prepare(self) -> None:
+        """Create the database, the key (when this log may) and the lock file now, so that the
+        host can hand them to the accounts that append (cleanroom.host.accounts)."""
+        with self._thread_lock, self._file_lock(exclusive=True):
+            first = self._connection().execute("SELECT seq FROM audit_records LIMIT 1")
+            self._load_key(may_create=self.create_key and first.fetchone() is None)
 
     def _load_key(self, *, may_create: bool) -> bytes:
         if self._key is not None:
@@ -235,7 +252,8 @@ class AuditLog:
         }
         self.anchor_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd = _open_shared(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(canonical_json(anchor) + "\n")
             f.flush()
             os.fsync(f.fileno())

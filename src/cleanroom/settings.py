@@ -22,6 +22,16 @@ from typing import Any, Generic, TypeVar
 from .core.units import parse_size
 from .errors import SettingsError
 
+# The catalog's SQLite file when no catalog_url is set: in a folder of its own, which the
+# services' accounts may write (SQLite makes its -wal and -shm files beside the database).
+CATALOG_FOLDER = "catalog"
+CATALOG_FILE = "catalog.sqlite"
+
+
+def default_catalog_url(state_dir: str | os.PathLike[str]) -> str:
+    return f"sqlite:///{Path(state_dir) / CATALOG_FOLDER / CATALOG_FILE}"
+
+
 ENV_PREFIX = "CLEANROOM_"
 
 T = TypeVar("T")
@@ -305,7 +315,8 @@ class Settings:
         expected="empty, or a database URL such as postgresql://user@host/cleanroom",
         help=(
             "The catalog (datasets, projects, grants); empty means "
-            "sqlite:///<state_dir>/catalog.sqlite."
+            "sqlite:///<state_dir>/catalog/catalog.sqlite (a folder of its own: the "
+            "services' accounts share it, cleanroom.host.accounts)."
         ),
     )
     catalog_web_port: int = setting(
@@ -538,7 +549,7 @@ class Settings:
     @property
     def catalog_database_url(self) -> str:
         """The catalog's SQLAlchemy URL: catalog_url, else the SQLite file in state_dir."""
-        return self.catalog_url or f"sqlite:///{self.state_path / 'catalog.sqlite'}"
+        return self.catalog_url or default_catalog_url(self.state_path)
 
     @property
     def import_path(self) -> Path:

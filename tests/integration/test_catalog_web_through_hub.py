@@ -231,7 +231,7 @@ def test_a_form_without_a_valid_xsrf_token_is_refused(hub, pages, catalog):
         ),
         (
             "datasets/new-dataset",
-            {"name": "web_x", "file": "../catalog.sqlite", "contributor_column": "yard"},
+            {"name": "web_x", "file": "../catalog/catalog.sqlite", "contributor_column": "yard"},
             "without '..'",
             "web_x",
         ),

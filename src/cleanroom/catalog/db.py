@@ -1,6 +1,6 @@
 """The catalog database: engines, sessions, and schema upgrades (Alembic, run in-process).
 
-    url = catalog_url(settings)        # CLEANROOM_CATALOG_URL, else <state>/catalog.sqlite
+    url = catalog_url(settings)        # CLEANROOM_CATALOG_URL, else <state>/catalog/catalog.sqlite
     upgrade(url)                       # create or migrate the tables (idempotent)
     sessions = session_factory(url)    # sessionmaker for CatalogService
 
@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cleanroom.core.sqlite import configure_sqlite
+from cleanroom.settings import default_catalog_url
 
 from .errors import CatalogUnavailable, InvalidValue
 
@@ -37,7 +38,7 @@ _PG_LOCK_ID = int.from_bytes(hashlib.sha256(b"cleanroom-catalog").digest()[:4], 
 
 
 def default_url(state_dir: str | os.PathLike[str]) -> str:
-    return f"sqlite:///{Path(state_dir) / 'catalog.sqlite'}"
+    return default_catalog_url(state_dir)
 
 
 def catalog_url(settings: Settings) -> str:

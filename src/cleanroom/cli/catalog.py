@@ -66,7 +66,7 @@ def _command(commands, name: str, func: Callable, help_text: str, *, writes: boo
     parser.add_argument(
         "--catalog-url",
         help="the catalog database (default: $CLEANROOM_CATALOG_URL, else "
-        "sqlite:///<state-dir>/catalog.sqlite)",
+        "sqlite:///<state-dir>/catalog/catalog.sqlite)",
     )
     if writes:
         parser.add_argument(

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,7 +237,9 @@ class KeyLock:
 
 def make_dir(path: Path, mode: int) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, mode)
+    # Left alone when right: it may be another account's (root's command, the admin pages').
+    if stat.S_IMODE(path.stat().st_mode) != mode:
+        os.chmod(path, mode)
 
 
 def read_manifest(key: str, paths: GrantPaths) -> dict[str, Any] | None:

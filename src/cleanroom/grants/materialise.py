@@ -278,7 +278,10 @@ def materialise_grant(
         report(1.0, "already materialised")
         return found
 
-    for sub, mode in ((RESEARCHER, 0o755), (AIRLOCK, 0o700), ("tmp", 0o700), ("locks", 0o700)):
+    # Only the hub (root) opens researcher/ (to mount one key's folder into a container); the
+    # airlock's account may read airlock/ (setgid: its group, given by the host's preparation,
+    # passes on to each key's folder), nothing else (cleanroom.host.accounts).
+    for sub, mode in ((RESEARCHER, 0o700), (AIRLOCK, 0o2750), ("tmp", 0o700), ("locks", 0o700)):
         make_dir(cache / sub, mode)
     lock = KeyLock(cache / "locks" / f"{key}.lock")
     lock.acquire()
@@ -519,7 +522,7 @@ def _materialise_both(spec, key, paths, cache, report, settings) -> Materialised
             spec, plan, researcher, rows, work, report, settings, (0.5, 0.95)
         )
         report(0.96, "putting the copies in place")
-        _publish(airlock, paths.airlock, 0o700)
+        _publish(airlock, paths.airlock, 0o750)
         _publish(researcher, paths.researcher, 0o755)
         manifest = build_manifest(spec, key, plan, rows, paths, COMPLETE, how, contributors)
         _write_manifest(manifest, paths, work)  # last: its presence means "complete"
@@ -540,7 +543,7 @@ def _publish_researcher_copy(spec, key, paths, cache, report, settings) -> Mater
         )
         report(0.96, "putting the researcher's copy in place")
         _publish(researcher, paths.researcher, 0o755)
-        make_dir(paths.manifest.parent, 0o700)
+        make_dir(paths.manifest.parent, 0o750)
         manifest = build_manifest(spec, key, plan, rows, paths, PENDING, None, contributors)
         _write_manifest(manifest, paths, work)
     finally:
@@ -576,7 +579,7 @@ def _finish_airlock(
         airlock, how = _write_airlock_copy(
             spec, plan, paths.researcher, grant.rows, work, report, settings, span
         )
-        _publish(airlock, paths.airlock, 0o700)
+        _publish(airlock, paths.airlock, 0o750)
         manifest = dict(grant.manifest, airlock=COMPLETE, airlock_copy=how)
         manifest["airlock_bytes"] = paths.airlock.stat().st_size
         _write_manifest(manifest, paths, work)

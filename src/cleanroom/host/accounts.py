@@ -113,30 +113,22 @@ def gid(group: str) -> int:
 
 
 def own(path: os.PathLike[str] | str, user: str | None, group: str | None, mode: int) -> None:
-    """chown and chmod one path (without following a link at it)."""
-    os.chown(
-        path,
-        uid(user) if user else -1,
-        gid(group) if group else -1,
-        follow_symlinks=False,
-    )
-    os.chmod(path, mode, follow_symlinks=False) if not os.path.islink(path) else None
+    """chown (None: leave as it is) and chmod one path; a link is left alone."""
+    if os.path.islink(path):
+        return
+    os.chown(path, uid(user) if user else -1, gid(group) if group else -1)
+    os.chmod(path, mode)
 
 
-def own_tree(root: os.PathLike[str] | str, user: str, dir_mode: int, file_mode: int) -> None:
-    """Give ``root`` and everything under it to ``user`` (and its own group); links are
-    neither followed nor changed."""
-    user_gid = pwd.getpwnam(user).pw_gid
+def own_tree(root: os.PathLike[str] | str, user: str, group: str | None = None) -> None:
+    """Give ``root`` and everything under it to ``user`` (and ``group``, default the user's
+    own), keeping modes; links are neither followed nor changed."""
     user_uid = uid(user)
+    group_gid = gid(group) if group else pwd.getpwnam(user).pw_gid
     for here, dirs, files in os.walk(root):
-        os.chown(here, user_uid, user_gid, follow_symlinks=False)
-        os.chmod(here, dir_mode)
+        os.chown(here, user_uid, group_gid, follow_symlinks=False)
         for name in files:
-            path = os.path.join(here, name)
-            if os.path.islink(path):
-                continue
-            os.chown(path, user_uid, user_gid, follow_symlinks=False)
-            os.chmod(path, file_mode)
+            os.chown(os.path.join(here, name), user_uid, group_gid, follow_symlinks=False)
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
 
 

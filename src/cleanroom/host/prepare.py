@@ -6,11 +6,12 @@ walled off by the firewall) before JupyterHub opens its sockets.
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import docker
 
-from cleanroom.host import firewall, network
+from cleanroom.host import accounts, firewall, network, shares
 from cleanroom.settings import Settings
 
 STATE_SUBDIRS = ("secrets", "run", "logs", "homes", "tls", "nginx")
@@ -23,7 +24,11 @@ def prepare_state_dir(settings: Settings) -> None:
     for name in STATE_SUBDIRS:
         (settings.state_path / name).mkdir(exist_ok=True, mode=0o700)
     for database in settings.state_path.glob("*.sqlite*"):
-        database.chmod(0o600)  # password hashes, tokens, the catalog: root's alone
+        database.chmod(0o600)  # password hashes and tokens: root's alone
+    if os.geteuid() == 0:
+        # The services run as accounts of their own, each given only its part of the state.
+        accounts.ensure_accounts()
+        shares.share_state(settings)
 
 
 def bridge_rules(settings: Settings) -> firewall.BridgeRules:

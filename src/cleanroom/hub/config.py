@@ -9,6 +9,7 @@ import sys
 from traitlets.config import Config
 
 from cleanroom import origins, scopes
+from cleanroom.host import accounts
 from cleanroom.hub import landing
 from cleanroom.policy.opa import opa_service
 from cleanroom.settings import Settings
@@ -106,12 +107,15 @@ def _roles(c: Config) -> None:
 
 def _services(c: Config, settings: Settings, admin_token: str) -> None:
     """The services the hub runs and restarts: the grant watcher, the edge filter, the admin
-    pages, the airlock and (unless one runs elsewhere) OPA."""
+    pages, the airlock and (unless one runs elsewhere) OPA. The watcher, the admin pages and
+    the airlock run as system accounts of their own (cleanroom.host.accounts); only the hub
+    itself holds the Docker socket."""
     c.JupyterHub.services = [
         {"name": "cleanroom-admin", "api_token": admin_token},
         {
             # Stops running servers whose grants no longer apply (cleanroom.hub.watcher).
             "name": "grant-watcher",
+            "user": accounts.WATCHER,
             "command": [sys.executable, "-m", "cleanroom.hub.watcher"],
             "environment": _service_environment(settings),
         },
@@ -126,6 +130,7 @@ def _services(c: Config, settings: Settings, admin_token: str) -> None:
             # The admin pages (cleanroom.catalog.web), at /services/catalog/ through the proxy. Its
             # OAuth tokens carry the administer scope when the user holds it; it checks it.
             "name": "catalog",
+            "user": accounts.CATALOG,
             "url": f"http://127.0.0.1:{settings.catalog_web_port}",
             "command": [sys.executable, "-m", "cleanroom.catalog.web"],
             "environment": _service_environment(settings),
@@ -137,6 +142,7 @@ def _services(c: Config, settings: Settings, admin_token: str) -> None:
             # gateway at the airlock port, which containers may reach; the proxy serves it to
             # browsers at /services/airlock/. Browser tokens carry at most these scopes.
             "name": "airlock",
+            "user": accounts.AIRLOCK,
             "url": f"http://{settings.gateway}:{settings.airlock_port}",
             "command": [sys.executable, "-m", "cleanroom.airlock"],
             "environment": _service_environment(settings),

@@ -34,6 +34,7 @@ MOUNTED_FILE = "mounted.json"
 STOPPED_FILE = "stopped.json"
 # What the lab server's Datasets panel shows: facts about the mounted views, never their data.
 DATASETS_FILE = "datasets.json"
+SESSION_DIR_MODE = 0o2770
 DATASETS_ENV = "CLEANROOM_DATASETS"
 DATASETS_IN_LAB = "/etc/cleanroom/datasets.json"
 
@@ -94,12 +95,13 @@ def prepare_mounts(
                 "host yet. Please tell an admin (cleanroom grant list shows its state)."
             )
         views[name] = key
-    session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_session_dir(session_dir)
     catalog_path = build_view_catalog(views, session_dir / CATALOG_FILE)
     os.chmod(catalog_path, 0o444)
     write_datasets_file(describe_views(named, cache_dir, session_dir), session_dir)
     # The grant watcher compares what a running server has mounted with what still applies.
     (session_dir / MOUNTED_FILE).write_text(json.dumps(sorted(str(g.id) for g in allowed)))
+    os.chmod(session_dir / MOUNTED_FILE, 0o640)  # the watcher's group reads it
     volumes = container_mounts(views, cache_dir, catalog_path)
     environment = {CATALOG_ENV: f"{DEFAULT_DATA_DIR}/{CATALOG_FILE}"}
     return volumes, environment
@@ -175,11 +177,24 @@ def mounted_grant_ids(session_dir: Path) -> list[str]:
         return []
 
 
+def make_session_dir(session_dir: Path) -> None:
+    """A server's session folder: the hub's, and the grant watcher's group may read what was
+    mounted and leave a stop notice (its group comes from ``sessions/``, see
+    cleanroom.host.shares)."""
+    session_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(session_dir, SESSION_DIR_MODE)
+
+
 def record_stop(session_dir: Path, reasons: list[str]) -> None:
-    """Keep why a running server was stopped, for the researcher's next visit."""
-    session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Keep why a running server was stopped, for the researcher's next visit (written by
+    the grant watcher's account: replaced whole, whoever wrote the last one)."""
+    if not session_dir.is_dir():
+        make_session_dir(session_dir)
     notice = {"at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "reasons": reasons}
-    (session_dir / STOPPED_FILE).write_text(json.dumps(notice))
+    tmp = session_dir / f".{STOPPED_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(notice))
+    os.chmod(tmp, 0o640)
+    os.replace(tmp, session_dir / STOPPED_FILE)
 
 
 def stop_notice(session_dir: Path) -> dict | None:

@@ -136,7 +136,7 @@ class CleanRoomSpawner(DockerSpawner):
     ).tag(config=True)
 
     catalog_url = Unicode(
-        "sqlite:////var/lib/cleanroom/catalog.sqlite",
+        "sqlite:////var/lib/cleanroom/catalog/catalog.sqlite",
         help="SQLAlchemy URL of the catalog of projects, members and grants.",
     ).tag(config=True)
 

@@ -30,7 +30,7 @@ from cleanroom.settings import Settings
 def test_the_default_catalog_is_an_sqlite_file_in_the_state_dir(tmp_path):
     settings = Settings.from_env({"CLEANROOM_STATE_DIR": str(tmp_path)})
     assert settings.catalog_url == ""
-    assert catalog_url(settings) == f"sqlite:///{tmp_path}/catalog.sqlite"
+    assert catalog_url(settings) == f"sqlite:///{tmp_path}/catalog/catalog.sqlite"
     assert settings.catalog_database_url == catalog_url(settings) == default_url(tmp_path)
     url = "postgresql://cr@db.internal/cleanroom"
     settings = Settings.from_env({"CLEANROOM_CATALOG_URL": url})

@@ -46,7 +46,7 @@ def run(tmp_path, capsys):
 
 
 def catalog_of(state) -> CatalogService:
-    engine = create_catalog_engine(f"sqlite:///{state}/catalog.sqlite")
+    engine = create_catalog_engine(f"sqlite:///{state}/catalog/catalog.sqlite")
     return CatalogService(session_factory(engine), AuditLog.from_state_dir(state))
 
 
@@ -338,7 +338,7 @@ def test_the_catalog_url_option_wins(run, tmp_path, capsys):
         ]
     )
     assert status == 0 and other.exists()
-    assert not (run.state / "catalog.sqlite").exists()
+    assert not (run.state / "catalog" / "catalog.sqlite").exists()
     assert main(["org", "list", "--state-dir", str(run.state)]) == 0
     assert "acme" not in capsys.readouterr().out.split("KIND", 1)[1]
 

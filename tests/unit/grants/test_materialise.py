@@ -261,7 +261,9 @@ def test_files_are_read_only_and_in_their_own_trees(parquet_source, cache):
     assert grant.airlock_path.parent == cache / "airlock" / grant.key
     assert sorted(p.name for p in grant.researcher_path.parent.iterdir()) == ["data.parquet"]
     assert stat.S_IMODE(grant.researcher_path.parent.stat().st_mode) == 0o755
-    assert stat.S_IMODE((cache / "airlock").stat().st_mode) == 0o700
+    assert stat.S_IMODE((cache / "researcher").stat().st_mode) == 0o700
+    assert stat.S_IMODE((cache / "airlock").stat().st_mode) == 0o2750
+    assert stat.S_IMODE(grant.airlock_path.parent.stat().st_mode) == 0o750
     assert list((cache / "tmp").iterdir()) == []
     manifest = json.loads(grant.airlock_path.with_name("grant.json").read_text())
     assert manifest["rows"] == grant.rows and manifest["key"] == grant.key
