@@ -22,6 +22,7 @@ import pytest
 from cleanroom.audit import AuditLog
 from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
 from cleanroom.catalog.service import CatalogService
+from cleanroom.grants.cache import airlock_copy
 from cleanroom.host import accounts
 
 pytestmark = pytest.mark.docker
@@ -121,7 +122,7 @@ def granted(hub, tmp_path_factory) -> tuple[Path, Path]:
     info = next(g for g in catalog.grants_for("kilnwork") if g.id == grant.id)
     cache = grants_dir(hub.settings.state_dir)
     researcher = cache / "researcher" / info.materialisation_key / "data.parquet"
-    airlock = cache / "airlock" / info.materialisation_key / "data.parquet"
+    airlock = airlock_copy(cache, info.materialisation_key, timeout=120)  # written after
     assert researcher.is_file() and airlock.is_file()
     return researcher, airlock
 
