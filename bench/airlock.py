@@ -12,13 +12,17 @@ airlock's store, against the plain file-system floor.
     ``sandboxed.preview``: a sandbox started, the PDF inspected, its first pages rendered by
     poppler and checked) against ``pdftoppm`` run directly on the same file for the same
     pages, side by side. Median of RUNS each; the ratio is the sandbox's cost.
+(d) The review page's preview of a CSV_ROWS-row CSV (``sandboxed.preview``, as the page calls
+    it: a sandbox started, the first rows rendered, the rows counted) against a fresh DuckDB
+    connection reading its first 200 rows directly (``read_csv ... LIMIT 200``), side by side.
+    ``bench/review_pages.py`` times the same rendering without the sandbox, and the full view.
 
 Needs root, a running Docker engine and the built images: it starts a test hub of its own (on
 free ports), one researcher's server for a project, and stops everything at the end.
 
-Usage: .venv/bin/python bench/airlock.py [--pdf-only]   (--pdf-only: just (c), no hub)
-Last line: RESULT submit_ratio=<x> concurrent_errors=<n> concurrent_p99_ms=<x>
-concurrent_per_s=<x> pdf_review_ratio=<x>
+Usage: .venv/bin/python bench/airlock.py [--review-only]   (just (c) and (d), no hub)
+Last line: RESULT submit_ratio=<x> concurrent_errors=<n> pdf_review_ratio=<x>
+csv_review_ratio=<x> concurrent_p99_ms=<x> concurrent_per_s=<x>
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ SMALL = 1024 * 1024
 CONCURRENT = 50
 FILES_EACH = 4
 PDF_PAGES = 20
+CSV_ROWS = 1_000_000
 
 
 def new_draft(base: str, token: str) -> str:
@@ -139,10 +144,52 @@ def pdf_review(work: Path) -> float:
     return ratio
 
 
+def csv_review(work: Path) -> float:
+    """(d): prints both timings and returns the ratio sandboxed preview / DuckDB directly."""
+    import duckdb
+
+    path = work / "big.csv"
+    with path.open("w") as f:
+        f.write("id,plant_group,yield\n")
+        f.writelines(f"{i},g{i % 7},{i % 1000 / 10}\n" for i in range(1, CSV_ROWS + 1))
+
+    def direct() -> None:
+        con = duckdb.connect()
+        try:
+            rows = con.execute("SELECT * FROM read_csv(?) LIMIT 200", [str(path)]).fetchall()
+        finally:
+            con.close()
+        assert len(rows) == 200
+
+    def preview() -> None:
+        html = sandboxed.preview(path, "text/csv", "big.csv")
+        if f"{CSV_ROWS:,} rows" not in html:
+            raise RuntimeError(f"the preview does not count the rows: {html[:300]}")
+
+    timings = {}
+    for name, what in (("direct", direct), ("sandbox", preview)):
+        what()  # warm-up: the page cache
+        runs = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            what()
+            runs.append(time.perf_counter() - start)
+        timings[name] = runs
+    sandbox_s, direct_s = (statistics.median(timings[k]) for k in ("sandbox", "direct"))
+    ratio = sandbox_s / direct_s
+    print(
+        f"{CSV_ROWS:,}-row CSV ({path.stat().st_size:,} bytes), review preview: sandbox "
+        f"{sandbox_s:.3f} s (runs {[round(t, 3) for t in timings['sandbox']]}), DuckDB "
+        f"LIMIT 200 directly {direct_s:.3f} s, ratio {ratio:.2f}"
+    )
+    return ratio
+
+
 def main() -> int:
-    if sys.argv[1:] == ["--pdf-only"]:
-        ratio = pdf_review(Path(tempfile.mkdtemp(prefix="airlock-bench-pdf-")))
-        print(f"RESULT pdf_review_ratio={ratio:.3f}")
+    if sys.argv[1:] == ["--review-only"]:
+        work = Path(tempfile.mkdtemp(prefix="airlock-bench-review-"))
+        pdf_ratio, csv_ratio = pdf_review(work), csv_review(work)
+        print(f"RESULT pdf_review_ratio={pdf_ratio:.3f} csv_review_ratio={csv_ratio:.3f}")
         return 0
     client = docker.from_env()
     hub = start_test_hub(client)
@@ -220,12 +267,12 @@ def main() -> int:
             f"{errors} errors, p50 {statistics.median(latencies) * 1000:.0f} ms, "
             f"p99 {p99:.0f} ms, {per_s:.1f} uploads/s over {wall:.1f} s"
         )
-        # (c) the review preview of a PDF through the sandbox, against pdftoppm directly.
-        pdf_ratio = pdf_review(work)
+        # (c), (d): review previews through the sandbox, against the tools directly.
+        pdf_ratio, csv_ratio = pdf_review(work), csv_review(work)
         print(
             f"RESULT submit_ratio={ratio:.3f} concurrent_errors={errors} "
-            f"concurrent_p99_ms={p99:.1f} concurrent_per_s={per_s:.2f} "
-            f"pdf_review_ratio={pdf_ratio:.3f}"
+            f"pdf_review_ratio={pdf_ratio:.3f} csv_review_ratio={csv_ratio:.3f} "
+            f"concurrent_p99_ms={p99:.1f} concurrent_per_s={per_s:.2f}"
         )
         return 0
     finally:

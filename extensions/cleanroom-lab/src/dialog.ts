@@ -112,7 +112,8 @@ export class ReleaseBody extends Widget {
       'Title (optional)'
     );
     this.titleInput = element('input', 'jp-mod-styled jp-cleanroom-title');
-    this.titleInput.maxLength = 200;
+    // The airlock's own limits (cleanroom.airlock.service.Limits); the server checks again.
+    this.titleInput.maxLength = 120;
     titleLabel.appendChild(this.titleInput);
     node.appendChild(titleLabel);
     const reasonLabel = element(
@@ -125,7 +126,7 @@ export class ReleaseBody extends Widget {
       'jp-mod-styled jp-cleanroom-justification'
     );
     this.justification.rows = 4;
-    this.justification.maxLength = 5000;
+    this.justification.maxLength = 4000;
     reasonLabel.appendChild(this.justification);
     node.appendChild(reasonLabel);
     if (previous) {
