@@ -491,12 +491,6 @@ def _whole(html: str) -> FullPage:
 
 # The notebook preview's bounds lifted: every cell and every character (a notebook is at most
 # mt.NOTEBOOK_MAX_BYTES; a larger one is shown as its text).
-_WHOLE_NOTEBOOK = dict(
-    notebook_cells=10**9,
-    notebook_block_chars=10**12,
-    notebook_total_chars=10**12,
-    notebook_image_bytes=10**12,
-)
 
 
 def _notebook_pager(src: _Source, page: int, sizes: PageSizes, url: str) -> FullPage:
@@ -506,7 +500,13 @@ def _notebook_pager(src: _Source, page: int, sizes: PageSizes, url: str) -> Full
         return replace(result, html=note + result.html)
     if page not in (1, LAST):
         return _past_end(page, 1, "whole", 1, url)
-    limits = replace(common.LIMITS, **_WHOLE_NOTEBOOK)
+    limits = replace(  # the preview's caps lifted: every cell, every output, whole
+        common.LIMITS,
+        notebook_cells=10**9,
+        notebook_block_chars=10**12,
+        notebook_total_chars=10**12,
+        notebook_image_bytes=10**12,
+    )
     return _whole(_notebook(src, limits=limits))
 
 
