@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from html import unescape
 
 import pytest
-from factories.airlock import StubPolicy, allow, deny, make_airlock
+from factories.airlock import NameTokenHubAuth, StubPolicy, allow, deny, make_airlock
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
-from tornado.web import RequestHandler
 
 from cleanroom.airlock import permissions as perm
 from cleanroom.airlock.enums import State
@@ -45,25 +44,6 @@ PEOPLE = {
 LAST_ROW = f"{MILLION},THE-LAST-ROW"
 
 
-class FakeHubAuth:
-    login_url = "/hub/login"
-    base_url = PREFIX
-
-    def check_xsrf_cookie(self, handler):
-        return RequestHandler.check_xsrf_cookie(handler)
-
-    def get_user(self, handler, sync=True):
-        token = handler.request.headers.get("Authorization", "").removeprefix("token ")
-        model = None
-        if token in PEOPLE:
-            model = {"kind": "user", "name": token, "scopes": PEOPLE[token][1]}
-
-        async def answer():
-            return model
-
-        return model if sync else answer()
-
-
 class FakeHub:
     async def user(self, name):
         groups, _, project = PEOPLE[name]
@@ -80,7 +60,7 @@ def serving(service, *, subnet: str):
         prefix=PREFIX,
         subnet=subnet,
         gateway="172.30.0.1",
-        hub_auth=FakeHubAuth(),
+        hub_auth=NameTokenHubAuth({name: person[1] for name, person in PEOPLE.items()}, PREFIX),
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

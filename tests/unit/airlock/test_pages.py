@@ -13,9 +13,8 @@ import re
 from html import unescape
 
 import pytest
-from factories.airlock import StubPolicy, allow, deny, make_airlock, serving
+from factories.airlock import NameTokenHubAuth, StubPolicy, allow, deny, make_airlock, serving
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.web import RequestHandler
 
 from cleanroom.airlock.errors import Unavailable
 from cleanroom.airlock.facts import HubUser
@@ -33,25 +32,6 @@ PEOPLE = {
 }
 
 
-class FakeHubAuth:
-    login_url = "/hub/login"
-    base_url = PREFIX
-
-    def check_xsrf_cookie(self, handler):
-        return RequestHandler.check_xsrf_cookie(handler)
-
-    def get_user(self, handler, sync=True):
-        token = handler.request.headers.get("Authorization", "").removeprefix("token ")
-        model = None
-        if token in PEOPLE:
-            model = {"kind": "user", "name": token, "scopes": PEOPLE[token][1]}
-
-        async def answer():
-            return model
-
-        return model if sync else answer()
-
-
 class FakeHub:
     async def user(self, name):
         return HubUser(name, PEOPLE[name][0], "yield" if name == "alice" else None, True)
@@ -66,7 +46,12 @@ async def airlock(tmp_path):
     )
     limits = Limits(max_file_bytes=10_000, max_files=3, max_request_bytes=20_000)
     service = make_airlock(tmp_path, policy=policy, limits=limits)
-    with serving(service, FakeHub(), FakeHubAuth(), PREFIX) as url:
+    with serving(
+        service,
+        FakeHub(),
+        NameTokenHubAuth({name: person[1] for name, person in PEOPLE.items()}, PREFIX),
+        PREFIX,
+    ) as url:
         yield {"url": url, "service": service}
 
 
