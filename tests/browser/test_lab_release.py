@@ -173,7 +173,10 @@ def test_request_release_and_see_the_reviewers_answer(hub, project, browser, pag
     expect(link).to_have_attribute("href", f"{hub.url}/services/airlock/requests/{request_id}")
     airlock_page = page.context.new_page()  # the same browser, on the public host
     airlock_page.goto(f"{hub.url}/services/airlock/requests/{request_id}")
-    assert CSV_NAME in airlock_page.content()
+    # Outside the clean room she sees only what reviewers saw: in its first review, not even
+    # her file's name yet (her unreviewed text never comes back out); the panel shows it all.
+    expect(airlock_page.locator("#withheld")).to_be_visible()
+    assert request_id in airlock_page.content() and CSV_NAME not in airlock_page.content()
     airlock_page.close()
 
     # A reviewer, in another browser, returns the CSV for changes with a comment for her.
