@@ -192,7 +192,13 @@ def main() -> int:
         print(f"RESULT pdf_review_ratio={pdf_ratio:.3f} csv_review_ratio={csv_ratio:.3f}")
         return 0
     client = docker.from_env()
-    hub = start_test_hub(client)
+    # One researcher's server stands in for the CONCURRENT submitters: it may hold a draft
+    # for each (a researcher's own cap is 5).
+    hub = start_test_hub(
+        client,
+        CLEANROOM_AIRLOCK_MAX_DRAFTS=str(CONCURRENT + 5),
+        CLEANROOM_AIRLOCK_MAX_OPEN_REQUESTS=str(CONCURRENT + 5),
+    )
     try:
         catalog = CatalogService.open(
             hub.settings.catalog_database_url, AuditLog.from_state_dir(hub.settings.state_dir)

@@ -421,6 +421,24 @@ class Settings:
             "the quotas together cannot fill the disk that holds the audit log."
         ),
     )
+    airlock_max_drafts: int = setting(
+        default="5",
+        parse=_positive_int,
+        expected="a whole number of requests, at least 1",
+        help=(
+            "Most draft requests one researcher may hold at once; a new one past it is "
+            "refused (409) with what to do."
+        ),
+    )
+    airlock_max_open_requests: int = setting(
+        default="20",
+        parse=_positive_int,
+        expected="a whole number of requests, at least 1",
+        help=(
+            "Most open requests (draft, submitted, in review, returned) one researcher may "
+            "hold at once."
+        ),
+    )
     edge_port: int = setting(
         default="8084",
         parse=_port,

@@ -76,6 +76,7 @@ def test_the_storage_quotas_are_settings_and_reach_the_airlocks_limits(tmp_path)
     s = Settings.from_env({"CLEANROOM_STATE_DIR": str(tmp_path)})
     assert s.airlock_researcher_quota_bytes == 10 * 1024**3
     assert s.airlock_project_quota_bytes == 50 * 1024**3
+    assert (s.airlock_max_drafts, s.airlock_max_open_requests) == (5, 20)
     for bad in ("0", "lots"):
         with pytest.raises(SettingsError, match="CLEANROOM_AIRLOCK_PROJECT_QUOTA_BYTES"):
             Settings.from_env({"CLEANROOM_AIRLOCK_PROJECT_QUOTA_BYTES": bad})
@@ -85,9 +86,12 @@ def test_the_storage_quotas_are_settings_and_reach_the_airlocks_limits(tmp_path)
             "CLEANROOM_AIRLOCK_RESEARCHER_QUOTA_BYTES": "3G",
             "CLEANROOM_AIRLOCK_PROJECT_QUOTA_BYTES": "7G",
             "CLEANROOM_AIRLOCK_MAX_FILES": "9",
+            "CLEANROOM_AIRLOCK_MAX_DRAFTS": "2",
+            "CLEANROOM_AIRLOCK_MAX_OPEN_REQUESTS": "4",
         }
     )
     assert Settings.from_env(s.to_env()) == s
     limits = open_service(s).limits
+    assert (limits.max_drafts, limits.max_open_requests) == (2, 4)
     assert (limits.researcher_quota_bytes, limits.project_quota_bytes) == (3 * 1024**3, 7 * 1024**3)
     assert limits.max_files == 9 and limits.max_file_bytes == s.airlock_max_file_bytes

@@ -105,6 +105,8 @@ def open_service(settings):
             max_request_bytes=settings.airlock_max_request_bytes,
             researcher_quota_bytes=settings.airlock_researcher_quota_bytes,
             project_quota_bytes=settings.airlock_project_quota_bytes,
+            max_drafts=settings.airlock_max_drafts,
+            max_open_requests=settings.airlock_max_open_requests,
         ),
         view_policy=PolicyClient(settings.policy_url, timeout=5.0),
         read_sessions=session_factory(create_airlock_engine(database, writer=False)),
