@@ -33,7 +33,7 @@ from .jobs import JOBS
 from .limits import DEFAULT_LIMITS, Limits
 from .result import SandboxResult
 
-__all__ = ["DEFAULT_LIMITS", "JOBS", "Limits", "SandboxResult", "run"]
+__all__ = ["DEFAULT_LIMITS", "JOBS", "Limits", "SandboxResult", "run", "run_warm"]
 
 # The unprivileged user the job runs as (nobody), unless the deployment says otherwise.
 DEFAULT_UID = 65534
@@ -56,20 +56,9 @@ def run(
     limits: Limits = DEFAULT_LIMITS,
 ) -> SandboxResult:
     """Run the registered ``job`` on the file at ``path`` (or files, in order) in the sandbox."""
-    if job not in JOBS:
-        return SandboxResult.error(
-            f"unknown sandbox job {job!r}; the jobs are: {', '.join(sorted(JOBS))}"
-        )
-    for tool in (PRLIMIT, BWRAP, SETPRIV):
-        if not os.access(tool, os.X_OK):
-            return SandboxResult.error(
-                f"{tool} is missing, so nothing can be parsed: install the bubblewrap and "
-                "util-linux packages (scripts/install-system.sh)"
-            )
-    params_json = json.dumps(params or {})
-    if len(params_json) > MAX_PARAMS_BYTES:
-        return SandboxResult.error(f"the job's parameters exceed {MAX_PARAMS_BYTES} bytes")
-    paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    refused, params_json, paths = _check_job(job, path, params)
+    if refused is not None:
+        return refused
     try:
         uid, gid = sandbox_ids()
     except ValueError as error:
@@ -85,6 +74,31 @@ def run(
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _check_job(
+    job: str, path: Path | Sequence[Path], params: dict[str, Any] | None
+) -> tuple[SandboxResult | None, str, list[Path]]:
+    """(a refusal, or None; the parameters as JSON; the input paths)."""
+    if job not in JOBS:
+        refused = f"unknown sandbox job {job!r}; the jobs are: {', '.join(sorted(JOBS))}"
+        return SandboxResult.error(refused), "", []
+    for tool in (PRLIMIT, BWRAP, SETPRIV):
+        if not os.access(tool, os.X_OK):
+            return (
+                SandboxResult.error(
+                    f"{tool} is missing, so nothing can be parsed: install the bubblewrap and "
+                    "util-linux packages (scripts/install-system.sh)"
+                ),
+                "",
+                [],
+            )
+    params_json = json.dumps(params or {})
+    if len(params_json) > MAX_PARAMS_BYTES:
+        refused = f"the job's parameters exceed {MAX_PARAMS_BYTES} bytes"
+        return SandboxResult.error(refused), "", []
+    paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    return None, params_json, paths
 
 
 def _open_input(path: Path, limits: Limits, root: bool) -> int:
@@ -178,3 +192,6 @@ def _why(rc: int, stderr: str, limits: Limits) -> str:
         return f"the job ran out of memory (limit {limits.memory_bytes:,} bytes)"
     last = stderr.splitlines()[-1][:300] if stderr else "no message"
     return f"the job failed (exit status {rc}): {last}"
+
+
+from .warm import run_warm  # noqa: E402 - uses the helpers above

@@ -82,6 +82,7 @@ def bwrap_command(
     gid: int,
     limits: Limits,
     root: bool,
+    remount_read_only: bool = False,
 ) -> list[str]:
     """The argv: ``prlimit`` (limits every process of the sandbox inherits) then bwrap.
 
@@ -125,6 +126,8 @@ def bwrap_command(
             args += ["--perms", "0444", "--file", str(fd), f"{INPUT_DIR}/{i}"]
         else:
             args += ["--ro-bind-fd", str(fd), f"{INPUT_DIR}/{i}"]
+    if remount_read_only:
+        args += ["--remount-ro", "/"]  # the sandbox's own root: only /tmp and /dev writable
     if root:
         args += [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
         args += ["--inh-caps=-all", "--no-new-privs", "--"]

@@ -84,9 +84,55 @@ def write(params: dict[str, Any]) -> dict[str, Any]:
     return {"data": "x" * int(params["bytes"])}
 
 
+def linger(params: dict[str, Any]) -> dict[str, Any]:
+    """Leave a file in /tmp and /dev/shm and a process running, for the next job to find."""
+    for folder in ("/tmp", "/dev/shm"):  # noqa: S108 - the sandbox's private ones
+        try:
+            Path(folder, "planted").write_text("left by an earlier job")
+        except OSError:
+            pass  # /dev/shm is not the job's to write
+    if os.fork() == 0:
+        os.setsid()
+        time.sleep(600)
+        os._exit(0)
+    return {"left": True}
+
+
+def processes(params: dict[str, Any]) -> dict[str, Any]:
+    """The processes this job can see, and what it finds in /tmp and /dev/shm."""
+    pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    folders = [Path(d) for d in ("/tmp", "/dev/shm") if Path(d).is_dir()]  # noqa: S108
+    found = [str(p) for d in folders for p in d.iterdir()]
+    return {"pids": pids, "me": os.getpid(), "parent": os.getppid(), "found": found}
+
+
+def parent_memory(params: dict[str, Any]) -> dict[str, Any]:
+    """Try to read the memory of the process that started this job."""
+    try:
+        with open(f"/proc/{os.getppid()}/mem", "rb") as f:
+            f.read(1)
+        return {"read": True, "error": None}
+    except OSError as error:
+        return {"read": False, "error": f"{type(error).__name__}: {error}"}
+
+
 PROBES = {
     f.__name__: f
-    for f in (whoami, environ, connect, read, create, allocate, sleep, spin, crash, write)
+    for f in (
+        whoami,
+        environ,
+        connect,
+        read,
+        create,
+        allocate,
+        sleep,
+        spin,
+        crash,
+        write,
+        linger,
+        processes,
+        parent_memory,
+    )
 }
 
 

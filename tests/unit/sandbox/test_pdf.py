@@ -129,7 +129,8 @@ def test_a_preview_the_sandbox_cannot_finish_is_a_note_with_size_and_hash(tmp_pa
     from cleanroom import sandbox
 
     path = write(tmp_path, make_pdf(pages=1))
-    monkeypatch.setattr(sandbox.run, "__defaults__", (None, sandbox.Limits(wall_seconds=0.01)))
+    limits = sandbox.Limits(wall_seconds=0.01)
+    monkeypatch.setattr(sandbox.run_warm, "__defaults__", (None, limits))
     fragment = sandboxed.preview(path, mt.PDF, "report.pdf", "ab" * 32)
     assert "No preview: the job took longer than 0.01 s" in fragment
     assert f"{path.stat().st_size:,} bytes" in fragment and "ab" * 32 in fragment
@@ -144,7 +145,8 @@ def test_media_types_are_found_in_the_sandbox(tmp_path, parquet_bytes):
 def test_a_media_type_the_sandbox_cannot_find_is_unknown(tmp_path, monkeypatch):
     from cleanroom import sandbox
 
-    monkeypatch.setattr(sandbox.run, "__defaults__", (None, sandbox.Limits(wall_seconds=0.01)))
+    limits = sandbox.Limits(wall_seconds=0.01)
+    monkeypatch.setattr(sandbox.run_warm, "__defaults__", (None, limits))
     path = write(tmp_path, make_pdf(pages=1))
     assert sandboxed.media_type(path, "r.pdf") == mt.OCTET_STREAM
 

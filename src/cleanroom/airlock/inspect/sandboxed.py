@@ -8,7 +8,9 @@
 
 The functions in ``mediatypes``, ``previews`` and ``pdf`` parse researcher-made bytes, so the
 airlock never calls them in its own process: it names the job
-(:data:`cleanroom.sandbox.jobs.JOBS`) and the sandbox runs it. When the sandbox gives an
+(:data:`cleanroom.sandbox.jobs.JOBS`) and a warm sandbox runs it
+(:func:`cleanroom.sandbox.run_warm`: the same walls, a fresh process per job, without starting
+Python again for each). When the sandbox gives an
 error (a crash, a timeout, too much memory), the reviewer sees a note saying so, with the
 file's size and hash; never a made-up preview.
 """
@@ -43,7 +45,7 @@ def media_type(path: Path, name: str) -> str:
     """``detect_media_type`` of the file, in the sandbox. When the sandbox cannot tell (a
     crash, a timeout, a file too large to hand it), ``application/octet-stream``: unknown,
     never parsed, and the release policy decides what a file of that type may be."""
-    result = sandbox.run("media-type", path, {"name": name})
+    result = sandbox.run_warm("media-type", path, {"name": name})
     if result.ok and result.value in MEDIA_TYPES:
         return result.value
     log.warning("media type of %r not found in the sandbox: %s", name, result.message)
@@ -60,7 +62,7 @@ def preview(
     """``render_preview`` of the file, in the sandbox; its notes that say something was cut
     link to ``full_url`` (the file's full view)."""
     params = {"media_type": media_type, "name": name, "sha256": sha256, "full_url": full_url}
-    result = sandbox.run("preview", path, params)
+    result = sandbox.run_warm("preview", path, params)
     return _fragment(result, path, sha256, "preview")
 
 
@@ -86,7 +88,7 @@ def full_page(
         "sha256": sha256,
         "url": url,
     }
-    result = sandbox.run("full-page", path, params)
+    result = sandbox.run_warm("full-page", path, params)
     if result.ok and isinstance(result.value, dict):
         try:
             return FullPage(**result.value)
@@ -111,19 +113,19 @@ def diff(
         "old_sha256": old_sha256,
         "new_sha256": new_sha256,
     }
-    result = sandbox.run("diff", [old, new], params)
+    result = sandbox.run_warm("diff", [old, new], params)
     return _fragment(result, new, new_sha256, "comparison")
 
 
 def pdf_pages(path: Path, first: int, last: int, name: str, sha256: str | None = None) -> str:
     """Pages ``first``..``last`` of a PDF as checked page images (``render_pdf_pages``)."""
-    result = sandbox.run("pdf-pages", path, {"first": first, "last": last, "name": name})
+    result = sandbox.run_warm("pdf-pages", path, {"first": first, "last": last, "name": name})
     return _fragment(result, path, sha256, "page view")
 
 
 def inspect_pdf(path: Path) -> SandboxResult:
     """``cleanroom.airlock.inspect.pdf.inspect_pdf`` of the file, in the sandbox."""
-    return sandbox.run("pdf-inspect", path)
+    return sandbox.run_warm("pdf-inspect", path)
 
 
 def _fragment(result: SandboxResult, path: Path, sha256: str | None, what: str) -> str:
