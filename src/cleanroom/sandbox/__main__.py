@@ -1,6 +1,7 @@
 """``python -m cleanroom.sandbox check``: probe the sandbox's walls on this host.
 
-Prints one line per wall (user, network, files, environment, memory, time, crash) and exits
+Prints one line per wall (user, network, files, memory, time, crash, and a warm sandbox's
+jobs kept apart) and exits
 1 when any of them does not hold, e.g. after installing a host, or when bubblewrap changed.
 """
 
@@ -11,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cleanroom.sandbox import Limits, run
+from cleanroom.sandbox import Limits, run, run_warm, warm
 
 
 def check() -> list[tuple[str, bool, str]]:
@@ -40,6 +41,12 @@ def check() -> list[tuple[str, bool, str]]:
         results.append(("time limit", not slow.ok, slow.message))
         crash = probe(probe="crash")
         results.append(("a crash is an error", not crash.ok, crash.message))
+        run_warm("probe", some, {"probe": "linger"})
+        after = run_warm("probe", some, {"probe": "processes"})
+        own_input = ["/tmp/in"]  # noqa: S108 - inside the sandbox: its private /tmp
+        clean = after.ok and after.value["found"] == own_input and len(after.value["pids"]) == 3
+        results.append(("warm: nothing left for the next job", clean, str(after.value)))
+        warm.close_all()
     return results
 
 
