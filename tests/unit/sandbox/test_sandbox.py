@@ -207,7 +207,7 @@ def test_the_host_check_command_passes_here(capsys):
 
     assert main(["check"]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok  ") == 6 and "FAIL" not in out
+    assert out.count("ok  ") == 7 and "FAIL" not in out
 
 
 def test_a_diff_gets_both_versions_and_nothing_else(tmp_path):
