@@ -145,7 +145,8 @@ def test_media_types_are_found_in_the_sandbox(tmp_path, parquet_bytes):
 def test_a_media_type_the_sandbox_cannot_find_is_unknown(tmp_path, monkeypatch):
     from cleanroom import sandbox
 
-    limits = sandbox.Limits(wall_seconds=0.01)
+    # The sandbox cannot take the file (larger than it accepts): no answer, so unknown.
+    limits = sandbox.Limits(input_bytes=16)
     monkeypatch.setattr(sandbox.run_warm, "__defaults__", (None, limits))
     path = write(tmp_path, make_pdf(pages=1))
     assert sandboxed.media_type(path, "r.pdf") == mt.OCTET_STREAM
