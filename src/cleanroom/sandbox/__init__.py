@@ -56,13 +56,9 @@ def run(
     limits: Limits = DEFAULT_LIMITS,
 ) -> SandboxResult:
     """Run the registered ``job`` on the file at ``path`` (or files, in order) in the sandbox."""
-    refused, params_json, paths = _check_job(job, path, params)
+    refused, params_json, paths, (uid, gid) = _check_job(job, path, params)
     if refused is not None:
         return refused
-    try:
-        uid, gid = sandbox_ids()
-    except ValueError as error:
-        return SandboxResult.error(str(error))
     root = os.geteuid() == 0
     fds: list[int] = []
     try:
@@ -78,27 +74,30 @@ def run(
 
 def _check_job(
     job: str, path: Path | Sequence[Path], params: dict[str, Any] | None
-) -> tuple[SandboxResult | None, str, list[Path]]:
-    """(a refusal, or None; the parameters as JSON; the input paths)."""
+) -> tuple[SandboxResult | None, str, list[Path], tuple[int, int]]:
+    """Before any job, cold or warm: (a refusal or None, the parameters as JSON, the input
+    paths, the sandbox's uid and gid)."""
+
+    def refuse(message: str):
+        return SandboxResult.error(message), "", [], (0, 0)
+
     if job not in JOBS:
-        refused = f"unknown sandbox job {job!r}; the jobs are: {', '.join(sorted(JOBS))}"
-        return SandboxResult.error(refused), "", []
+        return refuse(f"unknown sandbox job {job!r}; the jobs are: {', '.join(sorted(JOBS))}")
     for tool in (PRLIMIT, BWRAP, SETPRIV):
         if not os.access(tool, os.X_OK):
-            return (
-                SandboxResult.error(
-                    f"{tool} is missing, so nothing can be parsed: install the bubblewrap and "
-                    "util-linux packages (scripts/install-system.sh)"
-                ),
-                "",
-                [],
+            return refuse(
+                f"{tool} is missing, so nothing can be parsed: install the bubblewrap and "
+                "util-linux packages (scripts/install-system.sh)"
             )
     params_json = json.dumps(params or {})
     if len(params_json) > MAX_PARAMS_BYTES:
-        refused = f"the job's parameters exceed {MAX_PARAMS_BYTES} bytes"
-        return SandboxResult.error(refused), "", []
+        return refuse(f"the job's parameters exceed {MAX_PARAMS_BYTES} bytes")
+    try:
+        ids = sandbox_ids()
+    except ValueError as error:
+        return refuse(str(error))
     paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
-    return None, params_json, paths
+    return None, params_json, paths, ids
 
 
 def _open_input(path: Path, limits: Limits, root: bool) -> int:

@@ -178,15 +178,11 @@ def run_warm(
     limits: Limits = DEFAULT_LIMITS,
 ) -> SandboxResult:
     """:func:`cleanroom.sandbox.run`, in a warm sandbox."""
-    from . import _answer, _check_job, _open_input, sandbox_ids
+    from . import _answer, _check_job, _open_input
 
-    refused, params_json, paths = _check_job(job, path, params)
+    refused, params_json, paths, (uid, gid) = _check_job(job, path, params)
     if refused is not None:
         return refused
-    try:
-        uid, gid = sandbox_ids()
-    except ValueError as error:
-        return SandboxResult.error(str(error))
     fds: list[int] = []
     try:
         for p in paths:
