@@ -35,6 +35,9 @@ from .result import SandboxResult
 JOBS_PER_SANDBOX = 200
 POOL_SIZE = 3
 START_SECONDS = 60.0
+# A warm job copies its inputs into its /tmp; inputs larger than this together go to a cold
+# sandbox instead, which binds them read-only without a copy (the airlock is not root).
+WARM_INPUT_BYTES = 64 * 1024**2
 
 
 class WarmSandbox:
@@ -177,12 +180,17 @@ def run_warm(
     params: dict[str, Any] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> SandboxResult:
-    """:func:`cleanroom.sandbox.run`, in a warm sandbox."""
-    from . import _answer, _check_job, _open_input
+    """:func:`cleanroom.sandbox.run`, in a warm sandbox (in a cold one for large inputs)."""
+    from . import _answer, _check_job, _open_input, run
 
     refused, params_json, paths, (uid, gid) = _check_job(job, path, params)
     if refused is not None:
         return refused
+    try:
+        if sum(os.stat(p).st_size for p in paths) > WARM_INPUT_BYTES:
+            return run(job, paths, params, limits)
+    except OSError as error:
+        return SandboxResult.error(f"the input could not be given to the sandbox: {error}")
     fds: list[int] = []
     try:
         for p in paths:

@@ -110,3 +110,17 @@ def test_an_unknown_job_or_a_missing_input_is_refused(some_input, tmp_path):
     assert "unknown sandbox job" in run_warm("shell", some_input).message
     missing = run_warm("probe", tmp_path / "nope", {"probe": "whoami"})
     assert not missing.ok and "could not be given" in missing.message
+
+
+def test_a_large_input_goes_to_a_cold_sandbox_whole(tmp_path, monkeypatch):
+    """A warm job copies its input into its /tmp, so large ones go cold (bound, not copied)."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 4096)
+    monkeypatch.setattr(warm, "WARM_INPUT_BYTES", 1024)
+    cold = probe(big, probe="read", path="/input/0")  # the cold sandbox's input path
+    assert cold.ok and cold.value["bytes"] == 4096, cold
+    assert warm._idle == []  # no warm sandbox was used
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"x" * 10)
+    warmed = probe(small, probe="read", path="/tmp/in/0")  # the control: warm
+    assert warmed.ok and warmed.value["bytes"] == 10 and len(warm._idle) == 1
