@@ -45,6 +45,8 @@ check:
 	cd $(LAB) && $(LAB_ENV) jlpm lint:check && $(LAB_ENV) jlpm test
 	scripts/check-policies.sh
 	scripts/check-wheel.sh
+	cmp -s src/cleanroom/tables/spec.py images/notebook/client/cleanroom/tablespec.py \
+	  || { echo "images/notebook/client/cleanroom/tablespec.py differs from src/cleanroom/tables/spec.py: copy it (cp src/cleanroom/tables/spec.py images/notebook/client/cleanroom/tablespec.py)"; exit 1; }
 
 fix:
 	$(PY)/ruff check --fix $(PYTHON_DIRS)
