@@ -202,7 +202,7 @@ def table(
             result = con.sql(sql)
             long_types = [str(t) for t in result.types]
             # Never more groups than a table may have cells (a pivot's groups are its cells).
-            long_rows = result.fetchmany(tablespec.MAX_TABLE_CELLS + 1)
+            long_rows = result.limit(tablespec.MAX_TABLE_CELLS + 1).fetchall()
         except duckdb.Error as error:
             what = f" (is the filter {spec.filter!r} right?)" if spec.filter else ""
             message = str(error).splitlines()[0]
