@@ -7,7 +7,7 @@ SRC := PYTHONPATH=$(CURDIR)/src
 LAB := extensions/cleanroom-lab
 LAB_ENV := PATH="$(CURDIR)/$(LAB)/.cache/venv/bin:$$PATH"
 # The Python folders ruff checks and formats, with the lab extension's server part and tests.
-PYTHON_DIRS := src tests bench $(LAB)/cleanroom_lab
+PYTHON_DIRS := src tests bench $(LAB)/cleanroom_lab images/notebook/client
 
 # 1. Bring the whole clean room up with demo accounts; print where to log in.
 up:
