@@ -216,9 +216,22 @@ def _recompute(con, grant: str, p: Params) -> Recomputed | None:
                 needs[v.measure].append(part)
     keys = [f"k{i}" for i in range(len(spec.keys))]
     parts = [(f"{part}{j}", part, m) for j, m in enumerate(spec.measures) for part in needs[m]]
+    no_nulls, non_negative = _column_facts(con, grant)
     select = [f"{q(k)} AS {a}" for k, a in zip(spec.keys, keys, strict=True)]
     select += [f"{q(p.contributor)} AS c", "count(*) AS n"]
-    select += [f"{_PART_SQL[part].format(m=q(m))} AS {alias}" for alias, part, m in parts]
+    # Each part's column in the scan's result: work the statistics make needless is skipped
+    # (no nulls: count(m) is count(*); never negative: sum(abs(m)) is sum(m)).
+    source: dict[str, str] = {}
+    computed: dict[str, str] = {}
+    for alias, part, m in parts:
+        if part == "count" and m in no_nulls:
+            source[alias] = "n"
+            continue
+        if part == "abs" and m in non_negative:
+            part = "sum"
+        sql = _PART_SQL[part].format(m=q(m))
+        source[alias] = computed.setdefault(sql, f"x{len(computed)}")
+    select += [f"{sql} AS {alias}" for sql, alias in computed.items()]
     where = f" WHERE ({p.where})" if p.where else ""
     # The one scan of the grant. Names quoted; the path a parameter; ``where`` the airlock's.
     con.execute(
@@ -237,7 +250,7 @@ def _recompute(con, grant: str, p: Params) -> Recomputed | None:
         return None
     k = ", ".join(keys)
     # Per (keys, organisation): the contributors of one organisation become one.
-    by_org = [f"{_ROLLUP_SQL[part]}({alias}) AS {alias}" for alias, part, _ in parts]
+    by_org = [f"{_ROLLUP_SQL[part]}({source[alias]}) AS {alias}" for alias, part, _ in parts]
     con.execute(
         f"CREATE TEMP TABLE byorg AS SELECT {k + ', ' if k else ''}o.organisation, "  # noqa: S608
         f"sum(n) AS n{''.join(', ' + s for s in by_org)} "
@@ -288,6 +301,19 @@ def _recompute(con, grant: str, p: Params) -> Recomputed | None:
         long_rows.append([*key, *values])
         stats.append(cell_stats)
     return Recomputed(long_rows, stats)
+
+
+def _column_facts(con, grant: str) -> tuple[set[str], set[str]]:
+    """The columns that have no null, and those never negative, by the Parquet statistics of
+    every row group (the airlock wrote the copy; a column without statistics has neither)."""
+    rows = con.execute(
+        "SELECT path_in_schema, "
+        "bool_and(coalesce(stats_null_count = 0, false)), "
+        "bool_and(coalesce(TRY_CAST(stats_min_value AS DOUBLE) >= 0, false)) "
+        "FROM parquet_metadata(?) GROUP BY ALL",
+        [grant],
+    ).fetchall()
+    return {name for name, ok, _ in rows if ok}, {name for name, _, ok in rows if ok}
 
 
 def recomputed_unmapped(con) -> str:

@@ -282,3 +282,23 @@ def rules_spec(doc):
     from cleanroom.tables.spec import parse_spec
 
     return parse_spec(doc)
+
+
+def test_nulls_and_negative_values_are_measured_per_organisation(make_grant, make_table, recompute):
+    # Group A: 12 organisations with rows, 4 of them with no value of y: the mean is fed by 8.
+    # Group B: one organisation's -1000 against eleven +10s: dominant by absolute value.
+    rows = [{"plant": f"P{i:02d}", "grp": "A", "y": None if i < 4 else 5.0} for i in range(12)]
+    rows += [{"plant": "P00", "grp": "B", "y": -1000.0}]
+    rows += [{"plant": f"P{i:02d}", "grp": "B", "y": 10.0} for i in range(1, 12)]
+    grant = make_grant(rows)
+    table, doc = make_table(grant, rows=["grp"], values=COUNT + MEAN_Y + SUM_Y)
+    answer = ok(recompute(table, grant, doc, one_org_per_plant()))
+    assert answer["mismatch_count"] == 0, answer["mismatches"]
+    assert cell(answer, 0, "count")["organisations"] == 12
+    assert cell(answer, 0, "mean_y")["organisations"] == 8
+    assert cell(answer, 1, "sum_y")["largest"] == [1000.0, 10.0]
+    assert cell(answer, 1, "sum_y")["total"] == 1110.0
+    findings = rules.evaluate(rules_spec(doc), answer["cells"], TABLE_RULES)
+    assert findings_at(findings, 0, "count") == set()
+    assert findings_at(findings, 0, "mean_y") == {"threshold"}
+    assert "nk-rule" in findings_at(findings, 1, "sum_y")  # 1010 of 1110: over 90%
