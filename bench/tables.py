@@ -42,7 +42,7 @@ MEASURES = 5
 PLANTS = 60
 ORGANISATIONS = 20
 THREADS = 2
-RUNS = 3
+RUNS = 5
 
 
 def make_grant(path: Path) -> None:

@@ -239,8 +239,11 @@ def _recompute(con, grant: str, p: Params) -> Recomputed | None:
         f"FROM read_parquet(?){where} GROUP BY ALL",
         [grant],
     )
-    con.execute("CREATE TEMP TABLE orgmap (contributor VARCHAR, organisation VARCHAR)")
-    con.executemany("INSERT INTO orgmap VALUES (?, ?)", list(p.organisations.items()))
+    con.execute(
+        "CREATE TEMP TABLE orgmap AS SELECT unnest(?::VARCHAR[]) AS contributor, "
+        "unnest(?::VARCHAR[]) AS organisation",
+        [list(p.organisations), list(p.organisations.values())],
+    )
     (unmapped,) = con.execute(
         "SELECT count(*) FROM (SELECT DISTINCT c FROM part) p "
         "ANTI JOIN orgmap o ON CAST(p.c AS VARCHAR) = o.contributor"
