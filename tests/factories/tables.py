@@ -7,6 +7,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from cleanroom.tables import spec as tspec
 
 GRANT_KEY = "ab" * 32
@@ -41,3 +43,14 @@ def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     with open(path, newline="", encoding="utf-8") as f:
         header, *rows = list(csv.reader(f))
     return header, rows
+
+
+def long_rows(grant: Path, doc: dict[str, Any], where: str | None = None) -> list[tuple]:
+    con = duckdb.connect()
+    try:
+        parsed = tspec.parse_spec(doc)
+        return con.execute(
+            tspec.long_query(parsed, "read_parquet(?)", where), [str(grant)]
+        ).fetchall()
+    finally:
+        con.close()

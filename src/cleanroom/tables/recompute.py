@@ -131,7 +131,9 @@ def parse_params(params: Mapping[str, Any]) -> Params:
 
 def recompute_table(table: Path, grant: Path, params: Mapping[str, Any]) -> dict[str, Any]:
     """The job: recompute ``table`` from ``grant`` per ``params`` (see the module docstring)."""
-    from cleanroom.core.duckdb_sandbox import connect
+    import duckdb
+
+    from cleanroom.core.duckdb_sandbox import connect, first_line
 
     p = parse_params(params)
     con = connect(
@@ -142,7 +144,12 @@ def recompute_table(table: Path, grant: Path, params: Mapping[str, Any]) -> dict
     )
     try:
         started = time.perf_counter()
-        recomputed = _recompute(con, str(grant), p)
+        try:
+            recomputed = _recompute(con, str(grant), p)
+        except duckdb.Error as error:
+            raise RecomputeError(
+                f"the table could not be recomputed from the grant: {first_line(error)}"
+            ) from None
         recompute_s = time.perf_counter() - started
         started = time.perf_counter()
         header, rows = _read_table(con, table, p.spec.file_format)

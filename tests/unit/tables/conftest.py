@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from factories.tables import spec_doc, write_csv
+from factories.tables import long_rows, spec_doc, write_csv
 
 from cleanroom import sandbox
 from cleanroom.tables import spec as tspec
@@ -41,17 +41,6 @@ def make_grant(tmp_path):
         return path
 
     return make
-
-
-def long_rows(grant: Path, doc: dict[str, Any], where: str | None = None) -> list[tuple]:
-    con = duckdb.connect()
-    try:
-        parsed = tspec.parse_spec(doc)
-        return con.execute(
-            tspec.long_query(parsed, "read_parquet(?)", where), [str(grant)]
-        ).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ plants; a forged table never passes; an error is never a pass."""
 from __future__ import annotations
 
 import pytest
-from factories.tables import TABLE_RULES, read_csv, spec_doc, write_csv
+from factories.tables import TABLE_RULES, long_rows, read_csv, spec_doc, write_csv
 
 from cleanroom.sandbox import Limits
 from cleanroom.tables import rules
@@ -302,3 +302,19 @@ def test_nulls_and_negative_values_are_measured_per_organisation(make_grant, mak
     assert findings_at(findings, 0, "count") == set()
     assert findings_at(findings, 0, "mean_y") == {"threshold"}
     assert "nk-rule" in findings_at(findings, 1, "sum_y")  # 1010 of 1110: over 90%
+
+
+def test_the_job_reads_no_file_but_its_inputs(make_grant, make_table, recompute, tmp_path):
+    """Defence in depth behind the filter checker: even a filter with a file reader reaches
+    nothing, as DuckDB's external access is off and the sandbox has no other file."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("grp\nA\n")
+    grant = make_grant(plants("A", 12))
+    table, doc = make_table(grant, rows=["grp"], values=COUNT)
+    reader = f"grp IN (SELECT grp FROM read_csv('{secret}'))"
+    # Control: the same filter, run by the test's own DuckDB, reads the file.
+    assert long_rows(grant, doc, where=reader) == [("A", 36)]
+    result = recompute(table, grant, doc, one_org_per_plant(), where=reader)
+    assert not result.ok
+    assert "file system operations are disabled" in result.message
+    assert "\n" not in result.message  # one line, not DuckDB's page of SQL
