@@ -215,10 +215,10 @@ def _recompute(con, grant: str, p: Params) -> Recomputed | None:
     for v in spec.values:
         if v.measure is None:
             continue
-        parts = list(_PARTS[v.aggregate])
+        wanted = list(_PARTS[v.aggregate])
         if v.aggregate in ("min", "max") and v.measure in numeric:
-            parts.append("abs")
-        for part in parts:
+            wanted.append("abs")
+        for part in wanted:
             if part not in needs[v.measure]:
                 needs[v.measure].append(part)
     keys = [f"k{i}" for i in range(len(spec.keys))]
@@ -425,7 +425,7 @@ def _compare(
             else:
                 message = f"column {i + 1} is named {got!r}; the specification makes {want!r}"
             mismatches.append(_mismatch(None, got if got is not None else want, message))
-    position = {}
+    position: dict[str, int] = {}
     for i, name in enumerate(header):
         position.setdefault(name, i)
     stats = _cell_stats(spec, recomputed, expected_header)
@@ -450,10 +450,10 @@ def _compare(
         seen.add(key)
         e = by_key[key]
         for c, name in enumerate(expected_header[n_keys:], start=n_keys):
-            i = position.get(name)
-            if i is None:
+            at = position.get(name)
+            if at is None:
                 continue  # a header mismatch already says so
-            got = _at(row, i)
+            got = _at(row, at)
             if not _same(expected[e][c], raw[e][c], got, spec.rounding):
                 want = tspec.cell_text(expected[e][c]) or "empty"
                 mismatches.append(
