@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import decimal
 import io
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -139,7 +140,8 @@ def recompute_table(table: Path, grant: Path, params: Mapping[str, Any]) -> dict
     con = connect(
         [str(table), str(grant)],
         memory_limit=MEMORY_LIMIT,
-        threads=p.threads,
+        # Not one thread per core of a large host: threads count against RLIMIT_NPROC.
+        threads=p.threads or min(os.cpu_count() or 1, MAX_THREADS),
         options={"preserve_insertion_order": True},
     )
     try:
@@ -153,8 +155,9 @@ def recompute_table(table: Path, grant: Path, params: Mapping[str, Any]) -> dict
         recompute_s = time.perf_counter() - started
         started = time.perf_counter()
         header, rows = _read_table(con, table, p.spec.file_format)
-        if recomputed is None:  # an unmapped contributor: nothing is measured
-            answer = _answer(header, rows, [_mismatch(None, None, recomputed_unmapped(con))], [])
+        if isinstance(recomputed, int):  # unmapped contributors: nothing is measured
+            unmapped = _mismatch(None, None, UNMAPPED.format(n=recomputed))
+            answer = _answer(header, rows, [unmapped], [])
         else:
             mismatches, cells = _compare(p.spec, recomputed, header, rows)
             answer = _answer(header, rows, mismatches, cells)
@@ -193,8 +196,8 @@ class Recomputed:
     stats: list[dict[str, tuple[int, list[float], float]]]
 
 
-def _recompute(con, grant: str, p: Params) -> Recomputed | None:
-    """None when a contributor is unmapped (``recomputed_unmapped`` says how many)."""
+def _recompute(con, grant: str, p: Params) -> Recomputed | int:
+    """The recomputed table, or the number of contributor values the catalog does not map."""
     spec = p.spec
     q = tspec.quote_identifier
     columns = {
@@ -256,8 +259,7 @@ def _recompute(con, grant: str, p: Params) -> Recomputed | None:
         "ANTI JOIN orgmap o ON CAST(p.c AS VARCHAR) = o.contributor"
     ).fetchone()
     if unmapped:
-        con.execute("CREATE TEMP TABLE unmapped AS SELECT ? AS n", [unmapped])
-        return None
+        return int(unmapped)
     k = ", ".join(keys)
     # Per (keys, organisation): the contributors of one organisation become one.
     by_org = [f"{_ROLLUP_SQL[part]}({source[alias]}) AS {alias}" for alias, part, _ in parts]
@@ -324,11 +326,6 @@ def _column_facts(con, grant: str) -> tuple[set[str], set[str]]:
         [grant],
     ).fetchall()
     return {name for name, ok, _ in rows if ok}, {name for name, _, ok in rows if ok}
-
-
-def recomputed_unmapped(con) -> str:
-    (n,) = con.execute("SELECT n FROM unmapped").fetchone()
-    return UNMAPPED.format(n=n)
 
 
 def _medians(con, grant: str, p: Params, keys: list[str]) -> dict[tuple, list[Any]]:
