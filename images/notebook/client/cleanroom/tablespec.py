@@ -329,17 +329,17 @@ def shape(spec: TableSpec, long_rows: Iterable[Sequence[Any]]) -> tuple[list[str
     ``columns``, one row per combination of ``rows`` and one column per combination of
     ``columns`` (named by their values joined with ``_``, in sorted order), a missing
     combination being 0 for a count and empty otherwise."""
-    long_rows = [list(r) for r in long_rows]
+    rounded: list[list[Any]] = [list(r) for r in long_rows]
     n_keys = len(spec.keys)
-    for r in long_rows:
+    for r in rounded:
         for i in range(len(spec.values)):
             r[n_keys + i] = spec.rounding.apply(r[n_keys + i])
     if not spec.columns:
-        return [*spec.keys, *(v.name for v in spec.values)], long_rows
+        return [*spec.keys, *(v.name for v in spec.values)], rounded
     n_rows = len(spec.rows)
     by_row: dict[tuple, dict[tuple, Any]] = {}
     column_keys: dict[tuple, None] = {}
-    for r in long_rows:
+    for r in rounded:
         row_key, column_key = tuple(r[:n_rows]), tuple(r[n_rows:n_keys])
         by_row.setdefault(row_key, {})[column_key] = r[n_keys]
         column_keys[column_key] = None
