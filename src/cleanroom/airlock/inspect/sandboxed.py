@@ -58,10 +58,13 @@ def preview(
     name: str,
     sha256: str | None = None,
     full_url: str | None = None,
+    highlight: list[dict] | None = None,
 ) -> str:
     """``render_preview`` of the file, in the sandbox; its notes that say something was cut
-    link to ``full_url`` (the file's full view)."""
+    link to ``full_url`` (the file's full view); a table marks the cells in ``highlight``."""
     params = {"media_type": media_type, "name": name, "sha256": sha256, "full_url": full_url}
+    if highlight:
+        params["highlight"] = highlight
     result = sandbox.run_warm("preview", path, params)
     return _fragment(result, path, sha256, "preview")
 
@@ -76,9 +79,11 @@ def full_page(
     view: str | None = None,
     sha256: str | None = None,
     url: str = "",
+    highlight: list[dict] | None = None,
 ) -> FullPage:
     """``render_full_page`` of the file (``page`` a number or ``"last"``), in the sandbox. A
-    failure there is a page holding a note that says so."""
+    failure there is a page holding a note that says so. A table marks the cells in
+    ``highlight``."""
     params = {
         "media_type": media_type,
         "name": name,
@@ -88,6 +93,8 @@ def full_page(
         "sha256": sha256,
         "url": url,
     }
+    if highlight:
+        params["highlight"] = highlight
     result = sandbox.run_warm("full-page", path, params)
     if result.ok and isinstance(result.value, dict):
         try:
