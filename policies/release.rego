@@ -79,6 +79,38 @@ required_checks := {"application/pdf": {"pdf"}}
 
 # METADATA
 # description: |
+#   The disclosure rules a verified table (cleanroom.sdc) is checked by, cell by cell, after
+#   the airlock has recomputed it from the vault's data (the "table" check). They count
+#   organisations (the companies the data owners speak for), never rows or plants: several
+#   plants of one organisation are one contributor. Defaults are ACRO's (the field's reference
+#   for output checking): threshold 10, (n, k) dominance (2, 0.9), p-ratio 0.1.
+#   - min_organisations: a cell fed by fewer distinct organisations discloses them (threshold).
+#   - dominance: the n largest organisations hold more than k of a cell's total (nk-rule).
+#   - p_percent: what the other organisations hold, besides the two largest, is under p of
+#     the largest's (p-ratio: the second largest could estimate the largest within p).
+#   - dominance_aggregates: the values those two rules apply to (totals and means).
+#   - single_value_aggregates: a minimum, maximum or median is one organisation's own figure.
+#   - statuses: what each rule's finding means for the release: fail (denied until fixed) or
+#     warn (reviewers_on_warning reviewers look at it). "zeros" is a count of 0 in a cell
+#     (it says no organisation did something).
+#   The airlock reads this document (GET /v1/data/release/table_rules) at each submission.
+table_rules := {
+	"min_organisations": 10,
+	"dominance": {"n": 2, "k": 0.9},
+	"p_percent": 0.1,
+	"dominance_aggregates": ["sum", "mean"],
+	"single_value_aggregates": ["min", "max", "median"],
+	"statuses": {
+		"threshold": "fail",
+		"nk-rule": "fail",
+		"p-ratio": "fail",
+		"zeros": "warn",
+		"single-value": "warn",
+	},
+}
+
+# METADATA
+# description: |
 #   A PDF can hold more than its page images show (hidden text, fonts, metadata, objects no
 #   page uses), so two people look at it.
 more_review_media_types := {"application/pdf"}

@@ -303,3 +303,42 @@ test_a_pdf_says_why_it_needs_two_reviewers if {
 	d := release.decision with input as doc
 	d.notes == ["out/yield_by_plant.csv is application/pdf: it can hold more than its pages show, so 2 reviewers"]
 }
+
+# A verified table's check (the airlock's "table" check) with a failing cell.
+failed_table_check := {
+	"check": "table",
+	"file": "out/yield_by_plant.csv",
+	"status": "fail",
+	"message": "mean of die_yield_pct of wafer_lots by plant: 1 cell fails (threshold)",
+	"findings": [{"row": 2, "column": "mean_die_yield_pct", "rule": "threshold", "status": "fail", "location": "row 3 (plant=P3), column mean_die_yield_pct", "message": "3 organisations contribute; at least 10 are needed"}],
+	"metrics": {"min_organisations": 3},
+}
+
+test_a_table_with_a_failing_cell_is_denied_and_says_why if {
+	doc := json.patch(clean, [{"op": "add", "path": "/request/checks/-", "value": failed_table_check}])
+	d := release.decision with input as doc
+	d.allow == false
+	d.reasons == ["out/yield_by_plant.csv: check table failed: mean of die_yield_pct of wafer_lots by plant: 1 cell fails (threshold)"]
+}
+
+test_a_table_whose_cells_warn_needs_two_reviewers if {
+	warn := object.union(failed_table_check, {"status": "warn", "message": "1 cell is a zero"})
+	doc := json.patch(clean, [{"op": "add", "path": "/request/checks/-", "value": warn}])
+	d := release.decision with input as doc
+	d.allow == true
+	d.reviewers_required == 2
+}
+
+test_table_rules_default_to_acro_s_parameters if {
+	release.table_rules.min_organisations == 10
+	release.table_rules.dominance == {"n": 2, "k": 0.9}
+	release.table_rules.p_percent == 0.1
+}
+
+test_every_table_rule_fails_or_warns if {
+	rules := {"threshold", "nk-rule", "p-ratio", "zeros", "single-value"}
+	object.keys(release.table_rules.statuses) == rules
+	every _, status in release.table_rules.statuses {
+		status in {"fail", "warn"}
+	}
+}

@@ -81,6 +81,15 @@ class FileVersion(Base):
 
     request: Mapped[Request] = relationship(back_populates="files")
     votes: Mapped[list[Vote]] = relationship(order_by="Vote.id")
+    table: Mapped[TableSpecRecord | None] = relationship(
+        lazy="selectin", uselist=False, cascade="all, delete-orphan"
+    )
+
+    @property
+    def table_spec(self) -> dict | None:
+        """The verified table's specification as uploaded with this version (None: the file
+        was not made by ``cleanroom.sdc``)."""
+        return self.table.spec if self.table is not None else None
 
 
 class CheckRecord(Base):
@@ -96,6 +105,42 @@ class CheckRecord(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     round: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime)
+
+    details: Mapped[CheckDetails | None] = relationship(
+        lazy="selectin", uselist=False, cascade="all, delete-orphan"
+    )
+
+    @property
+    def findings(self) -> list[dict]:
+        """What the check found, place by place (e.g. a table's failing cells)."""
+        return list(self.details.findings) if self.details is not None else []
+
+    @property
+    def metrics(self) -> dict:
+        """Numbers the check computed, and what it checked (e.g. a table's specification)."""
+        return dict(self.details.metrics) if self.details is not None else {}
+
+
+class CheckDetails(Base):
+    """A check's findings and metrics (``check_result`` in the policy input's schema), when
+    it has any. A table of its own: see migration 0003."""
+
+    __tablename__ = "check_details"
+
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id"), primary_key=True)
+    findings: Mapped[list] = mapped_column(JSON, default=list)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class TableSpecRecord(Base):
+    """The specification a verified table was uploaded with (``cleanroom.tables.spec``), as
+    the airlock checked it against the project's grants, and the grant it names."""
+
+    __tablename__ = "table_specs"
+
+    file_id: Mapped[int] = mapped_column(ForeignKey("file_versions.id"), primary_key=True)
+    spec: Mapped[dict] = mapped_column(JSON)
+    grant_id: Mapped[int] = mapped_column(Integer)
 
 
 class Vote(Base):

@@ -16,6 +16,7 @@ them in worker threads.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,13 +36,14 @@ from ..policy import (
     FileFacts,
     PersonFacts,
     PolicyClient,
+    PolicyDataUnavailable,
     ProjectFacts,
     RequestFacts,
     user_facts_from_groups,
 )
 from . import permissions as perm
 from . import tally
-from .enums import VoteDecision
+from .enums import CheckStatus, VoteDecision
 from .errors import (
     Conflict,
     InvalidInput,
@@ -52,11 +54,23 @@ from .errors import (
     Unavailable,
 )
 from .facts import CatalogFacts
-from .inspect.checks import CheckSubject, run_checks
-from .models import CheckRecord, Comment, FileVersion, Request, ReviewedText, Vote
+from .inspect import tables
+from .inspect.checks import CheckOutcome, CheckSubject, run_checks
+from .models import (
+    CheckDetails,
+    CheckRecord,
+    Comment,
+    FileVersion,
+    Request,
+    ReviewedText,
+    TableSpecRecord,
+    Vote,
+)
 from .names import check_file_name, check_file_type
 from .states import OPEN_STATES, QUOTA_STATES, State, check_transition
 from .store import Blob, BlobStore
+
+log = logging.getLogger(__name__)
 
 DECISIONS = tuple(VoteDecision)
 GiB = 1024**3
@@ -154,6 +168,7 @@ class AirlockService:
         limits: Limits | None = None,
         view_policy: PolicyClient | None = None,
         read_sessions: sessionmaker | None = None,
+        grants_dir: Path | None = None,
     ):
         self.sessions = sessions
         # Reads that decide nothing need not wait for the write lock.
@@ -165,6 +180,9 @@ class AirlockService:
         self.audit = audit
         self.catalog = catalog
         self.limits = limits or Limits()
+        # The grants' cache (cleanroom.grants.cache): verified tables are recomputed from
+        # its airlock copies. None: tables cannot be verified (their check is an error).
+        self.grants_dir = grants_dir
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -210,7 +228,14 @@ class AirlockService:
             requester=PersonFacts(request.requester, self.catalog.organisation(request.requester)),
             files=[FileFacts(f.name, f.type, f.media_type, f.size, f.sha256) for f in files],
             checks=[
-                CheckResult(c.check, by_id[c.file_id].name, c.status, c.message or None)
+                CheckResult(
+                    c.check,
+                    by_id[c.file_id].name,
+                    c.status,
+                    c.message or None,
+                    findings=c.findings,
+                    metrics=c.metrics or None,
+                )
                 for c in checks
                 if c.file_id in by_id
             ],
@@ -339,15 +364,19 @@ class AirlockService:
         name: str,
         type_: str | None,
         project: str | None,
+        table_spec: dict | None = None,
     ) -> UploadAllowance:
         """Before an upload starts: may the caller put ``name`` into the request; the most
-        bytes the file may have, and which limit says so. A full quota is refused here."""
+        bytes the file may have, and which limit says so. A full quota, or a verified table's
+        specification that the project's grants do not allow, is refused here."""
         check_file_name(name)
         check_file_type(type_)
         with self.read_sessions() as s:
             request = self._get(s, request_id)
             perm.check_user_can_edit_request(caller, ref(request))
             self._check_project(request, project)
+            if table_spec is not None:
+                self.resolve_table(request.project, type_, table_spec)
             files = current_files(request)
             if name not in {f.name for f in files} and len(files) >= self.limits.max_files:
                 raise TooLarge(
@@ -390,16 +419,26 @@ class AirlockService:
         media_type: str,
         *,
         project: str | None,
+        table_spec: dict | None = None,
     ) -> FileVersion:
         """Add or replace ``name`` with the stored ``blob``. In a draft, and for a version not
-        yet reviewed, the file is replaced; after a review, changed bytes (or type) make a new
-        version, identical ones change nothing."""
+        yet reviewed, the file is replaced; after a review, changed bytes (or type, or table
+        specification) make a new version, identical ones change nothing.
+
+        ``table_spec``: the specification of a verified table (``cleanroom.tables.spec``),
+        checked against the project's grants and the file's content before anything is
+        recorded."""
         check_file_name(name)
         check_file_type(type_)
         with self._tx() as s:
             request = self._get(s, request_id)
             perm.check_user_can_edit_request(caller, ref(request))
             self._check_project(request, project)
+            resolved = None
+            if table_spec is not None:
+                resolved = self.resolve_table(request.project, type_, table_spec)
+                tables.check_media_type(resolved, media_type)
+            spec_json = resolved.spec.as_json() if resolved is not None else None
             files = current_files(request)
             if name not in {f.name for f in files} and len(files) >= self.limits.max_files:
                 raise TooLarge(f"request {request_id} already holds {len(files)} files")
@@ -411,6 +450,7 @@ class AirlockService:
                 and not latest.removed
                 and latest.sha256 == blob.sha256
                 and latest.type == type_
+                and latest.table_spec == spec_json
             ):
                 return latest  # the same bytes: nothing changes, votes stay
             # Again here, in the transaction: uploads racing each other counted before.
@@ -426,6 +466,7 @@ class AirlockService:
                     s.delete(check)
                 latest.sha256, latest.size, latest.type = blob.sha256, blob.size, type_
                 latest.media_type, latest.removed, latest.added_at = media_type, False, now()
+                latest.table = None
                 row = latest
             else:
                 row = FileVersion(
@@ -443,6 +484,11 @@ class AirlockService:
                 s.add(row)
             request.updated_at = now()
             s.flush()
+            if resolved is not None:
+                row.table = TableSpecRecord(
+                    file_id=row.id, spec=spec_json, grant_id=resolved.grant_id
+                )
+                s.flush()
             self.audit.append(
                 "airlock.file.put",
                 caller.name,
@@ -454,8 +500,17 @@ class AirlockService:
                 sha256=blob.sha256,
                 size=blob.size,
                 media_type=media_type,
+                table=resolved.spec.describe() if resolved is not None else None,
             )
             return row
+
+    def resolve_table(self, project: str, type_: str | None, doc: dict) -> tables.ResolvedTable:
+        """A verified table's specification checked against ``project``'s grants now."""
+        if type_ != "table":
+            raise InvalidInput(
+                f"only a file of type table may come with a table specification, not {type_!r}"
+            )
+        return tables.resolve(doc, project, self.catalog.catalog)
 
     def delete_file(self, caller: perm.Caller, request_id: str, name: str) -> None:
         with self._tx() as s:
@@ -571,11 +626,16 @@ class AirlockService:
                 for f in files
                 if f.id not in done
             ]
+            specs = {f.id: f.table_spec for f in files if f.id not in done and f.table_spec}
             project = request.project
             requester = request.requester
+        rules = self._table_rules() if specs else None
         results = []
         for file_id, subject in todo:  # outside the transaction: checks read whole files
-            results.append((file_id, run_checks(subject)))
+            outcomes = run_checks(subject)
+            if file_id in specs:
+                outcomes.append(self._check_table(subject, project, specs[file_id], rules))
+            results.append((file_id, outcomes))
         # Whose data the grants mounted for the requester's servers in the project hold: only
         # their data owners are asked, and may look (review policy).
         organisations = self.catalog.contributing_organisations(project, requester)
@@ -584,17 +644,20 @@ class AirlockService:
             request.contributing_organisations = organisations
             for file_id, outcomes in results:
                 for o in outcomes:
-                    s.add(
-                        CheckRecord(
-                            request_id=request.id,
-                            file_id=file_id,
-                            check=o.check,
-                            status=o.status,
-                            message=o.message,
-                            round=request.round + 1,
-                            at=now(),
-                        )
+                    record = CheckRecord(
+                        request_id=request.id,
+                        file_id=file_id,
+                        check=o.check,
+                        status=o.status,
+                        message=o.message,
+                        round=request.round + 1,
+                        at=now(),
                     )
+                    if o.findings or o.metrics:
+                        record.details = CheckDetails(
+                            findings=[dict(f) for f in o.findings], metrics=dict(o.metrics)
+                        )
+                    s.add(record)
             if results:
                 self.audit.append(
                     "airlock.checks",
@@ -612,6 +675,26 @@ class AirlockService:
         user = self._user_facts(caller)
         role = self.catalog.project_role(project, caller.name)
         return self.policy.release(user, ProjectFacts(project, role), facts)
+
+    def _table_rules(self) -> dict | None:
+        """The release policy's ``table_rules`` (None when they cannot be read: the table
+        checks are then errors, and nothing unchecked leaves)."""
+        try:
+            return self.policy.policy_data("release", "table_rules")
+        except PolicyDataUnavailable as error:
+            log.warning("%s", error)
+            return None
+
+    def _check_table(
+        self, subject: CheckSubject, project: str, spec: dict, rules: dict | None
+    ) -> CheckOutcome:
+        """The ``table`` check of one file: its specification checked against the project's
+        grants again (one may have changed since the upload), then recomputed."""
+        try:
+            resolved = self.resolve_table(project, subject.type, spec)
+        except InvalidInput as error:
+            return CheckOutcome(tables.TABLE_CHECK, CheckStatus.FAIL, str(error))
+        return tables.check_table(subject.path, resolved, self.grants_dir, rules)
 
     # -- reviewing -----------------------------------------------------------------------------
 

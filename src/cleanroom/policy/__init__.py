@@ -18,6 +18,7 @@ from cleanroom.policy.client import (
     UNAVAILABLE,
     Decision,
     PolicyClient,
+    PolicyDataUnavailable,
     PolicyDenied,
 )
 from cleanroom.policy.facts import (
@@ -52,6 +53,7 @@ __all__ = [
     "InputValidator",
     "PersonFacts",
     "PolicyClient",
+    "PolicyDataUnavailable",
     "PolicyDenied",
     "ProjectFacts",
     "RequestFacts",

@@ -63,6 +63,10 @@ class PolicyDenied(CleanRoomError):
         self.decision = decision
 
 
+class PolicyDataUnavailable(CleanRoomError):
+    """A policy's data document could not be read (OPA down, or the document undefined)."""
+
+
 @dataclass(frozen=True)
 class Decision:
     """OPA's answer, enforced by the caller.
@@ -174,6 +178,29 @@ class PolicyClient:
         """Forget the cached revision: the next decision re-reads it."""
         with self._revision_lock:
             self._revision_at = float("-inf")
+
+    # -- policy data -----------------------------------------------------------------------
+
+    def policy_data(self, area: str, name: str) -> Any:
+        """The value of ``data.<area>.<name>`` (a document a policy defines, e.g. the release
+        policy's ``table_rules``). Raises :class:`PolicyDataUnavailable` when OPA does not
+        answer or the document is not defined: its caller fails closed."""
+        if area not in AREAS or not name.isidentifier():
+            raise ValueError(f"unknown policy document {area}.{name}")
+        try:
+            response = self._opa._session.get(
+                f"{self._opa.root_url}/data/{area}/{name}", timeout=self.timeout
+            )
+            response.raise_for_status()
+            body = response.json()
+        except Exception as error:  # noqa: BLE001 - any failure means "not known"
+            self.invalidate_revision()
+            raise PolicyDataUnavailable(
+                f"the {area} policy's {name} could not be read from OPA ({type(error).__name__})"
+            ) from None
+        if not isinstance(body, dict) or "result" not in body:
+            raise PolicyDataUnavailable(f"the {area} policy does not define {name}")
+        return body["result"]
 
     # -- decisions -------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def _vote(file_id: int, request_id: str = "r1") -> models.Vote:
 def test_a_new_database_is_migrated_to_the_newest_revision(tmp_path):
     path = tmp_path / "sub" / "airlock.sqlite"
     engine = create_airlock_engine(path)
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     assert BASELINE_REVISION == "0001"
     tables = set(inspect(engine).get_table_names())
     assert tables == {t.name for t in models.Base.metadata.sorted_tables} | {"alembic_version"}
@@ -216,5 +216,5 @@ def test_0002_keeps_reviewed_requests_text_and_creates_the_table_once(tmp_path):
         assert [(r.request_id, r.round, r.title, r.justification) for r in rows] == [
             ("r1", 1, "t", "why")
         ]
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     engine.dispose()

@@ -12,9 +12,10 @@ policy requires every file to have been looked at by at least one check (and a P
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
@@ -38,6 +39,10 @@ class CheckOutcome:
     check: str
     status: CheckStatus
     message: str
+    # What the check found place by place, and the numbers it computed (the policy input's
+    # check_result ``findings`` and ``metrics``).
+    findings: tuple[Mapping[str, Any], ...] = ()
+    metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
 def check_integrity(subject: CheckSubject) -> CheckOutcome:

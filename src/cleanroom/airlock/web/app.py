@@ -110,6 +110,7 @@ def open_service(settings):
         ),
         view_policy=PolicyClient(settings.policy_url, timeout=5.0),
         read_sessions=session_factory(create_airlock_engine(database, writer=False)),
+        grants_dir=settings.state_dir / "grants",
     )
 
 

@@ -96,6 +96,8 @@ def request_model(request: Request, viewer: perm.Caller, *, inside: bool = False
                 "status": c.status,
                 "message": c.message,
                 "round": c.round,
+                "findings": c.findings,
+                "metrics": c.metrics,
             }
             for c in request.checks
             if c.file_id in shown_ids or (c.file_id is None and answers)

@@ -16,6 +16,8 @@ from tornado.web import stream_request_body
 
 from cleanroom.airlock.errors import InvalidInput, NotFound, TooLarge
 from cleanroom.airlock.inspect import sandboxed
+from cleanroom.airlock.inspect.tables import SPEC_HEADER as TABLE_SPEC_HEADER
+from cleanroom.airlock.inspect.tables import decode_header as decode_table_spec
 from cleanroom.airlock.service import VoteInput
 from cleanroom.airlock.states import State
 from cleanroom.airlock.store import BlobWriter
@@ -151,6 +153,7 @@ class FileHandler(ApiHandler):
     """PUT streams a file in; DELETE removes it (draft or returned only)."""
 
     writer: BlobWriter | None = None
+    table_spec: dict | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -160,9 +163,18 @@ class FileHandler(ApiHandler):
             return  # @authenticated answers 401 (the body is not read)
         request_id, name = self.path_kwargs["request_id"], self.path_kwargs["name"]
         type_ = self.get_query_argument("type", None)
-        # The size limits and the storage quotas, before a byte of the body is read.
+        # A verified table's specification (cleanroom.sdc), sent by the lab server beside it.
+        self.table_spec = decode_table_spec(self.request.headers.get(TABLE_SPEC_HEADER))
+        # The size limits, the storage quotas and the specification, before a byte of the
+        # body is read.
         allowance = await self.call(
-            self.airlock.upload_allowance, self.me, request_id, name, type_, self.server_project
+            self.airlock.upload_allowance,
+            self.me,
+            request_id,
+            name,
+            type_,
+            self.server_project,
+            self.table_spec,
         )
         limit = allowance.bytes
         length = self.request.headers.get("Content-Length")
@@ -221,6 +233,7 @@ class FileHandler(ApiHandler):
             blob,
             media_type,
             project=self.server_project,
+            table_spec=self.table_spec,
         )
         self.write_json(
             {
