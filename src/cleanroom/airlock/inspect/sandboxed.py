@@ -24,14 +24,29 @@ from pathlib import Path
 
 from cleanroom import sandbox
 from cleanroom.airlock.inspect import mediatypes as mt
-from cleanroom.airlock.inspect.previews.full import LAST, VIEWS, FullPage
+from cleanroom.airlock.inspect.previews.common import LIMITS
+from cleanroom.airlock.inspect.previews.full import LAST, SIZES, VIEWS, FullPage
 from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP
 from cleanroom.sandbox import SandboxResult
 
-__all__ = ["FULL_VIEWS", "PREVIEW_CSP", "diff", "full_page", "media_type", "pdf_pages", "preview"]
+__all__ = [
+    "FULL_VIEWS",
+    "FULL_VIEW_ROWS",
+    "PREVIEW_CSP",
+    "PREVIEW_ROWS",
+    "diff",
+    "full_page",
+    "media_type",
+    "pdf_pages",
+    "preview",
+]
 
 # The full view's alternative views of any file ("text", "hex").
 FULL_VIEWS = tuple(VIEWS)
+# The data rows a table's preview shows, and a page of the full view holds (the cells a
+# job is asked to mark are chosen by them).
+PREVIEW_ROWS = LIMITS.table_rows
+FULL_VIEW_ROWS = SIZES.table_rows
 
 log = logging.getLogger(__name__)
 

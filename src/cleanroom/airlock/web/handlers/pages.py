@@ -18,8 +18,6 @@ from markupsafe import Markup
 
 from cleanroom.airlock.errors import InvalidInput, NotFound
 from cleanroom.airlock.inspect import sandboxed
-from cleanroom.airlock.inspect.previews.common import LIMITS as PREVIEW_LIMITS
-from cleanroom.airlock.inspect.previews.full import SIZES as FULL_SIZES
 from cleanroom.airlock.service import VoteInput, current_files
 from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
 from cleanroom.airlock.web import findings as table_findings
@@ -164,7 +162,7 @@ class RequestPage(PageHandler):
             diffs=diffs,
             full_urls=full_urls,
             tables=tables,
-            preview_rows=PREVIEW_LIMITS.table_rows,
+            preview_rows=sandboxed.PREVIEW_ROWS,
             rule_labels=table_findings.RULES,
             votable=votable,
             downloadable=is_requester and State(request.state) in RELEASABLE_STATES,
@@ -187,7 +185,7 @@ class RequestPage(PageHandler):
                 url = full_view_url(self.prefix, request.id, f.id)
                 marks = None
                 if f.name in tables:
-                    shown = range(PREVIEW_LIMITS.table_rows)
+                    shown = range(sandboxed.PREVIEW_ROWS)
                     marks = table_findings.highlight(tables[f.name].findings, shown)
                 previews[f.name] = pool.submit(
                     render_preview, path, f.media_type, f.name, f.sha256, url, marks
@@ -271,7 +269,7 @@ class FullViewPage(PageHandler):
             return None
         if page == "last" and row is None:
             return table_findings.highlight(table.findings, from_end=True)
-        n = FULL_SIZES.table_rows
+        n = sandboxed.FULL_VIEW_ROWS
         number = (row - 1) // n + 1 if row is not None else int(page)
         return table_findings.highlight(table.findings, range((number - 1) * n, number * n))
 
