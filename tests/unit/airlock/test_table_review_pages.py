@@ -217,7 +217,7 @@ async def test_the_full_view_opens_at_a_flagged_row_and_marks_it(airlock):
     # The first page marks the failing cell, and says the other is elsewhere.
     first = (await fetch(airlock, path.split("?")[0], "rita")).body.decode()
     assert set(marked_cells(first)) == {"21"}
-    flagged = text(re.search(r'<p class="notice" id="flagged">(.*?)</p>', first, re.S).group(1))
+    flagged = text(re.search(r'<p class="flag-note" id="flagged">(.*?)</p>', first, re.S).group(1))
     assert flagged.startswith("The table check flagged 2 cell(s) of this table, 1 fail, 1 warn")
     last = (await fetch(airlock, path.split("?")[0] + "?page=last", "rita")).body.decode()
     assert set(marked_cells(last)) == {str(20 + LATE)}
