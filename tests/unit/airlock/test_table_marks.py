@@ -171,3 +171,13 @@ def test_the_sandboxed_preview_and_full_view_carry_the_marks(tmp_path):
     # A malformed highlight is the sandbox's refusal: a note, no table, nothing marked.
     bad = sandboxed.preview(path, mt.CSV, "t.csv", None, None, highlight=[{"row": -1}])
     assert "No preview" in bad and "cr-mark" not in bad and "<table" not in bad
+
+
+def test_invisible_characters_in_a_title_are_shown_as_code_points(tmp_path):
+    title = "threshold: plant=P\u202e7"
+    fragment = render_preview(
+        write(tmp_path, CSV), mt.CSV, "t.csv", highlight=[{**FAIL, "title": title}]
+    )
+    status, shown, label = marked(fragment)["3"]
+    assert shown == "threshold: plant=P⟨U+202E⟩7" and "\u202e" not in fragment
+    assert label == f"3. fail: {shown}"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cleanroom.airlock.inspect.previews.html import _esc, _note
+from cleanroom.airlock.inspect.previews.html import _REVEAL, _esc, _note
 
 # The statuses a cell may be marked with, worst first; each is the CSS class cr-mark-<status>
 # (colours in previews.css: fail red, warn amber).
@@ -37,11 +37,16 @@ class Mark:
         """The attributes of a marked cell: its class, and its finding as a tooltip and as
         the name a screen reader reads with the value (both escaped)."""
         shown = "NULL" if value is None else value[:MAX_VALUE]
-        label = f"{shown}. {self.status}: {self.title}"
+        label = _plain(f"{shown}. {self.status}: {self.title}")
         return (
-            f' class="cr-mark cr-mark-{self.status}" title="{_esc(self.title)}"'
+            f' class="cr-mark cr-mark-{self.status}" title="{_esc(_plain(self.title))}"'
             f' aria-label="{_esc(label)}"'
         )
+
+
+def _plain(text: str) -> str:
+    """Invisible and bidirectional characters as ⟨U+XXXX⟩ (an attribute holds no markup)."""
+    return _REVEAL.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
 
 
 @dataclass
