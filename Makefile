@@ -7,7 +7,7 @@ SRC := PYTHONPATH=$(CURDIR)/src
 LAB := extensions/cleanroom-lab
 LAB_ENV := PATH="$(CURDIR)/$(LAB)/.cache/venv/bin:$$PATH"
 # The Python folders ruff checks and formats, with the lab extension's server part and tests.
-PYTHON_DIRS := src tests bench $(LAB)/cleanroom_lab
+PYTHON_DIRS := src tests bench $(LAB)/cleanroom_lab images/notebook/client
 
 # 1. Bring the whole clean room up with demo accounts; print where to log in.
 up:
@@ -45,6 +45,8 @@ check:
 	cd $(LAB) && $(LAB_ENV) jlpm lint:check && $(LAB_ENV) jlpm test
 	scripts/check-policies.sh
 	scripts/check-wheel.sh
+	cmp -s src/cleanroom/tables/spec.py images/notebook/client/cleanroom/tablespec.py \
+	  || { echo "images/notebook/client/cleanroom/tablespec.py differs from src/cleanroom/tables/spec.py: copy it (cp src/cleanroom/tables/spec.py images/notebook/client/cleanroom/tablespec.py)"; exit 1; }
 
 fix:
 	$(PY)/ruff check --fix $(PYTHON_DIRS)

@@ -687,3 +687,93 @@ def test_a_1_gb_file_streams_in_without_the_airlock_holding_it_in_memory(hub, ai
     )
     assert peak_kib < 400 * 1024, f"the airlock's peak memory was {peak_kib} KiB"
     assert api(hub, token, "DELETE", f"api/requests/{rid}/files/huge.csv").status_code == 204
+
+
+def test_a_verified_table_is_recomputed_by_the_airlock_s_own_account_and_judged_by_organisations(
+    hub, airlock, catalog, tmp_path
+):
+    """Through the deployment: the lab server's header, the airlock running as its own
+    account, the grant's airlock copy as the materialiser left it, the sandbox without root
+    and the release policy's table rules in the hub's OPA. Region S has 12 organisations,
+    region T 12 plants of 2: T's cells fail, S's pass, and a forged table fails."""
+    import duckdb
+    from factories.tables import make_table, spec_header
+
+    from cleanroom.catalog.data_plane import grant_materialiser, grants_dir
+    from cleanroom.grants.cache import researcher_dir
+    from cleanroom.tables.spec import FORMAT
+
+    orgs = [f"al-o{i:02d}" for i in range(12)]
+    for org in orgs:
+        catalog.add_organisation(org, org, "depositor", actor="alec")
+    plants = {f"s-{i}": orgs[i] for i in range(12)} | {f"t-{i}": orgs[i % 2] for i in range(12)}
+    source = tmp_path / "alplants.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (region VARCHAR, plant VARCHAR, output DOUBLE)")
+    rows = [(p[0].upper(), p, 10.0 + i) for i, p in enumerate(plants)]
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    con.table("t").write_parquet(str(source))
+    con.close()
+    catalog.register_dataset(
+        "alplants", source, contributor_column="plant", mapping=plants, actor="alec"
+    )
+    catalog.materialiser = grant_materialiser(grants_dir(hub.settings.state_dir))
+    grant = catalog.grant("alproj", "alplants", reason="a table", actor="alec")
+    doc = {
+        "format": FORMAT,
+        "dataset": "alplants",
+        "grant": grant.materialisation_key,
+        "rows": ["region"],
+        "values": [{"aggregate": "count"}],
+    }
+    researcher_copy = researcher_dir(grants_dir(hub.settings.state_dir), grant.materialisation_key)
+    table = make_table(researcher_copy / "data.parquet", doc)
+    assert table == b"region,count\nS,12\nT,12\n"
+    token = airlock["token"]
+
+    def submit(data: bytes, spec: dict) -> dict:
+        rid = new_request(hub, token, {})
+        put = api(
+            hub,
+            token,
+            "PUT",
+            f"api/requests/{rid}/files/by_region.csv?type=table",
+            data=data,
+            headers={"X-Cleanroom-Table-Spec": spec_header(spec)},
+        )
+        assert put.status_code == 201, put.text
+        api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+        request = api(hub, token, "GET", f"api/requests/{rid}").json()
+        (check,) = [c for c in request["checks"] if c["check"] == "table"]
+        return check
+
+    check = submit(table, doc)
+    assert check["status"] == "fail", check
+    assert {(f["row"], f["column"], f["rule"]) for f in check["findings"]} == {
+        (1, "count", "threshold")
+    }
+    assert check["metrics"]["min_organisations"] == 2
+    forged = submit(b"region,count\nS,12\nT,40\n", doc)
+    assert forged["status"] == "fail"
+    assert [f["rule"] for f in forged["findings"]] == ["recompute"]
+    # A specification this project's grants do not allow: 400 before the body, nothing kept.
+    rid = new_request(hub, token, {})
+    refused = api(
+        hub,
+        token,
+        "PUT",
+        f"api/requests/{rid}/files/t.csv?type=table",
+        data=table,
+        headers={"X-Cleanroom-Table-Spec": spec_header({**doc, "rows": ["nonexistent"]})},
+    )
+    assert refused.status_code == 400 and "not granted" in refused.json()["error"]
+    garbled = api(
+        hub,
+        token,
+        "PUT",
+        f"api/requests/{rid}/files/t.csv?type=table",
+        data=table,
+        headers={"X-Cleanroom-Table-Spec": "%%%"},
+    )
+    assert garbled.status_code == 400 and "base64url" in garbled.json()["error"]
+    assert api(hub, token, "GET", f"api/requests/{rid}").json()["files"] == []

@@ -14,6 +14,8 @@ Build the image first with `images/build.sh`. A missing image is a failure, not 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import secrets
@@ -31,6 +33,7 @@ from cleanroom.grants.materialise import (
     container_mounts,
     materialise_grant,
 )
+from cleanroom.tables import spec as table_spec
 
 pytestmark = pytest.mark.docker
 
@@ -341,5 +344,98 @@ def test_the_client_does_not_shadow_anything_in_the_image(container):
     )
     result = json.loads(out)
     assert result["file"].startswith("/opt/venv/lib/")
-    # one module and its bytecode: no package, no other top-level name
-    assert result["files"] == ["__pycache__/cleanroom.cpython-311.pyc", "cleanroom.py"]
+    # one package and its bytecode: no other top-level name
+    sources = [f for f in result["files"] if not f.endswith(".pyc")]
+    assert sources == ["cleanroom/__init__.py", "cleanroom/sdc.py", "cleanroom/tablespec.py"]
+    assert all(
+        f.startswith("cleanroom/__pycache__/") for f in result["files"] if f.endswith(".pyc")
+    )
+
+
+def test_a_verified_table_made_in_the_image_is_what_the_airlock_recomputes(container, grants):
+    """cleanroom.sdc in the image writes a table and its specification in the home; on this
+    host the hub's package reads the specification and recomputes the table over the
+    airlock's copy of the grant (with the contributor column), cell for cell."""
+    out = run_python(
+        container,
+        """
+        import json, os, duckdb, cleanroom
+        from cleanroom import sdc
+        t = sdc.summary("wafer_lots", "process_step", "die_yield_pct", ("count", "mean"),
+                        rounding={"decimals": 2})
+        csv_path = t.save("outputs/yield.csv")
+        parquet_path = t.save("outputs/yield.parquet")
+        counts = sdc.frequency("wafer_lots", "process_step", filter="die_yield_pct > 50")
+        refusals = {}
+        for name, call in {
+            "callable": lambda: sdc.table("wafer_lots", "process_step", [(sum, "die_yield_pct")]),
+            "ungranted": lambda: sdc.frequency("wafer_lots", "plant"),
+            "outside_home": lambda: counts.save("/tmp/counts.csv"),
+        }.items():
+            try:
+                call()
+                refusals[name] = None
+            except ValueError as error:
+                refusals[name] = str(error)
+        con = duckdb.connect()
+        parquet = con.execute(f"SELECT * FROM read_parquet('{parquet_path}')")
+        print(json.dumps({
+            "csv_path": csv_path,
+            "csv": open(csv_path, encoding="utf-8").read(),
+            "spec": open(csv_path + ".table.json", encoding="utf-8").read(),
+            "parquet_header": [d[0] for d in parquet.description],
+            "parquet_rows": [[sdc.tablespec.cell_text(v) for v in r] for r in parquet.fetchall()],
+            "df": [list(t.df.columns), len(t.df), type(t.df).__name__],
+            "html": "<table>" in t._repr_html_(),
+            "counts": [list(r) for r in counts.rows],
+            "proposal": cleanroom.request_release([csv_path])._repr_mimebundle_()[
+                cleanroom.RELEASE_MIME]["paths"],
+            "refusals": refusals,
+            "home": sorted(os.listdir("outputs")),
+        }))
+        """,
+    )
+    result = json.loads(out)
+    assert result["csv_path"] == f"{HOME}/outputs/yield.csv"
+    assert result["home"] == [
+        "yield.csv",
+        "yield.csv.table.json",
+        "yield.parquet",
+        "yield.parquet.table.json",
+    ]
+    parsed = table_spec.parse_spec(result["spec"])
+    assert parsed.grant == grants["wafer"].key and parsed.dataset == "wafer_lots"
+    assert parsed.rounding.as_json() == {"decimals": 2}
+    airlock_copy = grants["wafer"].wait_for_airlock(timeout=120)
+    con = duckdb.connect()
+    try:
+        assert "plant" in [
+            d[0]
+            for d in con.execute(
+                f"SELECT * FROM read_parquet('{airlock_copy}') LIMIT 0"
+            ).description
+        ]
+        long_rows = con.execute(
+            table_spec.long_query(parsed, f"read_parquet('{airlock_copy}')", parsed.filter)
+        ).fetchall()
+    finally:
+        con.close()
+    header, rows = table_spec.shape(parsed, long_rows)
+    expected = [header] + [[table_spec.cell_text(v) for v in r] for r in rows]
+    written = list(csv.reader(io.StringIO(result["csv"], newline="")))
+    assert written == expected
+    assert [result["parquet_header"], *result["parquet_rows"]] == expected
+    assert result["df"] == [header, len(rows), "DataFrame"] and result["html"]
+    con = duckdb.connect()
+    try:
+        filtered = con.execute(
+            f"SELECT process_step, count(*) FROM read_parquet('{grants['wafer'].researcher_path}') "
+            "WHERE die_yield_pct > 50 GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert result["counts"] == [list(r) for r in filtered]
+    assert result["proposal"] == ["outputs/yield.csv"]
+    assert "is a Python function: refused" in result["refusals"]["callable"]
+    assert "has no column 'plant'" in result["refusals"]["ungranted"]
+    assert "is not in your home" in result["refusals"]["outside_home"]

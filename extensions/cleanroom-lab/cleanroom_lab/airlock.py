@@ -4,10 +4,14 @@ that carries the airlock's own message and reasons."""
 
 from __future__ import annotations
 
+import base64
 import json
 from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+# A verified table's specification travels with its file in this header (base64url, no padding).
+TABLE_SPEC_HEADER = "X-Cleanroom-Table-Spec"
 
 
 class AirlockError(Exception):
@@ -30,10 +34,17 @@ class AirlockClient:
         self.timeout = timeout
 
     async def _call(
-        self, method: str, path: str, body: bytes | None = None, params=None, ctype=None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        params=None,
+        ctype=None,
+        extra_headers: dict[str, str] | None = None,
     ):
         url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
         headers = {"Authorization": f"token {self.token}", "Accept": "application/json"}
+        headers.update(extra_headers or {})
         if ctype:
             headers["Content-Type"] = ctype
         if body is None and method in ("POST", "PUT"):
@@ -80,10 +91,27 @@ class AirlockClient:
             "POST", "api/requests", json.dumps(body).encode(), ctype="application/json"
         )
 
-    async def put_file(self, request_id: str, name: str, file_type: str, data: bytes) -> dict:
+    async def put_file(
+        self,
+        request_id: str,
+        name: str,
+        file_type: str,
+        data: bytes,
+        table_spec: bytes | None = None,
+    ) -> dict:
+        """Upload one file; ``table_spec``: the bytes of its verified-table specification, sent
+        as they are (the airlock validates them)."""
         path = f"api/requests/{_segment(request_id)}/files/{_segment(name)}"
+        extra = {}
+        if table_spec is not None:
+            extra[TABLE_SPEC_HEADER] = base64.urlsafe_b64encode(table_spec).rstrip(b"=").decode()
         return await self._call(
-            "PUT", path, data, params={"type": file_type}, ctype="application/octet-stream"
+            "PUT",
+            path,
+            data,
+            params={"type": file_type},
+            ctype="application/octet-stream",
+            extra_headers=extra,
         )
 
     async def submit(self, request_id: str, justification: str | None = None) -> dict:

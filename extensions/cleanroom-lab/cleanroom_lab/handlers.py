@@ -20,7 +20,7 @@ from .datasets import read_datasets
 from .filetypes import FILE_TYPES, check_type
 from .outputs import check_output
 from .sources import Sources
-from .workspace import Refused, Workspace, human_size
+from .workspace import TABLE_SPEC_SUFFIX, Refused, Workspace, human_size
 
 REQUEST_ID = r"(?P<request_id>[A-Za-z0-9][A-Za-z0-9._-]{0,99})"
 # The airlock's caps (cleanroom.airlock.service.Limits), refused here first.
@@ -153,12 +153,20 @@ class PreviewHandler(LabHandler):
                         "size_text": human_size(f.size),
                         "sha256": workspace.digest(f),
                         "type": f.suggested_type,
+                        "table_spec": _spec_summary(f.name, workspace.table_spec(f)),
                     }
                     for f in files
                 ],
                 "total": sum(f.size for f in files),
             },
         )
+
+
+def _spec_summary(name: str, spec: bytes | None) -> dict | None:
+    """What the preview says of a table's specification (sent with it, never on its own)."""
+    if spec is None:
+        return None
+    return {"name": name + TABLE_SPEC_SUFFIX, "size": len(spec)}
 
 
 def _typed_paths(data: dict) -> tuple[list[str], list[str]]:
@@ -209,13 +217,16 @@ class RequestsHandler(LabHandler):
             [f.path for f in files] + [f"cell output {o.name}" for o in outputs],
         )
         workspace.check_total(sum(f.size for f in files) + sum(len(o.data) for o in outputs))
+        # Read before anything is sent, so that a refused specification sends nothing.
+        specs = [workspace.table_spec(f) for f in files]
 
         airlock = self.lab.airlock()
         request = await airlock.create_request(justification, title)
         request_id = request["id"]
         try:
-            for checked, file_type in zip(files, types, strict=True):
-                await airlock.put_file(request_id, checked.name, file_type, workspace.read(checked))
+            for checked, file_type, spec in zip(files, types, specs, strict=True):
+                data = workspace.read(checked)
+                await airlock.put_file(request_id, checked.name, file_type, data, spec)
             for output in outputs:
                 await airlock.put_file(request_id, output.name, output.type, output.data)
         except BaseException:
@@ -267,7 +278,8 @@ class ResubmitHandler(LabHandler):
             if path is None:
                 continue  # a cell output: it stays as it was sent
             [checked] = workspace.expand([path])
-            await airlock.put_file(request_id, item["name"], item["type"], workspace.read(checked))
+            data, spec = workspace.read(checked), workspace.table_spec(checked)
+            await airlock.put_file(request_id, item["name"], item["type"], data, spec)
             resent.append(item["name"])
         self.log.info("cleanroom-lab: resubmitting %s with %s", request_id, resent)
         await self._submit(airlock, request_id, justification)

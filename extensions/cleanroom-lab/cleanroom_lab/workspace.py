@@ -5,6 +5,10 @@ of it is read. A path is refused (``Refused``, with a message a person can act o
 outside the workspace, hidden, a symbolic link to somewhere outside, under the dataset mount,
 not a regular file, or over the size limits. Reading reopens the checked file without following
 links and makes sure it is still the file that was checked.
+
+A verified table (``cleanroom.sdc`` in the kernel) is written with its specification beside it,
+``<table>.table.json``. The specification travels with its table, never as a file of its own;
+here it is data, bounded in size and read without following links, and the airlock validates it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from dataclasses import dataclass
 from .filetypes import suggest_type
 
 MiB = 1024 * 1024
+# cleanroom.tables.spec.SPEC_SUFFIX and MAX_SPEC_BYTES (the airlock's; not imported: the lab
+# server does not interpret a specification, it only carries it).
+TABLE_SPEC_SUFFIX = ".table.json"
+MAX_TABLE_SPEC_BYTES = 8192
 
 
 class Refused(Exception):
@@ -157,6 +165,13 @@ class Workspace:
         files: list[WorkspaceFile] = []
         for path in paths:
             real = self.resolve(path)
+            if isinstance(path, str) and path.rstrip("/").endswith(TABLE_SPEC_SUFFIX):
+                table = path.rstrip("/")[: -len(TABLE_SPEC_SUFFIX)]
+                raise Refused(
+                    f"{path} is the specification of the verified table {table}: it goes with "
+                    "its table automatically. Choose the table instead.",
+                    400,
+                )
             if os.path.isdir(real):
                 files.extend(self._folder_files(path.strip("/"), real))
             else:
@@ -183,6 +198,8 @@ class Workspace:
                     # inside the workspace is skipped (its files are released from where they are).
                     self.resolve(f"{prefix}/{subdir}")
             for name in sorted(n for n in names if not n.startswith(".")):
+                if name.endswith(TABLE_SPEC_SUFFIX):
+                    continue  # a table's specification goes with its table
                 member = f"{prefix}/{name}"
                 found.append(self._checked_file(member, self.resolve(member)))
                 if len(found) > self.limits.max_files:
@@ -232,6 +249,48 @@ class Workspace:
             raise Refused(
                 f"{checked.path} grew past {human_size(self.limits.max_file_bytes)} while it "
                 "was being sent.",
+                413,
+            )
+        return data
+
+    def table_spec(self, checked: WorkspaceFile) -> bytes | None:
+        """The bytes of the table specification beside a checked file (``<file>.table.json``),
+        or None when there is none. Refused when it is a link, not a regular file, or over
+        :data:`MAX_TABLE_SPEC_BYTES`: a specification that is there but not sent would let its
+        table go unverified without anyone knowing why."""
+        path = checked.real + TABLE_SPEC_SUFFIX  # beside the real file, in the workspace
+        shown = checked.path + TABLE_SPEC_SUFFIX
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            if os.path.islink(path):
+                raise Refused(
+                    f"{shown} is a symbolic link: a verified table's specification must be the "
+                    "file cleanroom.sdc wrote beside it. Remove the link and save the table "
+                    "again.",
+                    400,
+                ) from None
+            raise Refused(f"{shown} cannot be read ({error.strerror}).", 409) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Refused(
+                    f"{shown} is not a regular file: remove it and save the table again.", 400
+                )
+            data = b""
+            while len(data) <= MAX_TABLE_SPEC_BYTES:
+                chunk = os.read(fd, MAX_TABLE_SPEC_BYTES + 1 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(fd)
+        if len(data) > MAX_TABLE_SPEC_BYTES:
+            raise Refused(
+                f"{shown} is over {MAX_TABLE_SPEC_BYTES} bytes, more than any table "
+                "specification cleanroom.sdc writes: remove it and save the table again.",
                 413,
             )
         return data

@@ -12,6 +12,8 @@ export interface IPreviewFile {
   size: number;
   sha256: string;
   type: string;
+  /** A verified table's specification, sent with it (never as a file of its own). */
+  table_spec?: { name: string; size: number } | null;
 }
 
 /** A title and justification to start the dialog with (from `request_release()`). */
@@ -73,7 +75,18 @@ export class ReleaseBody extends Widget {
     for (const file of files) {
       const row = body.insertRow();
       row.dataset.path = file.path;
-      row.insertCell().textContent = file.path;
+      const name = row.insertCell();
+      name.textContent = file.path;
+      if (file.table_spec) {
+        name.appendChild(
+          element(
+            'div',
+            'jp-cleanroom-tableSpec',
+            `verified table: its specification ${file.table_spec.name} ` +
+              `(${humanSize(file.table_spec.size)}) goes with it`
+          )
+        );
+      }
       row.insertCell().textContent = humanSize(file.size);
       const hash = row.insertCell();
       hash.textContent = file.sha256.slice(0, 12) + '…';

@@ -1,32 +1,27 @@
-"""The notebook image's `cleanroom` module (images/notebook/client/cleanroom.py), on this host.
+"""The notebook image's `cleanroom` package (images/notebook/client/cleanroom/), on this host.
 
-The module is loaded from its file under another name (``cleanroom_client_under_test``): it
-must never shadow the hub's own ``cleanroom`` package here. The same module is tested inside
-the built image by tests/integration/test_client_image.py.
+The package is loaded from its folder under another name (``cleanroom_client_under_test``,
+see tests/support/client.py): it must never shadow the hub's own ``cleanroom`` package here.
+The same package is tested inside the built image by tests/integration/test_client_image.py;
+its verified tables (``cleanroom.sdc``) by test_sdc.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.client import CLIENT, load_client
 from support.paths import REPO
 
 from cleanroom.grants.materialise import build_view_catalog
 
-CLIENT = REPO / "images" / "notebook" / "client" / "cleanroom.py"
-
 
 @pytest.fixture(scope="module")
 def client():
-    spec = importlib.util.spec_from_file_location("cleanroom_client_under_test", CLIENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("cleanroom_client_under_test", None)
+    yield from load_client()
 
 
 @pytest.fixture
@@ -49,8 +44,21 @@ def mounted(tmp_path, monkeypatch):
 def test_the_hubs_package_is_not_shadowed(client):
     import cleanroom
 
-    assert Path(cleanroom.__file__).parent.name == "cleanroom"  # the hub's package
+    assert Path(cleanroom.__file__).parent == REPO / "src" / "cleanroom"  # the hub's package
     assert client.__name__ == "cleanroom_client_under_test"
+    assert Path(client.__file__) == CLIENT / "__init__.py"
+    # sdc and its tablespec load relatively, under the same name
+    assert client.sdc.__name__ == "cleanroom_client_under_test.sdc"
+    assert client.sdc.tablespec.__name__ == "cleanroom_client_under_test.tablespec"
+    assert "cleanroom.sdc" not in sys.modules and "cleanroom.tablespec" not in sys.modules
+
+
+def test_tablespec_is_an_exact_copy_of_the_hubs_spec():
+    hub = REPO / "src" / "cleanroom" / "tables" / "spec.py"
+    copy = CLIENT / "tablespec.py"
+    assert copy.read_bytes() == hub.read_bytes(), (
+        f"{copy} differs from {hub}: copy it (cp {hub} {copy})"
+    )
 
 
 def test_connect_lists_and_queries_the_views(client, mounted):

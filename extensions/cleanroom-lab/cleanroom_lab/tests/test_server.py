@@ -99,6 +99,7 @@ class AirlockHandler(BaseHTTPRequestHandler):
                 "comments": [],
                 "reasons": [],
                 "blobs": {},
+                "specs": {},
             }
             return self._reply(201, self._public(requests_[request_id]))
         if method == "GET" and path == "api/requests":
@@ -115,6 +116,7 @@ class AirlockHandler(BaseHTTPRequestHandler):
             request["files"] = [f for f in request["files"] if f["name"] != name]
             request["files"].append({"name": name, "type": kind, "size": len(body)})
             request["blobs"][name] = body
+            request["specs"][name] = self.headers.get("X-Cleanroom-Table-Spec")
             return self._reply(201, request["files"][-1])
         if match.group(4) == "submit" and method == "POST":
             if "deny" in request["justification"]:
@@ -136,7 +138,7 @@ class AirlockHandler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _public(request: dict) -> dict:
-        return {k: v for k, v in request.items() if k != "blobs"}
+        return {k: v for k, v in request.items() if k not in ("blobs", "specs")}
 
     def do_GET(self):
         self._route("GET")
@@ -628,3 +630,78 @@ def test_a_kernel_the_gateway_lost_is_gone_for_the_lab_too(lab):
     assert status == 204
     assert session.get(f"{url}/api/kernels/{kernel_id}", timeout=30).status_code == 404
     assert kernel_id not in [k["id"] for k in session.get(f"{url}/api/kernels").json()]
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_a_verified_tables_specification_is_sent_with_it_as_a_header(lab, airlock):
+    home = lab["home"]
+    (home / "verified").mkdir()
+    spec = json.dumps({"format": "cleanroom-table/1", "dataset": "sales", "rows": ["région"]})
+    (home / "verified" / "by_region.csv").write_text("region,count\nN,12\n")
+    (home / "verified" / "by_region.csv.table.json").write_bytes(spec.encode() + b"\n>>?")
+    (home / "verified" / "plain.csv").write_text("a\n1\n")
+    preview = _api(lab, "POST", "preview", json={"paths": ["verified"]})
+    assert preview.status_code == 200, preview.text
+    assert [(f["path"], f["table_spec"]) for f in preview.json()["files"]] == [
+        (
+            "verified/by_region.csv",
+            {"name": "by_region.csv.table.json", "size": len(spec.encode()) + 4},
+        ),
+        ("verified/plain.csv", None),
+    ]
+    response = _api(
+        lab,
+        "POST",
+        "requests",
+        json={
+            "justification": "counts by region",
+            "files": [
+                {"path": "verified/by_region.csv", "type": "table"},
+                {"path": "verified/plain.csv", "type": "table"},
+            ],
+        },
+    )
+    assert response.status_code == 201, response.text
+    stored = airlock.requests[response.json()["id"]]
+    sent = stored["specs"]["by_region.csv"]
+    assert "=" not in sent and "+" not in sent and "/" not in sent  # base64url, unpadded
+    assert _unb64url(sent) == spec.encode() + b"\n>>?"  # the bytes as they are
+    assert stored["specs"]["plain.csv"] is None
+    assert sorted(stored["blobs"]) == ["by_region.csv", "plain.csv"]  # never a file of its own
+
+    # Resubmitting sends the table's current specification with its current bytes.
+    stored["state"] = "returned"
+    (home / "verified" / "by_region.csv.table.json").write_text('{"rounding": {"base": 5}}')
+    resubmitted = _api(lab, "POST", f"requests/{stored['id']}/resubmit", json={})
+    assert resubmitted.status_code == 200, resubmitted.text
+    assert _unb64url(stored["specs"]["by_region.csv"]) == b'{"rounding": {"base": 5}}'
+
+
+def test_a_specification_on_its_own_or_unsendable_sends_nothing(lab, airlock):
+    home = lab["home"]
+    (home / "alone").mkdir()
+    (home / "alone" / "t.csv").write_text("a\n1\n")
+    (home / "alone" / "t.csv.table.json").write_text("{}")
+    before = len(airlock.calls)
+    alone = _api(
+        lab,
+        "POST",
+        "requests",
+        json={"justification": "x", "files": [{"path": "alone/t.csv.table.json", "type": "text"}]},
+    )
+    assert alone.status_code == 400
+    assert "it goes with its table automatically" in alone.json()["error"]
+    os.unlink(home / "alone" / "t.csv.table.json")
+    os.symlink(lab["base"] / "secret.txt", home / "alone" / "t.csv.table.json")
+    linked = _api(
+        lab,
+        "POST",
+        "requests",
+        json={"justification": "x", "files": [{"path": "alone/t.csv", "type": "table"}]},
+    )
+    assert linked.status_code == 400
+    assert "t.csv.table.json is a symbolic link" in linked.json()["error"]
+    assert len(airlock.calls) == before

@@ -9,7 +9,7 @@ import pytest
 
 from cleanroom_lab.filetypes import check_type, suggest_type
 from cleanroom_lab.outputs import check_output
-from cleanroom_lab.workspace import Limits, Refused, Workspace
+from cleanroom_lab.workspace import MAX_TABLE_SPEC_BYTES, Limits, Refused, Workspace
 
 
 @pytest.fixture
@@ -151,6 +151,68 @@ def test_a_file_that_grew_past_the_limit_is_not_sent(room):
     (home / "results" / "table.csv").write_text("x" * 2000)
     with pytest.raises(Refused, match="grew past"):
         workspace.read(checked)
+
+
+SPEC = b'{"format": "cleanroom-table/1", "dataset": "wafer_lots"}'
+
+
+def test_a_tables_specification_goes_with_it_and_never_on_its_own(room):
+    workspace, home = room
+    (home / "results" / "table.csv.table.json").write_bytes(SPEC)
+    # A folder stands for its tables; each specification goes with its table.
+    files = workspace.expand(["results"])
+    assert [f.path for f in files] == ["results/table.csv", "results/figs/plot.png"]
+    assert workspace.table_spec(files[0]) == SPEC
+    assert workspace.table_spec(files[1]) is None
+    with pytest.raises(Refused) as refused:
+        workspace.expand(["results/table.csv.table.json"])
+    assert refused.value.status == 400
+    assert refused.value.message == (
+        "results/table.csv.table.json is the specification of the verified table "
+        "results/table.csv: it goes with its table automatically. Choose the table instead."
+    )
+
+
+def test_the_specification_beside_the_real_file_goes_with_a_linked_table(room):
+    workspace, home = room
+    (home / "results" / "table.csv.table.json").write_bytes(SPEC)
+    os.symlink(home / "results" / "table.csv", home / "same.csv")
+    [linked] = workspace.expand(["same.csv"])
+    assert workspace.table_spec(linked) == SPEC
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "words"),
+    [
+        (
+            lambda spec, tmp: os.symlink(tmp / "secret.txt", spec),
+            400,
+            "results/table.csv.table.json is a symbolic link: a verified table's specification",
+        ),
+        (lambda spec, tmp: spec.mkdir(), 400, "is not a regular file"),
+        (lambda spec, tmp: os.mkfifo(spec), 400, "is not a regular file"),
+        (
+            lambda spec, tmp: spec.write_bytes(b" " * (MAX_TABLE_SPEC_BYTES + 1)),
+            413,
+            "is over 8192 bytes",
+        ),
+    ],
+)
+def test_a_specification_that_cannot_be_sent_refuses_its_table(room, tmp_path, make, status, words):
+    workspace, home = room
+    [table] = workspace.expand(["results/table.csv"])
+    make(home / "results" / "table.csv.table.json", tmp_path)
+    with pytest.raises(Refused) as refused:
+        workspace.table_spec(table)
+    assert refused.value.status == status
+    assert words in refused.value.message
+
+
+def test_a_specification_of_the_largest_size_is_sent(room):
+    workspace, home = room
+    (home / "results" / "table.csv.table.json").write_bytes(b" " * MAX_TABLE_SPEC_BYTES)
+    [table] = workspace.expand(["results/table.csv"])
+    assert len(workspace.table_spec(table)) == MAX_TABLE_SPEC_BYTES
 
 
 def test_types():

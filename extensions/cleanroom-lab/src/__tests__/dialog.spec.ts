@@ -7,7 +7,8 @@ const FILES = [
     name: 'means.csv',
     size: 2048,
     sha256: 'ab'.repeat(32),
-    type: 'table'
+    type: 'table',
+    table_spec: { name: 'means.csv.table.json', size: 300 }
   },
   {
     path: 'model.pt',
@@ -30,6 +31,16 @@ describe('the release dialog', () => {
     expect(text).toContain('results/means.csv');
     expect(text).toContain('2.0 KiB');
     expect(text).toContain('abababababab…');
+    expect(
+      body.node.querySelector('tr[data-path="results/means.csv"]')?.textContent
+    ).toContain(
+      'verified table: its specification means.csv.table.json (300 bytes) goes with it'
+    );
+    expect(
+      body.node.querySelector(
+        'tr[data-path="model.pt"] .jp-cleanroom-tableSpec'
+      )
+    ).toBeNull();
     expect(text).toContain('nb-cell1-output1.png (cell output)');
     expect(
       body.node.querySelector('.jp-cleanroom-outputPreview img')

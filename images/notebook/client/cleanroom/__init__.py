@@ -6,6 +6,9 @@
     con.sql("SELECT * FROM wafer_lots LIMIT 5").df()
     cleanroom.request_release(["outputs/table.csv"], justification="...")  # asks, in JupyterLab
 
+    from cleanroom import sdc  # verified tables: the airlock recomputes and checks them
+    sdc.frequency("wafer_lots", ["plant"]).save("outputs/lots_by_plant.csv")
+
 The data is mounted read-only and holds only what your project was granted: ungranted columns
 and rows are not in the container at all. Write results to your home directory; to take
 anything out of the clean room, request its release.
@@ -23,6 +26,7 @@ __all__ = [
     "connect",
     "datasets",
     "request_release",
+    "sdc",
 ]
 __version__ = "0.1.0"
 
@@ -30,6 +34,15 @@ CATALOG_ENV = "CLEANROOM_CATALOG"
 DEFAULT_CATALOG = "/data/catalog.duckdb"
 RELEASE_MIME = "application/vnd.cleanroom.release-request+json"
 MAX_RELEASE_FILES = 50
+
+
+def __getattr__(name: str):
+    # `cleanroom.sdc` is imported on first use: a plain `import cleanroom` stays light.
+    if name == "sdc":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.sdc")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NoDataMounted(RuntimeError):
@@ -98,7 +111,7 @@ class ReleaseProposal:
         proposal = {"paths": self.paths, "title": self.title, "justification": self.justification}
         text = (
             f"Release request for {', '.join(self.paths)}: open this notebook in JupyterLab "
-            "and press its \"Request release…\" button (nothing is sent until you do)."
+            'and press its "Request release…" button (nothing is sent until you do).'
         )
         return {RELEASE_MIME: proposal, "text/plain": text}
 
