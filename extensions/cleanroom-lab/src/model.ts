@@ -106,7 +106,8 @@ export const RULE_LABELS: Record<string, string> = {
   'nk-rule': '(n, k) dominance',
   'p-ratio': 'p% rule',
   zeros: 'zeros',
-  'single-value': 'single value'
+  'single-value': 'single value',
+  recompute: 'recomputed from the specification'
 };
 
 /** Findings the panel lists per check; the rest are counted (all are on the airlock page). */

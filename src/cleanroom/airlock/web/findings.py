@@ -30,6 +30,7 @@ RULES: dict[str, str] = {
     "p-ratio": "p% rule",
     "zeros": "zeros",
     "single-value": "single value",
+    "recompute": "recomputed from the specification",
 }
 # The marks one sandbox job is given, as JSON (its parameters are capped at 64 KiB); past
 # this, the findings list still names every cell.
