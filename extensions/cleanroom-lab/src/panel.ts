@@ -224,6 +224,11 @@ export class RequestsPanel extends Widget {
    * reason, counts of organisations only), so the researcher can fix the table and resubmit.
    */
   private renderFindings(item: HTMLElement, check: ICheck): void {
+    // A verified table: which table the airlock recomputed, in one sentence.
+    const described = check.metrics?.described;
+    if (typeof described === 'string' && described) {
+      add(item, 'div', 'jp-cleanroom-described', `Table: ${described}`);
+    }
     const findings = sortedFindings(check.findings);
     if (findings.length === 0) {
       return;

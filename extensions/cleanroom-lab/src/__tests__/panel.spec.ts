@@ -104,6 +104,9 @@ describe('the release requests panel', () => {
     expect(check.textContent).toContain(
       'FAIL table (yield.csv): 2 cells break the disclosure rules'
     );
+    expect(check.querySelector('.jp-cleanroom-described')?.textContent).toBe(
+      'Table: count of wafer_lots by plant'
+    );
     expect(check.textContent).toContain('2 cell(s) flagged by this check');
     const items = Array.from(
       check.querySelectorAll('.jp-cleanroom-finding')

@@ -27,11 +27,13 @@ from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews.common import LIMITS
 from cleanroom.airlock.inspect.previews.full import LAST, SIZES, VIEWS, FullPage
 from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP
+from cleanroom.airlock.inspect.previews.marks import STATUSES as MARK_STATUSES
 from cleanroom.sandbox import SandboxResult
 
 __all__ = [
     "FULL_VIEWS",
     "FULL_VIEW_ROWS",
+    "MARK_STATUSES",
     "PREVIEW_CSP",
     "PREVIEW_ROWS",
     "diff",

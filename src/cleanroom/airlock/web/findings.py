@@ -15,15 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cleanroom.airlock.inspect.sandboxed import MARK_STATUSES
 from cleanroom.tables import spec as table_spec
 
 TABLE_CHECK = "table"
 """The name of the verified-table check (its findings are per cell)."""
 
-# Statuses a finding may have, worst first; cells are marked for the first two (the
-# previews' marks), and what a reader calls each rule.
+# Statuses a finding may have, worst first; cells are marked for those the previews mark
+# (fail, warn); and what a reader calls each rule.
 STATUSES = ("error", "fail", "warn", "pass")
-MARKED = ("fail", "warn")
+MARKED = MARK_STATUSES
 RULES: dict[str, str] = {
     "threshold": "minimum organisations",
     "nk-rule": "(n, k) dominance",
