@@ -21,6 +21,7 @@ import html
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.inspect import mediatypes as mt
@@ -79,7 +80,12 @@ def preview(
 ) -> str:
     """``render_preview`` of the file, in the sandbox; its notes that say something was cut
     link to ``full_url`` (the file's full view); a table marks the cells in ``highlight``."""
-    params = {"media_type": media_type, "name": name, "sha256": sha256, "full_url": full_url}
+    params: dict[str, Any] = {
+        "media_type": media_type,
+        "name": name,
+        "sha256": sha256,
+        "full_url": full_url,
+    }
     if highlight:
         params["highlight"] = highlight
     result = sandbox.run_warm("preview", path, params)
