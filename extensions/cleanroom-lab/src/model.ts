@@ -136,10 +136,14 @@ export function findingText(finding: IFinding): string {
     finding.location ||
     (typeof finding.row === 'number'
       ? `row ${finding.row + 1}${finding.column ? `, column ${finding.column}` : ''}`
-      : 'the table');
+      : '');
   const rule = finding.rule ? (RULE_LABELS[finding.rule] ?? finding.rule) : '';
   const why = [rule, finding.message].filter(Boolean).join(': ');
-  return `${finding.status.toUpperCase()} ${where}${why ? ` — ${why}` : ''}`;
+  const status = finding.status.toUpperCase();
+  if (!where) {
+    return why ? `${status} ${why}` : status;
+  }
+  return `${status} ${where}${why ? ` — ${why}` : ''}`;
 }
 
 export function stateLabel(state: string): string {

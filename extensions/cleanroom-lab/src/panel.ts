@@ -237,7 +237,9 @@ export class RequestsPanel extends Widget {
       item,
       'div',
       'jp-cleanroom-findingsHint',
-      `${findings.length} cell(s) flagged by this check:`
+      check.check === 'table'
+        ? `${findings.length} cell(s) flagged by this check:`
+        : `${findings.length} finding(s):`
     );
     const list = add(item, 'ul', 'jp-cleanroom-findings');
     for (const finding of findings.slice(0, MAX_FINDINGS_SHOWN)) {

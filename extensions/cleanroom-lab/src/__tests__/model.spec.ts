@@ -77,6 +77,7 @@ describe("a check's findings", () => {
     expect(
       findingText({ row: 0, column: 'n', rule: 'new-rule', status: 'warn' })
     ).toBe('WARN row 1, column n — new-rule');
-    expect(findingText({ status: 'fail' })).toBe('FAIL the table');
+    expect(findingText({ status: 'fail', message: 'm' })).toBe('FAIL m');
+    expect(findingText({ status: 'fail' })).toBe('FAIL');
   });
 });

@@ -147,6 +147,28 @@ describe('the release requests panel', () => {
     );
   });
 
+  it('lists the findings of any other check as findings', async () => {
+    const pdf = {
+      check: 'pdf',
+      file: 'report.pdf',
+      status: 'warn',
+      findings: [
+        { status: 'warn', rule: '/OpenAction', message: 'opens an action' }
+      ]
+    };
+    answer.mockResolvedValueOnce({
+      requests: [request('returned', { checks: [pdf] })]
+    });
+    await panel.refresh();
+    const check = panel.node.querySelector(
+      '.jp-cleanroom-check'
+    ) as HTMLElement;
+    expect(check.textContent).toContain('1 finding(s):');
+    expect(check.querySelector('.jp-cleanroom-finding')?.textContent).toBe(
+      'WARN /OpenAction: opens an action'
+    );
+  });
+
   it('shows no findings list for a check without findings', async () => {
     answer.mockResolvedValueOnce({ requests: [request('returned')] });
     await panel.refresh();
