@@ -23,6 +23,10 @@ cases := {
 	"unknown decision areas may not be queried": {"method": "POST", "path": ["v1", "data", "system", "decision"], "allow": false},
 	"ad-hoc queries are refused": {"method": "POST", "path": ["v1", "query"], "allow": false},
 	"the config is not served": {"method": "GET", "path": ["v1", "config"], "allow": false},
+	"the release policy's table rules may be read": {"method": "GET", "path": ["v1", "data", "release", "table_rules"], "allow": true},
+	"the release policy's other rules may not be read": {"method": "GET", "path": ["v1", "data", "release", "settings"], "allow": false},
+	"the table rules may not be written": {"method": "PUT", "path": ["v1", "data", "release", "table_rules"], "allow": false},
+	"a document below the table rules may not be read": {"method": "GET", "path": ["v1", "data", "release", "table_rules", "statuses"], "allow": false},
 }
 
 # METADATA

@@ -19,6 +19,8 @@ the researcher's copy of the grant, ``spec.shape``, cells written with ``spec.ce
 
 from __future__ import annotations
 
+import socket
+
 import duckdb
 import pytest
 from factories import tables
@@ -267,3 +269,24 @@ def test_a_specification_on_a_file_that_is_not_a_table_or_not_its_format_is_refu
         )
     with pytest.raises(InvalidInput, match="the file's content is application/vnd.apache.parquet"):
         put_table(airlock, rid, "t.csv", data, spec, media_type="application/vnd.apache.parquet")
+
+
+def test_without_the_policy_s_table_rules_the_table_is_not_passed(airlock, project, tmp_path):
+    """OPA not answering: the rules cannot be read, the check is an error (never a pass)
+    and nothing goes to review."""
+    from cleanroom.airlock.errors import Unavailable
+
+    granted, _ = project
+    data, spec = make_table(tmp_path, granted, filter="region = 'A'")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    airlock.policy = PolicyClient(f"http://127.0.0.1:{port}", timeout=2.0)
+    rid = airlock.create(ALICE, project="yield", justification="x").id
+    put_table(airlock, rid, "t.csv", data, spec)
+    with pytest.raises(Unavailable):
+        airlock.submit(ALICE, rid)
+    request = airlock.get(ALICE, rid)
+    (check,) = [c for c in request.checks if c.check == "table"]
+    assert check.status == "error" and "table rules could not be read" in check.message
+    assert request.state == "draft"

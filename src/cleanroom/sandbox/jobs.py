@@ -79,6 +79,12 @@ def pdf_pages(inputs: list[Path], params: dict[str, Any]) -> str:
     )
 
 
+def table_recompute(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.tables.recompute import recompute_table
+
+    return recompute_table(inputs[0], inputs[1], params)
+
+
 JOBS: dict[str, Job] = {
     "media-type": media_type,
     "preview": preview,
@@ -87,4 +93,5 @@ JOBS: dict[str, Job] = {
     "pdf-pages": pdf_pages,
     "full-page": full_page,
     "probe": probe,
+    "table-recompute": table_recompute,
 }

@@ -190,6 +190,7 @@ def test_the_registry_is_fixed():
         "pdf-pages",
         "full-page",
         "probe",
+        "table-recompute",
     }
 
 
