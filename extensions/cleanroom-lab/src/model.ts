@@ -31,11 +31,23 @@ export interface IRequestFile {
   votes?: IVote[];
 }
 
+/** One place a check flagged, e.g. a verified table's cell (`row`: 0-based data row). */
+export interface IFinding {
+  row?: number | null;
+  column?: string | null;
+  rule?: string;
+  status: string;
+  message?: string;
+  location?: string;
+}
+
 export interface ICheck {
   check: string;
   file?: string;
   status: string;
   message?: string;
+  findings?: IFinding[];
+  metrics?: Record<string, unknown>;
 }
 
 export interface IComment {
@@ -87,6 +99,52 @@ export const RESUBMITTABLE: ReadonlySet<string> = new Set([
   'returned',
   'draft'
 ]);
+
+/** What a researcher calls each disclosure rule of a verified table (the airlock's names). */
+export const RULE_LABELS: Record<string, string> = {
+  threshold: 'minimum organisations',
+  'nk-rule': '(n, k) dominance',
+  'p-ratio': 'p% rule',
+  zeros: 'zeros',
+  'single-value': 'single value',
+  recompute: 'recomputed from the specification'
+};
+
+/** Findings the panel lists per check; the rest are counted (all are on the airlock page). */
+export const MAX_FINDINGS_SHOWN = 50;
+
+/** Statuses, worst first. */
+const STATUS_ORDER = ['error', 'fail', 'warn', 'pass'];
+
+/** A check's findings, worst first, then by row and column. */
+export function sortedFindings(findings: IFinding[] | undefined): IFinding[] {
+  const rank = (f: IFinding) => {
+    const index = STATUS_ORDER.indexOf(f.status);
+    return index < 0 ? STATUS_ORDER.length : index;
+  };
+  return [...(findings ?? [])].sort(
+    (a, b) =>
+      rank(a) - rank(b) ||
+      (a.row ?? Infinity) - (b.row ?? Infinity) ||
+      (a.column ?? '').localeCompare(b.column ?? '')
+  );
+}
+
+/** One finding as the researcher reads it: where, which rule, why. */
+export function findingText(finding: IFinding): string {
+  const where =
+    finding.location ||
+    (typeof finding.row === 'number'
+      ? `row ${finding.row + 1}${finding.column ? `, column ${finding.column}` : ''}`
+      : '');
+  const rule = finding.rule ? (RULE_LABELS[finding.rule] ?? finding.rule) : '';
+  const why = [rule, finding.message].filter(Boolean).join(': ');
+  const status = finding.status.toUpperCase();
+  if (!where) {
+    return why ? `${status} ${why}` : status;
+  }
+  return `${status} ${where}${why ? ` — ${why}` : ''}`;
+}
 
 export function stateLabel(state: string): string {
   return STATE_LABELS[state] ?? state;

@@ -8,10 +8,14 @@ import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import {
+  ICheck,
   IReleaseRequest,
+  MAX_FINDINGS_SHOWN,
   RESUBMITTABLE,
   WITHDRAWABLE,
+  findingText,
   humanSize,
+  sortedFindings,
   stateChanges,
   stateLabel,
   statesOf
@@ -162,13 +166,14 @@ export class RequestsPanel extends Widget {
     if ((request.checks ?? []).length > 0) {
       const checks = add(card, 'ul', 'jp-cleanroom-checks');
       for (const check of request.checks ?? []) {
-        add(
+        const item = add(
           checks,
           'li',
           `jp-cleanroom-check jp-cleanroom-check-${check.status}`,
           `${check.status.toUpperCase()} ${check.check}${check.file ? ` (${check.file})` : ''}` +
             (check.message ? `: ${check.message}` : '')
         );
+        this.renderFindings(item, check);
       }
     }
     for (const comment of request.comments ?? []) {
@@ -211,6 +216,47 @@ export class RequestsPanel extends Widget {
         'Withdraw'
       );
       button.onclick = () => void this.withdraw(request);
+    }
+  }
+
+  /**
+   * Which places a check flagged and why (a verified table's cells: the rule and the
+   * reason, counts of organisations only), so the researcher can fix the table and resubmit.
+   */
+  private renderFindings(item: HTMLElement, check: ICheck): void {
+    // A verified table: which table the airlock recomputed, in one sentence.
+    const described = check.metrics?.described;
+    if (typeof described === 'string' && described) {
+      add(item, 'div', 'jp-cleanroom-described', `Table: ${described}`);
+    }
+    const findings = sortedFindings(check.findings);
+    if (findings.length === 0) {
+      return;
+    }
+    add(
+      item,
+      'div',
+      'jp-cleanroom-findingsHint',
+      check.check === 'table'
+        ? `${findings.length} cell(s) flagged by this check:`
+        : `${findings.length} finding(s):`
+    );
+    const list = add(item, 'ul', 'jp-cleanroom-findings');
+    for (const finding of findings.slice(0, MAX_FINDINGS_SHOWN)) {
+      add(
+        list,
+        'li',
+        `jp-cleanroom-finding jp-cleanroom-check-${finding.status}`,
+        findingText(finding)
+      );
+    }
+    if (findings.length > MAX_FINDINGS_SHOWN) {
+      add(
+        list,
+        'li',
+        'jp-cleanroom-finding jp-cleanroom-findingsMore',
+        `…and ${findings.length - MAX_FINDINGS_SHOWN} more: open the request in the airlock to see every one.`
+      );
     }
   }
 

@@ -32,6 +32,7 @@ def preview(inputs: list[Path], params: dict[str, Any]) -> str:
         params["name"],
         sha256=params.get("sha256"),
         full_url=params.get("full_url"),
+        highlight=params.get("highlight"),
     )
 
 
@@ -47,6 +48,7 @@ def full_page(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
         view=params.get("view"),
         sha256=params.get("sha256"),
         url=params.get("url") or "",
+        highlight=params.get("highlight"),
     ).as_json()
 
 

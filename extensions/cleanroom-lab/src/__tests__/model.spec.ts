@@ -1,7 +1,9 @@
 import {
   RESUBMITTABLE,
   WITHDRAWABLE,
+  findingText,
   humanSize,
+  sortedFindings,
   stateChanges,
   stateLabel,
   statesOf
@@ -36,5 +38,46 @@ describe('request states', () => {
     expect(humanSize(12)).toBe('12 bytes');
     expect(humanSize(2048)).toBe('2.0 KiB');
     expect(humanSize(5 * 1024 * 1024)).toBe('5.0 MiB');
+  });
+});
+
+describe("a check's findings", () => {
+  it('come worst first, then by row and column', () => {
+    const sorted = sortedFindings([
+      { row: 4, column: 'n', status: 'warn' },
+      { row: 7, column: 'b', status: 'fail' },
+      { row: null, status: 'fail' },
+      { row: 7, column: 'a', status: 'fail' },
+      { row: 1, column: 'n', status: 'error' }
+    ]);
+    expect(sorted.map(f => `${f.status} ${f.row} ${f.column ?? ''}`)).toEqual([
+      'error 1 n',
+      'fail 7 a',
+      'fail 7 b',
+      'fail null ',
+      'warn 4 n'
+    ]);
+    expect(sortedFindings(undefined)).toEqual([]);
+  });
+
+  it('read as where, which rule and why', () => {
+    expect(
+      findingText({
+        row: 2,
+        column: 'mean_die_yield_pct',
+        rule: 'threshold',
+        status: 'fail',
+        message: '3 organisations contribute; at least 10 are needed',
+        location: 'row 3 (plant=P7), column mean_die_yield_pct'
+      })
+    ).toBe(
+      'FAIL row 3 (plant=P7), column mean_die_yield_pct — minimum organisations: ' +
+        '3 organisations contribute; at least 10 are needed'
+    );
+    expect(
+      findingText({ row: 0, column: 'n', rule: 'new-rule', status: 'warn' })
+    ).toBe('WARN row 1, column n — new-rule');
+    expect(findingText({ status: 'fail', message: 'm' })).toBe('FAIL m');
+    expect(findingText({ status: 'fail' })).toBe('FAIL');
   });
 });

@@ -67,6 +67,116 @@ describe('the release requests panel', () => {
     expect(buttons).toEqual(['Resubmit…', 'Withdraw']);
   });
 
+  it('lists the cells a verified table check flagged, and why', async () => {
+    const findings = [
+      {
+        row: 5,
+        column: 'n',
+        rule: 'nk-rule',
+        status: 'warn',
+        message: 'the 2 largest organisations hold over 90% of the total',
+        location: 'row 6 (plant=P5), column n'
+      },
+      {
+        row: 2,
+        column: 'n',
+        rule: 'threshold',
+        status: 'fail',
+        message: '3 organisations contribute; at least 10 are needed',
+        location: 'row 3 (plant=P2), column n'
+      }
+    ];
+    const table = {
+      check: 'table',
+      file: 'yield.csv',
+      status: 'fail',
+      message: '2 cells break the disclosure rules',
+      findings,
+      metrics: { described: 'count of wafer_lots by plant' }
+    };
+    answer.mockResolvedValueOnce({
+      requests: [request('returned', { checks: [table] })]
+    });
+    await panel.refresh();
+    const check = panel.node.querySelector(
+      '.jp-cleanroom-check'
+    ) as HTMLElement;
+    expect(check.textContent).toContain(
+      'FAIL table (yield.csv): 2 cells break the disclosure rules'
+    );
+    expect(check.querySelector('.jp-cleanroom-described')?.textContent).toBe(
+      'Table: count of wafer_lots by plant'
+    );
+    expect(check.textContent).toContain('2 cell(s) flagged by this check');
+    const items = Array.from(
+      check.querySelectorAll('.jp-cleanroom-finding')
+    ).map(li => [li.className, li.textContent]);
+    expect(items).toEqual([
+      [
+        'jp-cleanroom-finding jp-cleanroom-check-fail',
+        'FAIL row 3 (plant=P2), column n — minimum organisations: 3 organisations contribute; at least 10 are needed'
+      ],
+      [
+        'jp-cleanroom-finding jp-cleanroom-check-warn',
+        'WARN row 6 (plant=P5), column n — (n, k) dominance: the 2 largest organisations hold over 90% of the total'
+      ]
+    ]);
+  });
+
+  it('lists at most 50 findings of a check and counts the rest', async () => {
+    const findings = Array.from({ length: 60 }, (_, row) => ({
+      row,
+      column: 'n',
+      rule: 'threshold',
+      status: 'fail',
+      message: 'too few organisations',
+      location: `row ${row + 1}, column n`
+    }));
+    answer.mockResolvedValueOnce({
+      requests: [
+        request('returned', {
+          checks: [{ check: 'table', status: 'fail', findings }]
+        })
+      ]
+    });
+    await panel.refresh();
+    const items = panel.node.querySelectorAll('.jp-cleanroom-finding');
+    expect(items).toHaveLength(51);
+    expect(items[50].textContent).toBe(
+      '…and 10 more: open the request in the airlock to see every one.'
+    );
+  });
+
+  it('lists the findings of any other check as findings', async () => {
+    const pdf = {
+      check: 'pdf',
+      file: 'report.pdf',
+      status: 'warn',
+      findings: [
+        { status: 'warn', rule: '/OpenAction', message: 'opens an action' }
+      ]
+    };
+    answer.mockResolvedValueOnce({
+      requests: [request('returned', { checks: [pdf] })]
+    });
+    await panel.refresh();
+    const check = panel.node.querySelector(
+      '.jp-cleanroom-check'
+    ) as HTMLElement;
+    expect(check.textContent).toContain('1 finding(s):');
+    expect(check.querySelector('.jp-cleanroom-finding')?.textContent).toBe(
+      'WARN /OpenAction: opens an action'
+    );
+  });
+
+  it('shows no findings list for a check without findings', async () => {
+    answer.mockResolvedValueOnce({ requests: [request('returned')] });
+    await panel.refresh();
+    expect(panel.node.querySelectorAll('.jp-cleanroom-findings')).toHaveLength(
+      0
+    );
+  });
+
   it('offers nothing to do on a closed request', async () => {
     answer.mockResolvedValueOnce({ requests: [request('approved')] });
     await panel.refresh();

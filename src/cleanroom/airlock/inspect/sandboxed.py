@@ -21,17 +21,35 @@ import html
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.inspect import mediatypes as mt
-from cleanroom.airlock.inspect.previews.full import LAST, VIEWS, FullPage
+from cleanroom.airlock.inspect.previews.common import LIMITS
+from cleanroom.airlock.inspect.previews.full import LAST, SIZES, VIEWS, FullPage
 from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP
+from cleanroom.airlock.inspect.previews.marks import STATUSES as MARK_STATUSES
 from cleanroom.sandbox import SandboxResult
 
-__all__ = ["FULL_VIEWS", "PREVIEW_CSP", "diff", "full_page", "media_type", "pdf_pages", "preview"]
+__all__ = [
+    "FULL_VIEWS",
+    "FULL_VIEW_ROWS",
+    "MARK_STATUSES",
+    "PREVIEW_CSP",
+    "PREVIEW_ROWS",
+    "diff",
+    "full_page",
+    "media_type",
+    "pdf_pages",
+    "preview",
+]
 
 # The full view's alternative views of any file ("text", "hex").
 FULL_VIEWS = tuple(VIEWS)
+# The data rows a table's preview shows, and a page of the full view holds (the cells a
+# job is asked to mark are chosen by them).
+PREVIEW_ROWS = LIMITS.table_rows
+FULL_VIEW_ROWS = SIZES.table_rows
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +76,18 @@ def preview(
     name: str,
     sha256: str | None = None,
     full_url: str | None = None,
+    highlight: list[dict] | None = None,
 ) -> str:
     """``render_preview`` of the file, in the sandbox; its notes that say something was cut
-    link to ``full_url`` (the file's full view)."""
-    params = {"media_type": media_type, "name": name, "sha256": sha256, "full_url": full_url}
+    link to ``full_url`` (the file's full view); a table marks the cells in ``highlight``."""
+    params: dict[str, Any] = {
+        "media_type": media_type,
+        "name": name,
+        "sha256": sha256,
+        "full_url": full_url,
+    }
+    if highlight:
+        params["highlight"] = highlight
     result = sandbox.run_warm("preview", path, params)
     return _fragment(result, path, sha256, "preview")
 
@@ -76,9 +102,11 @@ def full_page(
     view: str | None = None,
     sha256: str | None = None,
     url: str = "",
+    highlight: list[dict] | None = None,
 ) -> FullPage:
     """``render_full_page`` of the file (``page`` a number or ``"last"``), in the sandbox. A
-    failure there is a page holding a note that says so."""
+    failure there is a page holding a note that says so. A table marks the cells in
+    ``highlight``."""
     params = {
         "media_type": media_type,
         "name": name,
@@ -88,6 +116,8 @@ def full_page(
         "sha256": sha256,
         "url": url,
     }
+    if highlight:
+        params["highlight"] = highlight
     result = sandbox.run_warm("full-page", path, params)
     if result.ok and isinstance(result.value, dict):
         try:

@@ -38,13 +38,20 @@ from pathlib import Path
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.inspect.previews.common import LIMITS, Limits, _Source
 from cleanroom.airlock.inspect.previews.diffs import render_diff
-from cleanroom.airlock.inspect.previews.full import _SAFE_URL, LAST, FullPage, render_full_page
+from cleanroom.airlock.inspect.previews.full import (
+    _SAFE_URL,
+    LAST,
+    TSV,
+    FullPage,
+    render_full_page,
+)
 from cleanroom.airlock.inspect.previews.html import PREVIEW_CSP, _cut_note, sanitise_html
 from cleanroom.airlock.inspect.previews.images import _image
+from cleanroom.airlock.inspect.previews.marks import read_marks
 from cleanroom.airlock.inspect.previews.models import _binary
 from cleanroom.airlock.inspect.previews.notebooks import _notebook
 from cleanroom.airlock.inspect.previews.pdf import _pdf, render_pdf_pages
-from cleanroom.airlock.inspect.previews.tables import _csv, _parquet
+from cleanroom.airlock.inspect.previews.tables import _csv, _parquet, _tsv
 from cleanroom.airlock.inspect.previews.text import TEXT_MEDIA_TYPES, _text
 
 __all__ = [
@@ -71,6 +78,7 @@ def render_preview(
     *,
     sha256: str | None = None,
     full_url: str | None = None,
+    highlight: list[dict] | None = None,
 ) -> str:
     """A safe HTML fragment showing the file at ``path`` as a reviewer should see it.
 
@@ -80,14 +88,16 @@ def render_preview(
     cannot be read as its type gives a note and the size and hash, never an exception;
     a path that is not a regular file raises ``ValueError``. ``full_url``: the airlock's link
     to the file's full view (a plain path it built), carried by every note that says something
-    is cut off.
+    is cut off. ``highlight``: cells a table (CSV, TSV, Parquet) marks, the verified-table
+    check's findings (see :mod:`.marks`; a wrong shape raises ``ValueError``).
     """
     if full_url is not None and not _SAFE_URL.match(full_url):
         raise ValueError("full_url must be a plain path built by the airlock")
+    marks = read_marks(highlight)
     with mt.open_regular(Path(path)) as f:
         size = os.fstat(f.fileno()).st_size
-        src = _Source(f, Path(path), size, name, media_type, sha256, full_url)
-        renderer = _RENDERERS.get(media_type, _binary)
+        src = _Source(f, Path(path), size, name, media_type, sha256, full_url, marks)
+        renderer = _renderer(media_type, name)
         try:
             body = renderer(src)
         except Exception as error:  # hostile content gets a note, never a server error
@@ -100,10 +110,19 @@ def render_preview(
     return f'<div class="cr-preview">{body}</div>'
 
 
+def _renderer(media_type: str, name: str) -> Callable[[_Source], str]:
+    # As media-type detection and the full view do, between text types the name decides: a
+    # .tsv is a table.
+    if media_type in (mt.TEXT, TSV) and name.lower().endswith(".tsv"):
+        return _tsv
+    return _RENDERERS.get(media_type, _binary)
+
+
 _RENDERERS: dict[str, Callable[[_Source], str]] = {
     **{t: _text for t in TEXT_MEDIA_TYPES - {mt.CSV}},
     mt.SVG: _text,
     mt.CSV: _csv,
+    TSV: _tsv,
     mt.PARQUET: _parquet,
     "application/x-parquet": _parquet,
     mt.PNG: _image,

@@ -7,10 +7,14 @@ import codecs
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.core.hashing import sha256_fileobj
 from cleanroom.core.units import human_size
+
+if TYPE_CHECKING:
+    from cleanroom.airlock.inspect.previews.marks import Marks
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class _Source:
     sha256: str | None
     # The airlock's link to this file's full view, for the notes that say something is cut.
     full_url: str | None = None
+    # Cells a table marks (the verified-table check's findings), see ``marks``.
+    marks: Marks | None = None
 
 
 def _sha256(f: io.BufferedReader, size: int, given: str | None) -> str | None:

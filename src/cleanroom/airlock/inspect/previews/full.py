@@ -36,6 +36,7 @@ from cleanroom.airlock.inspect.previews import common
 from cleanroom.airlock.inspect.previews.common import _hash_text, _human, _sha256, _Source
 from cleanroom.airlock.inspect.previews.html import _esc, _meta, _note, _reveal, _reveal_note
 from cleanroom.airlock.inspect.previews.images import _image
+from cleanroom.airlock.inspect.previews.marks import Marks, read_marks
 from cleanroom.airlock.inspect.previews.notebooks import _notebook
 from cleanroom.airlock.inspect.previews.text import _LEXERS, TEXT_MEDIA_TYPES, _highlighted
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
@@ -111,6 +112,7 @@ def render_full_page(
     sizes: PageSizes = SIZES,
     sha256: str | None = None,
     url: str = "",
+    highlight: list[dict] | None = None,
 ) -> FullPage:
     """Page ``page`` (1-based, or :data:`LAST`) of the file at ``path`` as a safe HTML fragment.
 
@@ -119,6 +121,8 @@ def render_full_page(
     (every byte). ``url``: the airlock's own relative URL of this view, for the notes that
     point at another view (a path of plain characters; anything else raises ``ValueError``).
     A page past the end gives an empty page that says so (``past_end``), never an error.
+    ``highlight``: cells a table page marks (the verified-table check's findings, see
+    :mod:`.marks`); each table row is also an anchor, ``#row-<n>``.
     """
     if page != LAST and page < 1:
         raise ValueError(f"page {page} does not exist: pages are numbered from 1")
@@ -128,8 +132,10 @@ def render_full_page(
         raise ValueError("the full view's URL must be a plain path built by the airlock")
     if view is not None and view not in VIEWS:
         raise ValueError(f"no view {view!r}: choose one of {', '.join(VIEWS)}")
+    marks = read_marks(highlight)
     with mt.open_regular(Path(path)) as f:
-        src = _Source(f, Path(path), os.fstat(f.fileno()).st_size, name, media_type, sha256)
+        size = os.fstat(f.fileno()).st_size
+        src = _Source(f, Path(path), size, name, media_type, sha256, marks=marks)
         pager = VIEWS[view] if view else _pager_for(media_type, name)
         if row is not None:
             page = (row - 1) // _PER_PAGE.get(pager, lambda _: 1)(sizes) + 1
@@ -239,7 +245,8 @@ def _delimited(src: _Source, page: int, sizes: PageSizes, url: str, delimiter: s
     shape = _plural(rows_total, "row") if rows_total is not None else "rows not counted yet"
     parts = [_meta(f"{kind} · {shape} × {len(header):,} columns · {_human(src.size)}")]
     parts.append(_reveal_note("\n".join(delimiter.join(r) for r in [header, *rows])))
-    parts.append(_rows_table(header, rows, offset, sizes))
+    parts.append(_rows_table(header, rows, offset, sizes, marks=src.marks))
+    parts.append(_marks_note(src))
     parts.append(_cut_cells_note(header, rows, sizes, url))
     parts.append(
         _note_html(
@@ -283,7 +290,9 @@ def _parquet_pager(src: _Source, page: int, sizes: PageSizes, url: str) -> FullP
         con.close()
     rows = [list(r) for r in data]
     parts = [_meta(f"Parquet · {rows_total:,} rows × {len(names):,} columns · {_human(src.size)}")]
-    parts.append(_rows_table(names, rows, offset + 1, sizes, [str(c[1]) for c in schema]))
+    types = [str(c[1]) for c in schema]
+    parts.append(_rows_table(names, rows, offset + 1, sizes, types, marks=src.marks))
+    parts.append(_marks_note(src))
     parts.append(_cut_cells_note(names, rows, sizes, url))
     return FullPage("".join(parts), page, pages, page < pages, "row", n, offset + 1)
 
@@ -294,14 +303,17 @@ def _rows_table(
     first: int,
     sizes: PageSizes,
     types: list[str] | None = None,
+    marks: Marks | None = None,
 ) -> str:
-    """A table with each row's number (the file's data row, from 1) in front."""
+    """A table with each row's number (the file's data row, from 1) in front; each row is
+    the anchor ``row-<n>`` (the request page's findings link to it), ``marks`` mark cells."""
 
-    def cell(value: str | None, tag: str) -> str:
+    def cell(value: str | None, tag: str, mark=None) -> str:
+        attributes = mark.attributes(value) if mark is not None else ""
         if value is None:
-            return f'<{tag}><span class="cr-null">NULL</span></{tag}>'
+            return f'<{tag}{attributes}><span class="cr-null">NULL</span></{tag}>'
         shown = value if len(value) <= sizes.cell_chars else value[: sizes.cell_chars] + "…"
-        return f"<{tag}>{_reveal(shown)}</{tag}>"
+        return f"<{tag}{attributes}>{_reveal(shown)}</{tag}>"
 
     parts = ['<table class="cr-table cr-full-table"><thead><tr><th class="cr-rownum">#</th>']
     parts.extend(cell(h, "th") for h in header)
@@ -310,11 +322,16 @@ def _rows_table(
         parts.append("<tr><th></th>" + "".join(cell(t, "th") for t in types) + "</tr>")
     parts.append("</thead><tbody>")
     for number, row in enumerate(rows, start=first):
-        parts.append(f'<tr><th class="cr-rownum">{number:,}</th>')
-        parts.extend(cell(v, "td") for v in row)
+        marked = marks.at(number - 1, header) if marks else {}
+        parts.append(f'<tr id="row-{number}"><th class="cr-rownum">{number:,}</th>')
+        parts.extend(cell(v, "td", marked.get(i)) for i, v in enumerate(row))
         parts.append("</tr>")
     parts.append("</tbody></table>")
     return "".join(parts)
+
+
+def _marks_note(src: _Source) -> str:
+    return src.marks.note("on this page", "on other pages") if src.marks else ""
 
 
 def _cut_cells_note(header: list, rows: list, sizes: PageSizes, url: str) -> str:

@@ -7,10 +7,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import nh3
 
 from cleanroom.airlock.inspect.previews import common
+
+if TYPE_CHECKING:
+    from cleanroom.airlock.inspect.previews.marks import Mark, Marks
 
 # The Content-Security-Policy of every page that shows a preview: nothing runs, nothing loads
 # but the page's own style sheet and data: images; no frames, no plugins, no <base>, and forms
@@ -122,20 +126,28 @@ def _meta(text: str) -> str:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[str | None]], types: list[str] | None = None
+    header: Sequence[str],
+    rows: Sequence[Sequence[str | None]],
+    types: list[str] | None = None,
+    marks: Marks | None = None,
 ) -> str:
-    def cell(value: str | None, tag: str) -> str:
+    """A table of escaped cells; ``marks`` (by data row from 0 and column name) mark cells."""
+
+    def cell(value: str | None, tag: str, mark: Mark | None = None) -> str:
+        attributes = mark.attributes(value) if mark is not None else ""
         if value is None:
-            return f'<{tag}><span class="cr-null">NULL</span></{tag}>'
-        return f"<{tag}>{_reveal(_cut(value, common.LIMITS.cell_chars))}</{tag}>"
+            return f'<{tag}{attributes}><span class="cr-null">NULL</span></{tag}>'
+        return f"<{tag}{attributes}>{_reveal(_cut(value, common.LIMITS.cell_chars))}</{tag}>"
 
     head = "".join(cell(h, "th") for h in header)
     parts = [f'<table class="cr-table"><thead><tr>{head}</tr>']
     if types:
         parts.append("<tr>" + "".join(cell(t, "th") for t in types) + "</tr>")
     parts.append("</thead><tbody>")
-    for row in rows:
-        parts.append("<tr>" + "".join(cell(v, "td") for v in row) + "</tr>")
+    for number, row in enumerate(rows):
+        marked = marks.at(number, header) if marks else {}
+        parts.append("<tr>" + "".join(cell(v, "td", marked.get(i)) for i, v in enumerate(row)))
+        parts.append("</tr>")
     parts.append("</tbody></table>")
     return "".join(parts)
 

@@ -1,5 +1,7 @@
-"""CSV (the first rows, the shape counted over bounded files) and Parquet (schema and row
-count from the footer; rows only from a small first row group, read by a sandboxed DuckDB)."""
+"""CSV and TSV (the first rows, the shape counted over bounded files) and Parquet (schema and
+row count from the footer; rows only from a small first row group, read by a sandboxed
+DuckDB). Each marks the cells it is given (``src.marks``: the verified-table check's
+findings) and says how many marked cells lie outside the rows and columns it shows."""
 
 from __future__ import annotations
 
@@ -14,29 +16,43 @@ from cleanroom.airlock.inspect.previews.models import _binary
 from cleanroom.airlock.inspect.previews.text import _text
 from cleanroom.core.duckdb_sandbox import connect as sandboxed_duckdb
 
+# Where the preview's marked cells are, and where the others are (the full view's pages).
+_HERE = "in these first rows"
+_ELSEWHERE = "beyond the rows and columns shown here (see the findings and the whole file)"
+
 
 def _csv(src: _Source) -> str:
+    return _delimited(src, ",")
+
+
+def _tsv(src: _Source) -> str:
+    return _delimited(src, "\t")
+
+
+def _delimited(src: _Source, delimiter: str) -> str:
     text, cut = _read_text(src.f, common.LIMITS.csv_read_bytes)
     lines = text.splitlines(keepends=True)
     if cut and lines:
         lines = lines[:-1]  # the last line may be cut at the read bound
     rows: list[list[str]] = []
+    kind = "TSV" if delimiter == "\t" else "CSV"
     try:
-        for row in csv.reader(lines):
+        for row in csv.reader(lines, delimiter=delimiter):
             if row:
                 rows.append(row)
             if len(rows) > common.LIMITS.table_rows:
                 break
     except csv.Error as error:
-        return _note(f"Not shown as a table: the CSV does not parse ({error}).") + _text(src)
+        return _note(f"Not shown as a table: the {kind} does not parse ({error}).") + _text(src)
     if not rows:
-        return _note("An empty CSV file.") + _binary(src, note=False)
+        return _note(f"An empty {kind} file.") + _binary(src, note=False)
     header, body = rows[0], rows[1 : common.LIMITS.table_rows + 1]
-    shape = _csv_shape(src, len(header))
+    shape = _csv_shape(src, len(header), delimiter)
     columns = min(len(header), common.LIMITS.table_columns)
     parts = [_meta(f"{shape} · {_human(src.size)}")]
     parts.append(_reveal_note("".join(lines[: common.LIMITS.table_rows + 1])))
-    parts.append(_table(header[:columns], [r[:columns] for r in body]))
+    parts.append(_table(header[:columns], [r[:columns] for r in body], marks=src.marks))
+    parts.append(src.marks.note(_HERE, _ELSEWHERE) if src.marks else "")
     shown = f"the first {len(body):,} rows and {columns} of {len(header):,} columns"
     parts.append(
         _cut_note(
@@ -47,7 +63,7 @@ def _csv(src: _Source) -> str:
     return "".join(parts)
 
 
-def _csv_shape(src: _Source, columns: int) -> str:
+def _csv_shape(src: _Source, columns: int, delimiter: str = ",") -> str:
     """'rows × columns' counted over the whole file when it is small enough to count."""
     if src.size > common.LIMITS.csv_count_bytes:
         return f"shape not counted (file larger than {_human(common.LIMITS.csv_count_bytes)})"
@@ -57,7 +73,7 @@ def _csv_shape(src: _Source, columns: int) -> str:
     src.f.seek(0)
     wrapper = io.TextIOWrapper(src.f, encoding="utf-8-sig", errors="replace", newline="")
     try:
-        count = sum(1 for row in csv.reader(wrapper) if row)
+        count = sum(1 for row in csv.reader(wrapper, delimiter=delimiter) if row)
     except csv.Error as error:
         return f"shape not counted ({error})"
     finally:
@@ -104,6 +120,7 @@ def _parquet(src: _Source) -> str:
                 )
             )
             parts.append(_table(shown, [], types))
+            parts.append(src.marks.note(_HERE, _ELSEWHERE) if src.marks else "")
             return "".join(parts)
         width = common.LIMITS.cell_chars + 1
         select = ", ".join(
@@ -115,7 +132,8 @@ def _parquet(src: _Source) -> str:
         ).fetchall()
     finally:
         con.close()
-    parts.append(_table(shown, [list(r) for r in data], types))
+    parts.append(_table(shown, [list(r) for r in data], types, marks=src.marks))
+    parts.append(src.marks.note(_HERE, _ELSEWHERE) if src.marks else "")
     parts.append(
         _cut_note(
             f"Showing the first {len(data):,} rows and {len(shown)} of {len(names):,} columns; "

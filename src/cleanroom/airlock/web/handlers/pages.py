@@ -20,6 +20,7 @@ from cleanroom.airlock.errors import InvalidInput, NotFound
 from cleanroom.airlock.inspect import sandboxed
 from cleanroom.airlock.service import VoteInput, current_files
 from cleanroom.airlock.states import DESCRIPTIONS, RELEASABLE_STATES, State
+from cleanroom.airlock.web import findings as table_findings
 from cleanroom.airlock.web.handlers.api import DownloadHandler
 from cleanroom.airlock.web.handlers.base import AirlockHandler, authenticated
 from cleanroom.airlock.web.serialise import request_model
@@ -35,11 +36,18 @@ def full_view_url(prefix: str, request_id: str, file_id: int) -> str:
 
 
 def render_preview(
-    path, media_type: str, name: str, sha256: str, full_url: str | None = None
+    path,
+    media_type: str,
+    name: str,
+    sha256: str,
+    full_url: str | None = None,
+    highlight: list[dict] | None = None,
 ) -> Markup:
-    """The file's preview, made in the sandbox (a failure there is a note, not an error)."""
+    """The file's preview, made in the sandbox (a failure there is a note, not an error);
+    a table marks the cells in ``highlight``."""
     try:
-        return Markup(sandboxed.preview(path, media_type, name, sha256, full_url))  # noqa: S704 - sanitised by previews
+        html = sandboxed.preview(path, media_type, name, sha256, full_url, highlight=highlight)
+        return Markup(html)  # noqa: S704 - sanitised by previews
     except Exception as error:  # noqa: BLE001 - a bad file must not break the page
         return Markup('<p class="error">The preview failed: {}</p>').format(str(error)[:300])
 
@@ -118,8 +126,14 @@ class RequestPage(PageHandler):
         previews: dict[str, Markup] = {}
         diffs: dict[str, Markup] = {}
         full_urls: dict[tuple[str, int], str] = {}
+        # The verified-table check of each current file, beside its preview (by name).
+        tables: dict[str, table_findings.TableReview] = {}
         if contents:
-            previews, diffs = await self.call(self._contents, request)
+            for f in current_files(request):
+                check = table_findings.table_check(request.checks, f.id)
+                if check is not None:
+                    tables[f.name] = table_findings.table_review(check, f.table_spec)
+            previews, diffs = await self.call(self._contents, request, tables)
             # Every version's full view, by (name, version): the current ones and the earlier.
             full_urls = {
                 (f.name, f.version): full_view_url(self.prefix, request.id, f.id)
@@ -147,6 +161,9 @@ class RequestPage(PageHandler):
             previews=previews,
             diffs=diffs,
             full_urls=full_urls,
+            tables=tables,
+            preview_rows=sandboxed.PREVIEW_ROWS,
+            rule_labels=table_findings.RULES,
             votable=votable,
             downloadable=is_requester and State(request.state) in RELEASABLE_STATES,
             in_clean_room=self.peer_in_clean_room(),
@@ -156,17 +173,22 @@ class RequestPage(PageHandler):
             and request.state in (State.DRAFT, State.SUBMITTED, State.IN_REVIEW, State.RETURNED),
         )
 
-    def _contents(self, request) -> tuple[dict, dict]:
+    def _contents(self, request, tables: dict) -> tuple[dict, dict]:
         """Previews of the current files and diffs against each one's previous version, each
-        made in a sandbox of its own, a few at a time (a sandbox is mostly waiting)."""
+        made in a sandbox of its own, a few at a time (a sandbox is mostly waiting). A
+        verified table's preview marks its flagged cells (``tables``: by file name)."""
         store = self.airlock.store
         previews, diffs = {}, {}
         with ThreadPoolExecutor(max_workers=SANDBOXES_PER_PAGE) as pool:
             for f in current_files(request):
                 path = store.verified_path(f.sha256)
                 url = full_view_url(self.prefix, request.id, f.id)
+                marks = None
+                if f.name in tables:
+                    shown = range(sandboxed.PREVIEW_ROWS)
+                    marks = table_findings.highlight(tables[f.name].findings, shown)
                 previews[f.name] = pool.submit(
-                    render_preview, path, f.media_type, f.name, f.sha256, url
+                    render_preview, path, f.media_type, f.name, f.sha256, url, marks
                 )
                 older = [o for o in request.files if o.name == f.name and o.version < f.version]
                 if older:
@@ -206,6 +228,8 @@ class FullViewPage(PageHandler):
             peer_in_clean_room=self.peer_in_clean_room(),
         )
         url = full_view_url(self.prefix, request.id, f.id)
+        check = table_findings.table_check(request.checks, f.id)
+        table = table_findings.table_review(check, f.table_spec) if check is not None else None
         shown = await self.call(
             sandboxed.full_page,
             path,
@@ -216,6 +240,7 @@ class FullViewPage(PageHandler):
             view=view,
             sha256=f.sha256,
             url=url,
+            highlight=None if view else self._marks(table, page, row),
         )
         may_review = await self.call(self.airlock.may_review, self.me, request)
         here, parent = ("review", "Waiting for me") if may_review else ("admin", "All requests")
@@ -231,7 +256,22 @@ class FullViewPage(PageHandler):
             url=url,
             view=view or "",
             views=list(sandboxed.FULL_VIEWS),
+            table=table,
         )
+
+    @staticmethod
+    def _marks(
+        table: table_findings.TableReview | None, page: str, row: int | None
+    ) -> list[dict] | None:
+        """The cells the page marks: the verified-table check's findings on its rows (on
+        the last page, whose rows are not known here, the last findings)."""
+        if table is None:
+            return None
+        if page == "last" and row is None:
+            return table_findings.highlight(table.findings, from_end=True)
+        n = sandboxed.FULL_VIEW_ROWS
+        number = (row - 1) // n + 1 if row is not None else int(page)
+        return table_findings.highlight(table.findings, range((number - 1) * n, number * n))
 
     def _query(self, views) -> tuple[str, int | None, str | None]:
         page = self.get_query_argument("page", "1").strip() or "1"
