@@ -95,3 +95,10 @@ def test_the_storage_quotas_are_settings_and_reach_the_airlocks_limits(tmp_path)
     assert (limits.max_drafts, limits.max_open_requests) == (2, 4)
     assert (limits.researcher_quota_bytes, limits.project_quota_bytes) == (3 * 1024**3, 7 * 1024**3)
     assert limits.max_files == 9 and limits.max_file_bytes == s.airlock_max_file_bytes
+
+
+def test_the_airlock_recomputes_tables_from_the_deployment_s_grant_cache(tmp_path):
+    from cleanroom.airlock.web.app import open_service
+
+    s = Settings.from_env({"CLEANROOM_STATE_DIR": str(tmp_path)})
+    assert open_service(s).grants_dir == tmp_path / "grants"

@@ -84,6 +84,7 @@ def open_service(settings):
     from cleanroom.airlock.service import AirlockService, Limits
     from cleanroom.airlock.store import BlobStore
     from cleanroom.audit import AuditLog
+    from cleanroom.catalog.data_plane import grants_dir
     from cleanroom.catalog.service import CatalogService
     from cleanroom.policy import PolicyClient
 
@@ -110,7 +111,7 @@ def open_service(settings):
         ),
         view_policy=PolicyClient(settings.policy_url, timeout=5.0),
         read_sessions=session_factory(create_airlock_engine(database, writer=False)),
-        grants_dir=settings.state_dir / "grants",
+        grants_dir=grants_dir(settings.state_dir),
     )
 
 
