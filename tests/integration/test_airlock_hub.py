@@ -742,9 +742,10 @@ def test_a_verified_table_is_recomputed_by_the_airlock_s_own_account_and_judged_
             headers={"X-Cleanroom-Table-Spec": spec_header(spec)},
         )
         assert put.status_code == 201, put.text
-        api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
-        request = api(hub, token, "GET", f"api/requests/{rid}").json()
-        (check,) = [c for c in request["checks"] if c["check"] == "table"]
+        submitted = api(hub, token, "POST", f"api/requests/{rid}/submit", json={})
+        assert submitted.status_code == 409, submitted.text  # refused: a cell fails
+        # Read as an admin: outside the clean room the requester sees no unreviewed checks.
+        (check,) = [c for c in as_admin(hub, rid)["checks"] if c["check"] == "table"]
         return check
 
     check = submit(table, doc)

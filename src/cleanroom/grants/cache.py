@@ -328,6 +328,31 @@ def airlock_copy(cache_dir: str | os.PathLike[str], key: str, *, timeout: float 
     )
 
 
+def wait_for_airlock_copy(
+    cache_dir: str | os.PathLike[str], key: str, *, timeout: float, poll: float = 0.2
+) -> Path:
+    """The airlock's copy of grant ``key`` once its manifest says it is complete, waiting up
+    to ``timeout`` seconds. This is how the airlock's own account reads it: only what that
+    account may open is read (the manifest and the copy beside it in ``airlock/<key>/``; not
+    ``locks/`` nor the researcher's copy, which are the writers'). Raises
+    :class:`AirlockCopyPending` when it is not complete by then."""
+    paths = GrantPaths.of(Path(cache_dir).absolute(), check_key(key))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            manifest = json.loads(paths.manifest.read_text())
+            if manifest.get("key") == key and _airlock_complete(manifest, paths):
+                return paths.airlock
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        if time.monotonic() >= deadline:
+            raise AirlockCopyPending(
+                f"the airlock's copy of grant {key} is not complete (waited {timeout:g} s): "
+                "it is still being written, or an admin must materialise the grant again"
+            )
+        time.sleep(poll)
+
+
 @dataclass(frozen=True)
 class GrantPaths:
     researcher: Path

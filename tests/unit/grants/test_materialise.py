@@ -695,3 +695,33 @@ def test_a_source_changed_before_the_airlock_copy_leaves_it_pending(
     with pytest.raises(materialise.AirlockCopyPending, match="nobody is writing it"):
         grant.wait_for_airlock(timeout=30)
     assert not grant.airlock_path.exists() and list((cache / "tmp").iterdir()) == []
+
+
+def test_the_airlock_waits_for_its_copy_without_the_writers_lock(
+    parquet_source, cache, monkeypatch
+):
+    """wait_for_airlock_copy reads only the airlock's folder (the airlock's account cannot
+    open locks/ nor the researcher's copy): it returns the copy once it is complete, and says
+    it is not when it never is."""
+    from cleanroom.grants import cache as cache_module
+
+    held = HeldAirlock(monkeypatch)
+    grant = materialise_grant(parquet_source.spec(), cache, airlock="background")
+    assert held.started.wait(30)
+
+    def no_lock(*args, **kwargs):
+        raise PermissionError("locks/ is the writers'")
+
+    with monkeypatch.context() as m:
+        m.setattr(cache_module.KeyLock, "acquire", no_lock)
+        # nor the researcher's copy (grants/researcher/ is 0700, the writers')
+        researcher = grant.researcher_path.parent.parent
+        researcher.rename(researcher.with_name("hidden"))
+        with pytest.raises(materialise.AirlockCopyPending, match="not complete"):
+            cache_module.wait_for_airlock_copy(cache, grant.key, timeout=0.3, poll=0.05)
+        releaser = threading.Timer(0.3, held.release.set)
+        releaser.start()
+        copy = cache_module.wait_for_airlock_copy(cache, grant.key, timeout=30, poll=0.05)
+        releaser.join()
+        researcher.with_name("hidden").rename(researcher)
+    assert copy == grant.airlock_path and copy.is_file()

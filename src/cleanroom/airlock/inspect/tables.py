@@ -44,6 +44,8 @@ FILE_MEDIA_TYPES = {
 # Aggregates over a measure that need numbers.
 NUMERIC_AGGREGATES = {"sum", "mean", "median"}
 MAX_FINDINGS_SHOWN = 200
+# How long a submission waits for the airlock's copy of a grant that is still being written.
+COPY_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ def check_table(
     the grant's airlock copy under ``grants_dir``, then the release policy's ``rules``
     (None: they could not be read, so nothing is checked and the outcome is an error)."""
     from cleanroom import sandbox
-    from cleanroom.grants.cache import AirlockCopyPending, airlock_copy
+    from cleanroom.grants.cache import AirlockCopyPending, wait_for_airlock_copy
     from cleanroom.tables import rules as table_rules
     from cleanroom.tables.recompute import RECOMPUTE_LIMITS
 
@@ -219,7 +221,7 @@ def check_table(
     if grants_dir is None:
         return error("this airlock has no grant copies to recompute tables from")
     try:
-        copy = airlock_copy(grants_dir, resolved.grant_key, timeout=30)
+        copy = wait_for_airlock_copy(grants_dir, resolved.grant_key, timeout=COPY_WAIT_SECONDS)
     except (AirlockCopyPending, OSError) as why:
         return error(
             f"the airlock's copy of the {resolved.dataset} grant is not ready ({why}); "
