@@ -46,6 +46,12 @@ MARKDOWN = "text/markdown"
 PYTHON = "text/x-python"
 R = "text/x-r"
 SQL = "text/x-sql"
+# Issue 15 (file checks): detected from the content too.
+TSV = "text/tab-separated-values"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP = "application/zip"
+PICKLE = "application/x-python-pickle"  # pickle, joblib
+TORCH = "application/x-pytorch"  # torch.save's zip of a pickle and tensors (.pt, .pth)
 
 # Between text types, and only there, the name decides (lower-cased suffix).
 TEXT_TYPES_BY_SUFFIX = {
