@@ -9,8 +9,10 @@ media types, so the type must come from the content: a file named ``.png`` that 
 not ``image/png``. Binary formats are recognised by their structure (magic bytes at the start
 *and* the end, so a truncated file is not mistaken for a whole one); text is text when it is
 valid UTF-8 without control characters, and only then does the name choose between the text
-types (``.py`` code, ``.csv`` a table that parses as one, ...). Anything not recognised,
-pickles (torch ``.pt``/``.pkl``) included, is ``application/octet-stream``: never parsed.
+types (``.py`` code, ``.csv`` a table that parses as one, ...). Pickles (protocol 2 to 5,
+joblib's too) and torch.save's zips are recognised by their framing only, never unpickled;
+other zips (and XLSX workbooks) by their end-of-central-directory record and their member
+names. Anything not recognised is ``application/octet-stream``: never parsed.
 
 Work is bounded: a prefix and a tail are read; a text file is checked whole only up to
 :data:`TEXT_SCAN_MAX_BYTES`; structures (Parquet footer, safetensors header, ONNX top-level
@@ -56,6 +58,7 @@ TORCH = "application/x-pytorch"  # torch.save's zip of a pickle and tensors (.pt
 # Between text types, and only there, the name decides (lower-cased suffix).
 TEXT_TYPES_BY_SUFFIX = {
     ".csv": CSV,
+    ".tsv": TSV,
     ".md": MARKDOWN,
     ".markdown": MARKDOWN,
     ".py": PYTHON,
@@ -80,6 +83,10 @@ PARQUET_MAX_FOOTER = 16 * 1024 * 1024
 ONNX_MAX_FIELDS = 4096
 # Rows parsed to decide that a ``.csv`` is a table.
 CSV_CHECK_ROWS = 200
+# Largest zip central directory read, and most members listed, to tell a zip's kind (a
+# larger one is still a zip, by its structure: the archive check refuses it).
+ZIP_MAX_CENTRAL_DIRECTORY = 16 * 1024 * 1024
+ZIP_MAX_MEMBERS_LISTED = 100_000
 
 # A PDF's header, and its end: "startxref <offset> %%EOF" and one end of line.
 _PDF_HEADER = re.compile(rb"%PDF-[12]\.\d[\r\n]")
@@ -93,6 +100,18 @@ PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 JPEG_SOI = b"\xff\xd8\xff"
 JPEG_EOI = b"\xff\xd9"
 PARQUET_MAGIC = b"PAR1"
+ZIP_LOCAL_HEADER = b"PK\x03\x04"
+ZIP_END = b"PK\x05\x06"  # end of central directory record (22 bytes + a comment)
+ZIP64_END_LOCATOR = b"PK\x06\x07"
+ZIP_END_MAX_COMMENT = 0xFFFF
+# A pickle of protocol 2 or later: PROTO and its number first, STOP last.
+PICKLE_PROTOCOLS = range(2, 6)
+PICKLE_STOP = b"."
+# What torch.save's zip holds besides ``<name>/data.pkl`` (all under one top folder).
+TORCH_MEMBERS = re.compile(
+    r"[^/]+/(data\.pkl|data/[^/]+|version|byteorder|\.data/[^/]+|\.format_version|"
+    r"\.storage_alignment|constants\.pkl|code/.+)"
+)
 
 # ONNX ModelProto top-level fields: number -> protobuf wire type (0 varint, 2 length-delimited).
 _ONNX_MODEL_FIELDS = {
@@ -152,6 +171,8 @@ def detect_media_type(path: Path, name: str) -> str:
     media_type = TEXT_TYPES_BY_SUFFIX.get(suffix, TEXT)
     if media_type == CSV and not looks_like_csv(text, truncated=size > len(prefix)):
         return TEXT
+    if media_type == TSV and not looks_like_csv(text, truncated=size > len(prefix), delimiter="\t"):
+        return TEXT
     return media_type
 
 
@@ -194,9 +215,120 @@ def _binary_type(f: io.BufferedReader, size: int, prefix: bytes, tail: bytes) ->
         return SAFETENSORS
     if is_onnx(f, size, prefix):
         return ONNX
+    if is_pickle(prefix, tail):
+        return PICKLE
+    if prefix.startswith((ZIP_LOCAL_HEADER, ZIP_END)):
+        names = zip_member_names(f, size)
+        if names is None:
+            return OCTET_STREAM  # a broken zip
+        return zip_kind(names)
     if prefix.startswith((b"%PDF-", PARQUET_MAGIC)):
         return OCTET_STREAM  # a broken PDF or Parquet file, even if its bytes happen to be text
     return None
+
+
+# --- pickles and zips (never unpickled, never extracted here) --------------------------------
+
+
+def is_pickle(prefix: bytes, tail: bytes) -> bool:
+    """A pickle of protocol 2 to 5 (``pickle``, ``joblib.dump``): PROTO and a protocol number
+    first, STOP last. Only the framing: nothing is unpickled or even parsed here."""
+    return (
+        len(prefix) >= 3
+        and prefix[0] == 0x80
+        and prefix[1] in PICKLE_PROTOCOLS
+        and tail.endswith(PICKLE_STOP)
+    )
+
+
+def find_zip_end(f: io.BufferedReader, size: int) -> tuple[int, int, int, int] | None:
+    """A zip's end of central directory: (its offset, member count, central directory size,
+    central directory offset), read from the file's last 64 KiB; None when there is none, or
+    its numbers do not fit the file exactly (data before the first member or after the
+    comment). A zip64 end record is followed to its numbers. The file position is restored.
+    """
+    try:
+        start = max(0, size - 22 - ZIP_END_MAX_COMMENT)
+        f.seek(start)
+        tail = f.read(size - start)
+        pos = tail.rfind(ZIP_END)
+        while pos >= 0:
+            record = tail[pos : pos + 22]
+            if len(record) == 22:
+                _, _, _, _, count, cd_size, cd_offset, comment = struct.unpack("<4s4H2LH", record)
+                if pos + 22 + comment == len(tail):
+                    end = start + pos
+                    if 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
+                        return _zip64_end(f, end)
+                    if cd_offset + cd_size == end:
+                        return end, count, cd_size, cd_offset
+                    return None
+            pos = tail.rfind(ZIP_END, 0, pos)
+        return None
+    finally:
+        f.seek(0)
+
+
+def _zip64_end(f: io.BufferedReader, end: int) -> tuple[int, int, int, int] | None:
+    if end < 20 + 56:
+        return None
+    f.seek(end - 20)
+    locator = f.read(20)
+    if not locator.startswith(ZIP64_END_LOCATOR):
+        return None
+    (record_offset,) = struct.unpack("<Q", locator[8:16])
+    if record_offset + 56 > end - 20:
+        return None
+    f.seek(record_offset)
+    record = f.read(56)
+    if not record.startswith(b"PK\x06\x06"):
+        return None
+    count, cd_size, cd_offset = struct.unpack("<QQQ", record[32:56])
+    if cd_offset + cd_size != record_offset:
+        return None
+    return record_offset, count, cd_size, cd_offset
+
+
+def zip_member_names(f: io.BufferedReader, size: int) -> list[str] | None:
+    """The member names of a zip from its central directory (bounded), or None when the file
+    is not a well-formed zip. A central directory too large to list gives ``[]`` (a zip of
+    unknown kind). Nothing is extracted."""
+    end = find_zip_end(f, size)
+    if end is None:
+        return None
+    _, count, cd_size, cd_offset = end
+    if cd_size > ZIP_MAX_CENTRAL_DIRECTORY or count > ZIP_MAX_MEMBERS_LISTED:
+        return []
+    try:
+        f.seek(cd_offset)
+        directory = f.read(cd_size)
+    finally:
+        f.seek(0)
+    names: list[str] = []
+    pos = 0
+    for _ in range(count):
+        if directory[pos : pos + 4] != b"PK\x01\x02" or pos + 46 > len(directory):
+            return None
+        name_len, extra_len, comment_len = struct.unpack("<3H", directory[pos + 28 : pos + 34])
+        name = directory[pos + 46 : pos + 46 + name_len]
+        names.append(name.decode("utf-8", "replace"))
+        pos += 46 + name_len + extra_len + comment_len
+    return names if pos == len(directory) else None
+
+
+def zip_kind(names: list[str]) -> str:
+    """Which kind of zip these member names make: an XLSX workbook, torch.save's model, or
+    any other zip (an archive)."""
+    if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+        return XLSX
+    tops = {n.split("/", 1)[0] for n in names}
+    if (
+        len(tops) == 1
+        and any(n.endswith("/data.pkl") and n.count("/") == 1 for n in names)
+        and all(TORCH_MEMBERS.fullmatch(n) for n in names)
+    ):
+        return TORCH
+    return ZIP
 
 
 # --- images and documents ------------------------------------------------------------------
@@ -485,19 +617,22 @@ def looks_like_svg(text: str) -> bool:
     return False
 
 
-def looks_like_csv(text: str, truncated: bool) -> bool:
-    """Comma-separated rows with the header's number of fields (the first CSV_CHECK_ROWS)."""
+def looks_like_csv(text: str, truncated: bool, delimiter: str = ",") -> bool:
+    """Comma-separated rows with the header's number of fields (the first CSV_CHECK_ROWS);
+    with ``delimiter="\\t"``, tab-separated ones (a TSV has at least two columns)."""
     lines = text.lstrip("\ufeff").splitlines(keepends=True)
     if truncated and lines:
         lines = lines[:-1]  # the last line may be cut at the prefix's end
     rows = []
     try:
-        for row in csv.reader(lines[: CSV_CHECK_ROWS * 4], strict=True):
+        for row in csv.reader(lines[: CSV_CHECK_ROWS * 4], strict=True, delimiter=delimiter):
             if row:
                 rows.append(row)
             if len(rows) >= CSV_CHECK_ROWS:
                 break
     except csv.Error:
+        return False
+    if delimiter != "," and rows and len(rows[0]) < 2:
         return False
     return bool(rows) and all(len(row) == len(rows[0]) for row in rows)
 
