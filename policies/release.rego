@@ -35,7 +35,10 @@ settings := {
 #   A type not listed here (e.g. "other") is never released.
 file_types := {
 	"table": {
-		"media_types": {"text/csv", "application/vnd.apache.parquet", "application/x-parquet"},
+		"media_types": {
+			"text/csv", "text/tab-separated-values", "application/vnd.apache.parquet", "application/x-parquet",
+			"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+		},
 		"max_bytes": 10485760,
 	},
 	"figure": {
@@ -43,8 +46,15 @@ file_types := {
 		"max_bytes": 10485760,
 	},
 	"model": {
-		"media_types": {"application/octet-stream", "application/onnx", "application/x-safetensors"},
+		"media_types": {
+			"application/octet-stream", "application/onnx", "application/x-safetensors",
+			"application/x-python-pickle", "application/x-pytorch",
+		},
 		"max_bytes": 209715200,
+	},
+	"archive": {
+		"media_types": {"application/zip"},
+		"max_bytes": 104857600,
 	},
 	"notebook": {
 		"media_types": {"application/x-ipynb+json"},
@@ -75,7 +85,14 @@ data_owner_types := {"model"}
 #   Checks a file of a media type must have had (by name, run by the airlock in its sandbox)
 #   before it may leave: the pdf check reports pages, bytes after %%EOF, embedded files,
 #   scripts and forms.
-required_checks := {"application/pdf": {"pdf"}}
+required_checks := {
+	"application/pdf": {"pdf"},
+	"application/onnx": {"model"},
+	"application/x-safetensors": {"model"},
+	"application/x-python-pickle": {"model"},
+	"application/x-pytorch": {"model"},
+	"application/zip": {"archive"},
+}
 
 # METADATA
 # description: |
@@ -348,4 +365,51 @@ notes contains msg if {
 	some f in files
 	f.media_type in more_review_media_types
 	msg := sprintf("%s is %s: it can hold more than its pages show, so %d reviewers", [f.path, f.media_type, settings.reviewers_for_media_types])
+}
+
+# --- models and archives (issue 15: file checks, part "models") ---------------------------------
+
+# METADATA
+# description: |
+#   Model formats that hold only tensors and a graph (nothing runs when they are loaded). A
+#   model of another media type (a pickle, torch.save's zip) gets a note saying to prefer these;
+#   its model check also warns, so reviewers_on_warning reviewers look at it.
+prefer_model_media_types := {"application/onnx", "application/x-safetensors"}
+
+# METADATA
+# description: |
+#   Media types an archive's member may never have, whatever file type allows them: archives
+#   (no nesting), content of unknown type, pickles and torch zips (their imports are checked
+#   only as files of their own), and any media type with a required check (the check runs on
+#   files, not on members: release such a member as a file of its own).
+archive_member_refused_media_types := {
+	"application/zip",
+	"application/octet-stream",
+	"application/x-python-pickle",
+	"application/x-pytorch",
+}
+
+# METADATA
+# description: The media types an archive's member may have (any file type's, less the refused).
+archive_member_media_types contains t if {
+	some ft in file_types
+	some t in ft.media_types
+	not t in archive_member_refused_media_types
+	not required_checks[t]
+}
+
+reasons contains msg if {
+	some c in checks
+	c.check == "archive"
+	some finding in object.get(c, "findings", [])
+	is_string(finding.media_type)
+	not finding.media_type in archive_member_media_types
+	msg := sprintf("%s: the archive's member %s is %s, which may not leave inside an archive (allowed: %s); release it as a file of its own or leave it out", [subject(c), object.get(finding, "location", "(unnamed)"), finding.media_type, concat(", ", sort(archive_member_media_types))])
+}
+
+notes contains msg if {
+	some f in files
+	f.type == "model"
+	not f.media_type in prefer_model_media_types
+	msg := sprintf("%s is %s: models in %s are preferred (nothing in them runs when they are loaded)", [f.path, f.media_type, concat(" or ", sort(prefer_model_media_types))])
 }

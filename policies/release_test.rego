@@ -147,14 +147,17 @@ cases := {
 	"a file type that is not listed is denied": {
 		"input": patch(clean, "/request/files/1/type", "other"),
 		"allow": false,
-		"reasons": ["out/yield.png: files of type \"other\" cannot be released (allowed: code, figure, model, notebook, report, table, text)"],
+		"reasons": ["out/yield.png: files of type \"other\" cannot be released (allowed: archive, code, figure, model, notebook, report, table, text)"],
 		"reviewers": 1,
 		"owners": [],
 	},
 	"a media type that does not fit the file type is denied": {
 		"input": patch(clean, "/request/files/0/media_type", "application/zip"),
 		"allow": false,
-		"reasons": ["out/yield_by_plant.csv: a table cannot have the media type \"application/zip\" (allowed: application/vnd.apache.parquet, application/x-parquet, text/csv)"],
+		"reasons": [
+			"out/yield_by_plant.csv: a table cannot have the media type \"application/zip\" (allowed: application/vnd.apache.parquet, application/vnd.openxmlformats-officedocument.spreadsheetml.sheet, application/x-parquet, text/csv, text/tab-separated-values)",
+			"out/yield_by_plant.csv: the archive check has not looked at this file, and a file of media type application/zip needs it",
+		],
 		"reviewers": 1,
 		"owners": [],
 	},

@@ -167,7 +167,7 @@ CONTENT_CASES = [
         "application/x-safetensors",
     ),
     ("onnx", onnx_bytes(), "model.onnx", "application/onnx"),
-    ("pickle", PICKLE_BYTES, "model.pkl", "application/octet-stream"),
+    ("pickle", PICKLE_BYTES, "model.pkl", "application/x-python-pickle"),
     (
         "torch-zip",
         b"PK\x03\x04" + bytes(60) + b"archive/data.pkl",
@@ -209,9 +209,9 @@ MISMATCHED_NAMES = [
     ("svg named png", SVG_TEXT, "figure.png", "image/svg+xml"),
     ("svg named txt", SVG_TEXT, "notes.txt", "image/svg+xml"),
     ("notebook named py", json.dumps(notebook_dict()), "x.py", "application/x-ipynb+json"),
-    ("pickle named onnx", PICKLE_BYTES, "model.onnx", "application/octet-stream"),
-    ("pickle named safetensors", PICKLE_BYTES, "m.safetensors", "application/octet-stream"),
-    ("pickle named csv", PICKLE_BYTES, "t.csv", "application/octet-stream"),
+    ("pickle named onnx", PICKLE_BYTES, "model.onnx", "application/x-python-pickle"),
+    ("pickle named safetensors", PICKLE_BYTES, "m.safetensors", "application/x-python-pickle"),
+    ("pickle named csv", PICKLE_BYTES, "t.csv", "application/x-python-pickle"),
     ("json named ipynb", '{"cells": "no"}', "x.ipynb", "text/plain"),
     ("ragged csv", "a,b\n1,2,3\n4\n", "t.csv", "text/plain"),
     ("csv with bad quoting", 'a,b\n"x"y,1\n', "t.csv", "text/plain"),
@@ -376,7 +376,11 @@ def test_every_detected_type_is_one_the_release_policy_knows():
         mediatypes.SAFETENSORS,
         mediatypes.NOTEBOOK,
         mediatypes.TEXT,
+        mediatypes.PICKLE,
+        mediatypes.TORCH,
+        mediatypes.ZIP,
+        mediatypes.XLSX,
         *mediatypes.TEXT_TYPES_BY_SUFFIX.values(),
     }
     assert returned <= known, returned - known
-    assert len(returned) == 15
+    assert len(returned) == 20
