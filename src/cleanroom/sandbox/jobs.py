@@ -85,6 +85,18 @@ def table_recompute(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any
     return recompute_table(inputs[0], inputs[1], params)
 
 
+def model_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.models import inspect_model
+
+    return inspect_model(inputs[0], params["media_type"])
+
+
+def archive_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.archives import inspect_archive
+
+    return inspect_archive(inputs[0])
+
+
 JOBS: dict[str, Job] = {
     "media-type": media_type,
     "preview": preview,
@@ -94,4 +106,6 @@ JOBS: dict[str, Job] = {
     "full-page": full_page,
     "probe": probe,
     "table-recompute": table_recompute,
+    "model-inspect": model_inspect,
+    "archive-inspect": archive_inspect,
 }
