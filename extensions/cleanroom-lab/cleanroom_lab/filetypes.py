@@ -9,7 +9,16 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 #: The airlock's file types (the contract's ``type`` query parameter), in the dialog's order.
-FILE_TYPES: tuple[str, ...] = ("table", "figure", "model", "notebook", "text", "code", "report")
+FILE_TYPES: tuple[str, ...] = (
+    "table",
+    "figure",
+    "model",
+    "notebook",
+    "text",
+    "code",
+    "report",
+    "archive",
+)
 
 #: A file's suffix suggests its type; the researcher can change it in the dialog.
 SUFFIX_TYPES: dict[str, str] = {
@@ -36,6 +45,7 @@ SUFFIX_TYPES: dict[str, str] = {
     ".txt": "text",
     ".md": "text",
     ".html": "text",
+    ".zip": "archive",
 }
 
 #: What a single cell output may become: its file suffix, airlock type and media type.

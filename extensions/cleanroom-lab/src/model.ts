@@ -197,5 +197,6 @@ export const FILE_TYPES = [
   'notebook',
   'text',
   'code',
-  'report'
+  'report',
+  'archive'
 ] as const;

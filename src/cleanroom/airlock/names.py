@@ -10,7 +10,17 @@ MAX_NAME = 255
 # The file types of the policy input schema (policies/input.schema.json, file.type); the
 # release policy decides which of them may leave. tests/unit/airlock/test_file_types.py keeps
 # this copy, the OpenAPI document's, release.rego's and the extension's in agreement.
-FILE_TYPES = ("table", "figure", "model", "notebook", "text", "code", "report", "other")
+FILE_TYPES = (
+    "table",
+    "figure",
+    "model",
+    "notebook",
+    "text",
+    "code",
+    "report",
+    "archive",
+    "other",
+)
 
 
 def check_file_name(name: str) -> str:

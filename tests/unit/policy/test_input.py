@@ -125,7 +125,7 @@ INVALID = [
     ("release", "clean", "request", _REMOVE),
     ("release", "clean", "request/files/0/size", -1),
     ("release", "clean", "request/files/0/sha256", "xyz"),
-    ("release", "clean", "request/files/0/type", "archive"),
+    ("release", "clean", "request/files/0/type", "dataset"),
     ("release", "clean", "request/checks/0/status", "ok"),
     ("review", "reviewer", "request/requester", {"name": "alice"}),
 ]
