@@ -27,12 +27,15 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.sandbox import Limits
+
+if TYPE_CHECKING:  # checks.py imports this module
+    from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
 
 ARCHIVE_CHECK = "archive"
 
@@ -62,10 +65,10 @@ ARCHIVE_SANDBOX_LIMITS = Limits(cpu_seconds=120, wall_seconds=180.0)
 FIX = "make the archive again with plain files only (no links, nested archives or passwords)"
 
 
-def check_archive(subject) -> Any:
+def check_archive(subject: CheckSubject) -> CheckOutcome:
     """The ``archive`` check: :func:`inspect_archive` in the sandbox, then
     :func:`archive_outcome`."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome
+    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     result = sandbox.run_warm("archive-inspect", subject.path, None, ARCHIVE_SANDBOX_LIMITS)
     if not result.ok or not isinstance(result.value, dict):
@@ -77,9 +80,9 @@ def check_archive(subject) -> Any:
     return archive_outcome(result.value)
 
 
-def archive_outcome(info: dict) -> Any:
+def archive_outcome(info: dict) -> CheckOutcome:
     """The ``archive`` check's outcome from what :func:`inspect_archive` found (pure)."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome
+    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     metrics = info.get("metrics", {})
     findings = tuple(info.get("problems", [])) + tuple(info.get("members", []))

@@ -27,12 +27,15 @@ import ast
 import math
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cleanroom import sandbox
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.sandbox import Limits
+
+if TYPE_CHECKING:  # checks.py imports this module
+    from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
 
 MODEL_CHECK = "model"
 
@@ -78,9 +81,9 @@ IMPORT_NOTES = {True: "unsafe: runs code or reaches the system", False: "importe
 FIX = "save the model with safetensors or export it to ONNX, and replace the file"
 
 
-def check_model(subject) -> Any:
+def check_model(subject: CheckSubject) -> CheckOutcome:
     """The ``model`` check: :func:`inspect_model` in the sandbox, then :func:`model_outcome`."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome
+    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     result = sandbox.run_warm(
         "model-inspect", subject.path, {"media_type": subject.media_type}, MODEL_LIMITS
@@ -94,9 +97,9 @@ def check_model(subject) -> Any:
     return model_outcome(result.value)
 
 
-def model_outcome(info: dict) -> Any:
+def model_outcome(info: dict) -> CheckOutcome:
     """The ``model`` check's outcome from what :func:`inspect_model` found (pure)."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome
+    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     def outcome(status, message, findings=()):
         return CheckOutcome(MODEL_CHECK, status, message, tuple(findings), info.get("metrics", {}))
@@ -237,8 +240,8 @@ def scan_pickle(data: bytes) -> dict:
             for alias in node.names:
                 name = f"{module}.{alias.name}" if module else alias.name
                 safe_builtin = module in ("builtins", "__builtin__") and alias.name in SAFE_BUILTINS
-                unsafe = _unsafe(name, id(node) in flagged and not safe_builtin)
-                names[name] = names.get(name, False) or unsafe
+                flag = _unsafe(name, id(node) in flagged and not safe_builtin)
+                names[name] = names.get(name, False) or flag
         else:
             for alias in node.names:
                 names[alias.name] = names.get(alias.name, False) or _unsafe(
