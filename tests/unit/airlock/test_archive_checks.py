@@ -191,3 +191,40 @@ def test_pickles_and_tsv_are_detected(tmp_path, content, name, expected):
     path = tmp_path / "blob"
     path.write_bytes(content)
     assert mt.detect_media_type(path, name) == expected
+
+
+def test_bytes_no_member_holds_are_refused_comments(tmp_path):
+    path = tmp_path / "c.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("t.csv", CSV)
+        z.comment = b"p1,0.5\np2,0.7\n"
+    hits = refused(archive_check(path), "hidden")
+    assert hits[0]["bytes"] == 14
+
+
+def test_bytes_between_members_are_refused(tmp_path):
+    path = make_zip(tmp_path / "g.zip", [("a.csv", CSV), ("b.csv", CSV)])
+    with zipfile.ZipFile(path) as z:
+        second = z.infolist()[1].header_offset
+    raw = bytearray(path.read_bytes())
+    hidden = b"rows the reviewer never sees\n" * 10
+    raw[second:second] = hidden
+    # Shift what follows: the second member's offset and the central directory's.
+    central = raw.index(b"PK\x01\x02")
+    central2 = raw.index(b"PK\x01\x02", central + 4)
+    struct.pack_into("<I", raw, central2 + 42, second + len(hidden))
+    end = raw.rindex(b"PK\x05\x06")
+    struct.pack_into("<I", raw, end + 16, struct.unpack_from("<I", raw, end + 16)[0] + len(hidden))
+    path.write_bytes(bytes(raw))
+    with zipfile.ZipFile(path) as z:  # control: an ordinary reader finds both members intact
+        assert z.read("b.csv") == CSV and z.testzip() is None
+    hits = refused(archive_check(path), "hidden")
+    assert hits[0]["bytes"] == len(hidden)
+
+
+def test_a_large_extra_field_is_refused(tmp_path):
+    info = zipfile.ZipInfo("t.csv")
+    info.extra = struct.pack("<HH", 0xCAFE, 1000) + bytes(1000)
+    path = make_zip(tmp_path / "x.zip", [(info, CSV)])
+    hits = refused(archive_check(path), "hidden")
+    assert hits[0]["location"] == "t.csv"

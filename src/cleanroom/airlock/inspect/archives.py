@@ -9,7 +9,8 @@ An archive is refused (fail) when anything in it could hide from the reviewer or
 opens it: a zip bomb (uncompressed sizes or ratios over :data:`ARCHIVE_LIMITS`, checked from
 the central directory first and again while each member is read, so a header that lies is
 caught too), a nested archive (no nesting at all: a zip, or torch.save's zip, inside the zip),
-links (symbolic links and other non-regular members, from ``external_attr``), absolute paths
+links (symbolic links and other non-regular members, from ``external_attr``), bytes no member
+holds (comments, large extra fields, gaps between members, overlapping members), absolute paths
 or ``..``, encrypted members, duplicate names (also after case folding), unsupported
 compression, and members that cannot be read whole. Every other member is extracted, bounded,
 into the sandbox's private /tmp and its media type found from its bytes
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -48,6 +50,8 @@ ARCHIVE_LIMITS: dict[str, int] = {
     "max_ratio": 100,
     "min_ratio_bytes": 1024**2,
     "max_name_bytes": 1024,
+    # Extra fields carry timestamps and owners (tens of bytes); more is a hiding place.
+    "max_extra_bytes": 256,
 }
 # Media types found inside an archive that are archives themselves (no nesting).
 NESTED_ARCHIVE_TYPES = frozenset({mt.ZIP, mt.TORCH})
@@ -179,7 +183,7 @@ def inspect_archive(path: Path) -> dict:
             }
         try:
             with zipfile.ZipFile(f) as zf:
-                return _inspect_members(zf)
+                return _inspect_members(zf, hidden_places(f, zf, cd_offset=end[3]))
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
             return {
                 "problems": [
@@ -188,10 +192,61 @@ def inspect_archive(path: Path) -> dict:
             }
 
 
-def _inspect_members(zf: zipfile.ZipFile) -> dict:
+def hidden_places(f: Any, zf: zipfile.ZipFile, cd_offset: int) -> list[dict[str, Any]]:
+    """Where a zip can carry bytes no member holds, so that no one extracting it (the reviewer
+    included) sees them: comments (the archive's, a member's), large extra fields, and bytes
+    between or under the members (a gap, or members overlapping, as bombs do)."""
+    problems: list[dict[str, Any]] = []
+    comments = len(zf.comment) + sum(len(i.comment) for i in zf.infolist())
+    if comments:
+        problems.append(_problem("hidden", None, f"{comments:,} bytes of comments", bytes=comments))
+    spans: list[tuple[int, int, str]] = []
+    for info in zf.infolist():
+        f.seek(info.header_offset)
+        header = f.read(30)
+        if len(header) < 30 or not header.startswith(b"PK\x03\x04"):
+            problems.append(_problem("structure", info.filename, "its local header is missing"))
+            continue
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        if max(extra_len, len(info.extra)) > ARCHIVE_LIMITS["max_extra_bytes"]:
+            problems.append(
+                _problem(
+                    "hidden",
+                    info.filename,
+                    f"{_shown(info.filename)} has {max(extra_len, len(info.extra)):,} bytes of "
+                    "extra fields",
+                )
+            )
+        end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+        if info.flag_bits & 0x8:  # a data descriptor follows the data
+            f.seek(end)
+            signed = f.read(4) == b"PK\x07\x08"
+            end += (4 if signed else 0) + (20 if info.file_size >= 0xFFFFFFFF else 12)
+        spans.append((info.header_offset, end, info.filename))
+    f.seek(0)
+    position, unaccounted = 0, 0
+    for start, end, name in sorted(spans):
+        if start < position:
+            problems.append(_problem("bomb", name, f"{_shown(name)} overlaps the member before it"))
+        unaccounted += max(0, start - position)
+        position = max(position, end)
+    unaccounted += max(0, cd_offset - position)
+    if unaccounted:
+        problems.append(
+            _problem(
+                "hidden",
+                None,
+                f"{unaccounted:,} bytes between the members belong to none of them",
+                bytes=unaccounted,
+            )
+        )
+    return problems
+
+
+def _inspect_members(zf: zipfile.ZipFile, hidden: list[dict[str, Any]]) -> dict:
     limits = ARCHIVE_LIMITS
     infos = zf.infolist()
-    problems: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = list(hidden)
     members: list[dict[str, Any]] = []
     declared = sum(i.file_size for i in infos)
     compressed = sum(i.compress_size for i in infos)
