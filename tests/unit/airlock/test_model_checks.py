@@ -261,3 +261,21 @@ def test_onnx_tensors_inside_node_attributes_are_counted(tmp_path):
         48,
         3,
     )
+
+
+def test_every_pickle_in_a_stream_is_scanned_not_only_the_first(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"w": [1.0]}, protocol=4) + evil_pickle(marker))
+    media_type, outcome = model_check(path)
+    assert media_type == mt.PICKLE
+    assert outcome.status == CheckStatus.FAIL and "posix.system" in outcome.message
+    assert outcome.metrics["pickles"] == 2
+    assert not marker.exists()
+
+
+def test_bytes_after_a_pickle_that_are_no_pickle_are_an_error(tmp_path):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"w": [1.0]}, protocol=4) + b"hidden rows p1,0.5.")
+    _, outcome = model_check(path)
+    assert outcome.status == CheckStatus.ERROR

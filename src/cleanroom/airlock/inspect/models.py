@@ -27,7 +27,7 @@ import ast
 import math
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.enums import CheckStatus
@@ -70,6 +70,8 @@ UNSAFE_IMPORTS = frozenset(
 )
 # What the sandbox reads at most: one pickle (a file, or a zip's member), to be scanned.
 PICKLE_MAX_BYTES = 256 * 1024**2
+# Most pickles read one after another from one stream.
+MAX_PICKLES = 64
 # Most imports listed in the findings (the metrics count them all).
 MAX_LISTED_IMPORTS = 200
 # ONNX metadata (metadata_props and doc strings) above this many bytes warns: free text that a
@@ -216,51 +218,89 @@ def _unsafe(name: str, fickling_unsafe: bool) -> bool:
     return fickling_unsafe or bool(prefixes & UNSAFE_IMPORTS)
 
 
+def split_pickles(data: bytes) -> list[bytes]:
+    """The pickles one after another in ``data``, each up to its STOP (read as opcodes with
+    ``pickletools``, nothing executed): a stream can hold more than one, and what follows the
+    first STOP would otherwise go unread. Raises ``ValueError`` when the bytes after a STOP
+    are not another pickle, or there are more than MAX_PICKLES."""
+    import io
+    import pickletools
+
+    stream = io.BytesIO(data)
+    pieces: list[bytes] = []
+    while stream.tell() < len(data):
+        if len(pieces) >= MAX_PICKLES:
+            raise ValueError(f"more than {MAX_PICKLES} pickles in one stream")
+        start = stream.tell()
+        end = None
+        for opcode, _arg, pos in pickletools.genops(stream):
+            if opcode.name == "STOP":
+                end = (pos or 0) + 1
+        if end is None:
+            raise ValueError("a pickle without STOP")
+        pieces.append(data[start:end])
+        stream.seek(end)
+    return pieces
+
+
 def scan_pickle(data: bytes) -> dict:
-    """The imports of one pickle, read as opcodes by fickling (nothing is imported or called).
+    """The imports of every pickle in ``data``, read as opcodes by fickling (nothing is
+    imported or called).
 
     Returns ``imports`` (module.name, sorted), ``unsafe`` (those of them that are unsafe) and
     ``metrics``; or ``error`` when the opcodes cannot be read (joblib's inline numpy arrays,
     a truncated or crafted stream).
     """
-    from fickling.analysis import SAFE_BUILTINS, Severity, check_safety
+    from fickling.analysis import SAFE_BUILTINS, check_safety
     from fickling.fickle import Pickled
 
+    names: dict[str, bool] = {}
+    opcodes = 0
+    severities: list[Any] = []
     try:
-        pickled = Pickled.load(data)
-        imported = list(pickled.properties.imports)
-        flagged = {id(node) for node in pickled.unsafe_imports()}
-        severity = check_safety(pickled).severity
+        pieces = split_pickles(data)
+        for piece in pieces:
+            pickled = Pickled.load(piece)
+            imported = list(pickled.properties.imports)
+            flagged = {id(node) for node in pickled.unsafe_imports()}
+            severities.append(check_safety(pickled).severity)
+            opcodes += len(pickled)
+            for node in imported:
+                for name, fickling_unsafe in _import_names(
+                    node, id(node) in flagged, SAFE_BUILTINS
+                ):
+                    names[name] = names.get(name, False) or _unsafe(name, fickling_unsafe)
     except Exception as error:  # noqa: BLE001 - any parse failure means "not scanned"
         return {"error": f"its opcodes could not be read as a pickle ({type(error).__name__})"}
-    names: dict[str, bool] = {}
-    for node in imported:
-        if isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            for alias in node.names:
-                name = f"{module}.{alias.name}" if module else alias.name
-                safe_builtin = module in ("builtins", "__builtin__") and alias.name in SAFE_BUILTINS
-                flag = _unsafe(name, id(node) in flagged and not safe_builtin)
-                names[name] = names.get(name, False) or flag
-        else:
-            for alias in node.names:
-                names[alias.name] = names.get(alias.name, False) or _unsafe(
-                    alias.name, id(node) in flagged
-                )
     imports = sorted(names)
     unsafe = [n for n in imports if names[n]]
+    worst = max(severities, key=lambda s: s.value[0]) if severities else None
     return {
         "imports": imports,
         "unsafe": unsafe,
         "metrics": {
             "imports": len(imports),
             "unsafe_imports": len(unsafe),
-            "opcodes": len(pickled),
+            "pickles": len(pieces),
+            "opcodes": opcodes,
             "pickle_bytes": len(data),
             # fickling's own verdict, for the reviewer (its text quotes arguments: not shown).
-            "fickling_severity": severity.name if isinstance(severity, Severity) else str(severity),
+            "fickling_severity": worst.name if worst is not None else None,
         },
     }
+
+
+def _import_names(node: Any, flagged: bool, safe_builtins: Any) -> list[tuple[str, bool]]:
+    """(module.name, fickling says unsafe) for each name one import node brings in."""
+    if not isinstance(node, ast.ImportFrom):
+        return [(alias.name, flagged) for alias in node.names]
+    module = node.module or ""
+    found = []
+    for alias in node.names:
+        name = f"{module}.{alias.name}" if module else alias.name
+        safe_builtin = module in ("builtins", "__builtin__") and alias.name in safe_builtins
+        found.append((name, flagged and not safe_builtin))
+    return found
 
 
 def inspect_torch_zip(path: Path) -> dict:
