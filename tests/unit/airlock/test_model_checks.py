@@ -279,3 +279,13 @@ def test_bytes_after_a_pickle_that_are_no_pickle_are_an_error(tmp_path):
     path.write_bytes(pickle.dumps({"w": [1.0]}, protocol=4) + b"hidden rows p1,0.5.")
     _, outcome = model_check(path)
     assert outcome.status == CheckStatus.ERROR
+
+
+def test_a_torch_zip_carrying_bytes_outside_its_members_fails(tmp_path):
+    path = torch_like_zip(tmp_path / "m.pt", pickle.dumps({"a": 1}, protocol=2))
+    with zipfile.ZipFile(path, "a") as z:
+        z.comment = b"p1,0.5\np2,0.7\n"
+    media_type, outcome = model_check(path, "m.pt")
+    assert media_type == mt.TORCH
+    assert outcome.status == CheckStatus.FAIL
+    assert "14 bytes of comments" in outcome.message

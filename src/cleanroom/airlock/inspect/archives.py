@@ -130,7 +130,7 @@ def _problem(rule: str, name: str | None, message: str, **extra: Any) -> dict[st
     return finding
 
 
-def _name_problem(info: zipfile.ZipInfo) -> dict[str, Any] | None:
+def name_problem(info: zipfile.ZipInfo) -> dict[str, Any] | None:
     name = info.filename
     shown = _shown(name)
     mode = info.external_attr >> 16
@@ -268,7 +268,7 @@ def _inspect_members(zf: zipfile.ZipFile, hidden: list[dict[str, Any]]) -> dict:
         )
     seen: dict[str, str] = {}
     for info in infos:
-        problem = _name_problem(info)
+        problem = name_problem(info)
         key = info.filename.replace("\\", "/").rstrip("/").removeprefix("./").casefold()
         if problem is None and key in seen:
             problem = _problem(

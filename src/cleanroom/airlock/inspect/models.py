@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.enums import CheckStatus
+from cleanroom.airlock.inspect import archives
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.sandbox import Limits
 
@@ -137,6 +139,15 @@ def model_outcome(info: dict) -> CheckOutcome:
         if kind == "torch":
             counted += (
                 f", {m.get('tensors', 0):,} tensor file(s) of {m.get('tensor_bytes', 0):,} bytes"
+            )
+        hidden = info.get("problems", [])
+        if hidden:
+            findings.extend(hidden)
+            return outcome(
+                CheckStatus.FAIL,
+                f"{what} whose zip carries more than a model: "
+                f"{'; '.join(p['message'] for p in hidden[:5])}. To release the model, {FIX}",
+                findings,
             )
         if info["unsafe"] or info.get("code_members"):
             bad = ", ".join(info["unsafe"][:10] + info.get("code_members", [])[:5])
@@ -305,12 +316,19 @@ def _import_names(node: Any, flagged: bool, safe_builtins: Any) -> list[tuple[st
 
 def inspect_torch_zip(path: Path) -> dict:
     """torch.save's zip: every ``.pkl`` member scanned like a pickle (read with zipfile, never
-    with torch), its tensor files counted; TorchScript ``code/`` members found."""
+    with torch), its tensor files counted; TorchScript ``code/`` members found; and, as for any
+    archive, bytes no member holds, links, unsafe paths and encryption (``problems``)."""
     imports: set[str] = set()
     unsafe: set[str] = set()
     tensors = tensor_bytes = pickle_bytes = 0
     code: list[str] = []
     with mt.open_regular(path) as f, zipfile.ZipFile(f) as zf:
+        end = mt.find_zip_end(f, os.fstat(f.fileno()).st_size)
+        if end is None:
+            return {"error": "it is not a whole zip"}
+        # Like any archive: no bytes outside the members, no links, unsafe paths or passwords.
+        problems = archives.hidden_places(f, zf, cd_offset=end[3])
+        problems += [p for i in zf.infolist() if (p := archives.name_problem(i)) is not None]
         for info in zf.infolist():
             inner = info.filename.split("/", 1)[-1]
             if inner.startswith("data/"):
@@ -336,6 +354,7 @@ def inspect_torch_zip(path: Path) -> dict:
         "imports": sorted(imports),
         "unsafe": sorted(unsafe),
         "code_members": sorted(code),
+        "problems": problems,
         "metrics": {
             "imports": len(imports),
             "unsafe_imports": len(unsafe),
@@ -351,7 +370,6 @@ def inspect_safetensors(path: Path) -> dict:
     """Tensor count, dtypes, parameters and bytes, and metadata size, from the JSON header
     (bounded by ``mediatypes.SAFETENSORS_MAX_HEADER``)."""
     import json
-    import os
 
     with mt.open_regular(path) as f:
         header = mt.read_safetensors_header(f, os.fstat(f.fileno()).st_size)
