@@ -4,6 +4,7 @@ running, OPA stopped and back, OPA's API locked down, decisions in the audit log
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -113,6 +114,11 @@ def test_release_warning_needs_two_reviewers(client):
 
 def test_release_model_needs_data_owners(client):
     request = a_request(file_type="model", media_type="application/onnx")
+    unchecked = client.release(ALICE, PROJECT_AS_RESEARCHER, request, now=NOW)
+    assert not unchecked.allowed  # a model's own check (its tensors, external data) is required
+    assert any("the model check has not looked" in r for r in unchecked.reasons)
+    model_check = CheckResult("model", "out/t.csv", "pass", message="ONNX: 2 initializers")
+    request = dataclasses.replace(request, checks=[*request.checks, model_check])
     decision = client.release(ALICE, PROJECT_AS_RESEARCHER, request, now=NOW)
     assert decision.allowed
     assert decision.result["data_owner_approval"] == ["acme", "globex"]
