@@ -67,7 +67,9 @@ def _json_size(value: Any) -> int:
 
 
 def _base64_bytes(text: str) -> int:
-    return len("".join(text.split())) * 3 // 4
+    """The bytes base64 text decodes to (without decoding it)."""
+    packed = "".join(text.split())
+    return len(packed) * 3 // 4 - (len(packed) - len(packed.rstrip("=")))
 
 
 def _finding(rule: str, location: str, message: str, size: int, **extra: Any) -> dict[str, Any]:
