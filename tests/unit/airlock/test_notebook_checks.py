@@ -90,6 +90,15 @@ def test_a_5_mb_base64_output_is_reported_with_its_size(tmp_path):
     assert check.metrics["largest_finding_bytes"] == 5_000_000  # the policy's limit reads it
 
 
+def test_a_plot_with_data_after_its_end_is_reported(tmp_path):
+    plot = base64.b64encode(png_bytes(40, 30) + b"plant,yield\nA-17,0.93\n").decode()
+    nb = notebook(code("df.plot()", display({"image/png": plot})))
+    check = notebook_check(tmp_path, nb)
+    assert check.status == CheckStatus.WARN
+    (found,) = check.findings
+    assert found["rule"] == "embedded-data" and "not a whole image/png image" in found["message"]
+
+
 def test_large_tables_text_and_json_outputs_are_reported(tmp_path):
     rows = "".join(f"<tr><td>A-{i}</td><td>0.9</td></tr>" for i in range(150))
     nb = notebook(

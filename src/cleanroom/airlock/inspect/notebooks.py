@@ -16,6 +16,8 @@ findings above its ``content_limits``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +74,22 @@ def _base64_bytes(text: str) -> int:
     return len(packed) * 3 // 4 - (len(packed) - len(packed.rstrip("=")))
 
 
+def _whole_picture(mime: str, text: str) -> bool:
+    """The base64 text is one whole PNG or JPEG with nothing after its end (a GIF is taken
+    as it is: the preview shows it)."""
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    tail = data[-mt.TAIL_BYTES :]
+    if mime == mt.PNG:
+        return mt.is_png(data, tail)
+    if mime == mt.JPEG:
+        end = mt.walk_jpeg(data).end
+        return mt.is_jpeg(data, tail) and end == len(data.rstrip(b"\x00\r\n"))
+    return True
+
+
 def _finding(rule: str, location: str, message: str, size: int, **extra: Any) -> dict[str, Any]:
     return {"rule": rule, "location": location, "message": message, "bytes": size, **extra}
 
@@ -99,11 +117,14 @@ def _mime_findings(mime: str, value: Any, location: str) -> list[dict[str, Any]]
     ):
         decoded = _base64_bytes(text)
         if mime in PICTURES and decoded <= IMAGE_BYTES:
-            return [
-                _finding(
-                    "image", location, f"a {decoded:,}-byte {mime} image", decoded, mime_type=mime
-                )
-            ]
+            if _whole_picture(mime, text):
+                message = f"a {decoded:,}-byte {mime} image"
+                return [_finding("image", location, message, decoded, mime_type=mime)]
+            message = (
+                f"a {decoded:,}-byte {mime} output that is not a whole {mime} image "
+                "(data after its end, or other bytes)"
+            )
+            return [_finding("embedded-data", location, message, decoded, mime_type=mime)]
         return [
             _finding(
                 "embedded-data",
