@@ -413,6 +413,10 @@ def test_every_detected_type_is_one_the_release_policy_knows():
         for block in re.findall(r'"media_types":\s*\{([^}]*)\}', rego)
         for media_type in re.findall(r'"([^"]+)"', block)
     }
+    # Or refuses with a reason of its own (SVG: it is code).
+    refused = set(re.findall(r'refused_media_types := \{\s*"([^"]+)":', rego))
+    assert refused == {mediatypes.SVG}
+    known |= refused
     returned = {
         mediatypes.CSV,
         mediatypes.PARQUET,
