@@ -312,6 +312,12 @@ def find_jpeg_end(f: io.BufferedReader, size: int) -> int | None:
         f.seek(0)
 
 
+# In a JPEG's entropy-coded data, the FF of the next marker (not a stuffed FF00, a restart
+# marker FFD0-FFD7 or a fill byte); one search in C, however many FFs the data holds.
+_JPEG_NEXT_MARKER = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
+_JPEG_FILL = re.compile(rb"\xff+")
+
+
 @dataclass
 class JpegWalk:
     """What :func:`walk_jpeg` found: the marker segments as (marker, offset of the segment's
@@ -323,28 +329,20 @@ class JpegWalk:
     stray_bytes: int = 0
 
 
-def walk_jpeg(data: bytes, max_segments: int = 100_000) -> JpegWalk:
+def walk_jpeg(data: bytes, max_steps: int = 1_000_000) -> JpegWalk:
     """Every marker segment of a JPEG in memory, through all its scans, up to end-of-image.
 
     After a start-of-scan segment, the entropy-coded data is skipped to the next marker
     (``FF`` followed by neither ``00``, a restart marker nor fill). A segment that runs past
-    the end stops the walk with ``end`` None."""
+    the end, or more than ``max_steps`` markers and gaps, stop the walk with ``end`` None."""
     walk = JpegWalk()
     pos, in_scan = 2, False
-    while len(walk.segments) < max_segments:
+    for _ in range(max_steps):
         if in_scan:  # entropy-coded data: FF00 is a stuffed FF, FFD0-FFD7 restart markers
-            i = data.find(b"\xff", pos)
-            while i != -1 and i + 1 < len(data):
-                nxt = data[i + 1]
-                if nxt == 0xFF:
-                    i += 1
-                elif nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
-                    i = data.find(b"\xff", i + 2)
-                else:
-                    break
-            if i == -1 or i + 1 >= len(data):
+            found = _JPEG_NEXT_MARKER.search(data, pos)
+            if found is None:
                 return walk
-            pos, in_scan = i, False
+            pos, in_scan = found.start(), False
         if pos + 2 > len(data):
             return walk
         if data[pos] != 0xFF:  # bytes between segments: no decoder reads them
@@ -355,8 +353,9 @@ def walk_jpeg(data: bytes, max_segments: int = 100_000) -> JpegWalk:
             pos = nxt
             continue
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker == 0xFF:  # fill bytes: up to the last of the run
+            fill = _JPEG_FILL.match(data, pos)
+            pos = fill.end() - 1 if fill else pos + 1
             continue
         if marker == 0xD9:
             walk.end = pos + 2

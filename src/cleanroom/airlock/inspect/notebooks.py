@@ -172,8 +172,10 @@ def _mime_findings(mime: str, value: Any, location: str) -> list[dict[str, Any]]
 
 
 def _hidden_because(cell: dict[str, Any], output: dict[str, Any]) -> list[str]:
-    meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-    jupyter = meta.get("jupyter") if isinstance(meta.get("jupyter"), dict) else {}
+    meta = cell.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    jupyter = meta.get("jupyter")
+    jupyter = jupyter if isinstance(jupyter, dict) else {}
     why = []
     if jupyter.get("outputs_hidden"):
         why.append("its cell's outputs are hidden (jupyter.outputs_hidden)")
