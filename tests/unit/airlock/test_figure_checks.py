@@ -47,7 +47,7 @@ def test_a_png_with_data_appended_after_iend_fails_and_says_how_much(tmp_path):
     media_type, check = figure_check(tmp_path, png_bytes() + secret)
     assert media_type == mt.PNG  # recognised for what it is, so the check can say why
     assert check.status == CheckStatus.FAIL
-    assert f"{len(secret):,} bytes after the image's end (IEND)" in check.message
+    assert f"{len(secret):,} bytes after the image's end (IEND): text" in check.message
     assert "export the figure again" in check.message  # says what to do
     assert check.metrics["trailing_bytes"] == len(secret)
     (trailing,) = rules(check)["trailing-data"]
@@ -89,6 +89,14 @@ def test_every_metadata_and_private_chunk_is_reported_and_warns(tmp_path, kind, 
     assert found["chunk"] == kind.decode() and found["bytes"] == len(body)
 
 
+def test_a_zip_after_the_end_is_named_by_its_magic(tmp_path):
+    _, check = figure_check(tmp_path, png_bytes() + b"PK\x03\x04" + bytes(40))
+    assert check.status == CheckStatus.FAIL
+    assert "44 bytes after the image's end (IEND): they look like a ZIP archive (PK)" in (
+        check.message
+    )
+
+
 def test_a_chunk_with_a_wrong_checksum_fails(tmp_path):
     chunk = bytearray(png_chunk(b"tEXt", b"Comment\x00hello"))
     chunk[-1] ^= 0xFF
@@ -111,7 +119,7 @@ def test_a_jpeg_with_trailing_bytes_and_a_comment_fails_with_both(tmp_path):
     media_type, check = figure_check(tmp_path, data, "photo.jpg")
     assert media_type == mt.JPEG
     assert check.status == CheckStatus.FAIL
-    assert "1,100 bytes after the image's end (EOI)" in check.message
+    assert "1,100 bytes after the image's end (EOI): text" in check.message
     found = rules(check)
     (com,) = [f for f in found["metadata"] if f["segment"] == "COM"]
     assert com["bytes"] == len(comment) and com["status"] == "warn"

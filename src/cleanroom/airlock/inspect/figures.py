@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.pdf import TRAILING_MAGIC
 
 if TYPE_CHECKING:
     from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
@@ -216,10 +217,22 @@ def _trailing(data: bytes, end: int, marker: str) -> list[dict[str, Any]]:
         _finding(
             "trailing-data",
             f"after byte {end:,}",
-            f"{len(after):,} bytes after the image's end ({marker})",
+            f"{len(after):,} bytes after the image's end ({marker}): {_looks_like(after)}",
             len(after),
         )
     ]
+
+
+def _looks_like(after: bytes) -> str:
+    """What appended bytes look like, by their magic only (never quoting them)."""
+    for magic, what in TRAILING_MAGIC:
+        if after.startswith(magic):
+            return f"they look like {what}"
+    try:
+        after[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data"
+    return "text"
 
 
 # --- in the airlock ------------------------------------------------------------------------
