@@ -142,3 +142,23 @@ def test_a_newline_after_a_jpeg_is_padding_only(tmp_path):
 def test_a_sandbox_error_is_an_error_never_a_pass():
     outcome = figures.figure_outcome({"format": None, "size": 1, "error": "too large to inspect"})
     assert outcome.status == CheckStatus.ERROR
+
+
+def test_a_chunk_name_that_is_not_letters_is_shown_as_hex(tmp_path):
+    _, check = figure_check(tmp_path, png_bytes(extra_chunks=png_chunk(b"<s>\x00", b"x")))
+    assert check.status == CheckStatus.WARN
+    (found,) = rules(check)["unknown-chunk"]
+    assert found["chunk"] == "3c733e00" and "<s>" not in check.message
+
+
+def test_jpeg_app_segments_are_named_by_known_labels_only(tmp_path):
+    def app(marker: int, body: bytes) -> bytes:
+        return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+    data = jpeg_bytes()
+    extra = app(0xE1, b"Exif\x00\x00" + bytes(100)) + app(0xE5, b"PlantA17Yield\x00rows")
+    _, check = figure_check(tmp_path, data[:2] + extra + data[2:], "photo.jpg")
+    messages = [f["message"] for f in rules(check)["metadata"]]
+    assert "106 bytes of EXIF metadata (APP1)" in messages
+    assert "18 bytes of metadata (APP5)" in messages
+    assert "PlantA17" not in repr(check)

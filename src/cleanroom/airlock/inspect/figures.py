@@ -60,6 +60,18 @@ PNG_METADATA_CHUNKS = frozenset("tEXt zTXt iTXt eXIf iCCP".split())
 JPEG_IMAGE_SEGMENTS = frozenset(
     {0xC4, 0xCC, 0xDA, 0xDB, 0xDD, 0xDC, 0xDE, 0xDF} | (set(range(0xC0, 0xD0)) - {0xC4, 0xCC})
 )
+# The labels that start the APPn segments writers use, and their names.
+JPEG_APP_LABELS = {
+    b"JFIF": "JFIF",
+    b"JFXX": "JFIF extension",
+    b"Exif": "EXIF",
+    b"ICC_PROFILE": "ICC profile",
+    b"http://ns.adobe.com/xap/1.0/": "XMP",
+    b"Adobe": "Adobe",
+    b"Ducky": "Ducky",
+    b"MPF": "multi-picture",
+    b"Photoshop 3.0": "Photoshop",
+}
 # JPEG segments that carry metadata: APP0-APP15 (JFIF, EXIF, ICC, XMP, ...) and comments.
 JPEG_METADATA_SEGMENTS = frozenset(set(range(0xE0, 0xF0)) | {0xFE})
 
@@ -69,7 +81,7 @@ JPEG_METADATA_SEGMENTS = frozenset(set(range(0xE0, 0xF0)) | {0xFE})
 
 def inspect_figure(path: Path) -> dict[str, Any]:
     """The blocks of a PNG or JPEG that are not its picture, with sizes (pure; the
-    ``figure-inspect`` job). ``{"format", "size", "end", "trailing_bytes", "findings"}``;
+    ``figure-inspect`` job). ``{"format", "size", "end", "findings"}``;
     ``end`` None when the image's end was not found (then nothing else is trusted)."""
     with mt.open_regular(path) as f:
         data = f.read(FIGURE_MAX_BYTES + 1)
@@ -91,7 +103,13 @@ def _inspect_png(data: bytes) -> dict[str, Any]:
     if chunks is None:
         return {"format": "PNG", "size": len(data), "end": None, "findings": []}
     findings = []
-    for kind, offset, length in chunks:
+    for raw_kind, offset, length in chunks:
+        # A chunk's name is four letters; anything else is shown as hex, never as text.
+        kind = (
+            raw_kind
+            if raw_kind.isascii() and raw_kind.isalpha()
+            else raw_kind.encode("latin-1").hex()
+        )
         location = f"{kind} chunk at byte {offset - 8:,}"
         body = data[offset - 4 : offset + length]
         crc = int.from_bytes(data[offset + length : offset + length + 4], "big")
@@ -170,10 +188,9 @@ def _inspect_jpeg(data: bytes) -> dict[str, Any]:
         name = _segment_name(marker)
         location = f"{name} segment at byte {offset - 4:,}"
         if marker in JPEG_METADATA_SEGMENTS:
-            label = data[offset : offset + min(length, 16)].split(b"\x00")[0]
-            # The segment's own label (JFIF, Exif, ICC_PROFILE, http://ns.adobe.com/xap...)
-            # names it; only letters, never the content.
-            kind = label.decode("ascii", "replace") if label.isalpha() else ""
+            # Named by its own label when it is a known one; never quoting the content.
+            label = data[offset : offset + min(length, 32)].split(b"\x00")[0]
+            kind = JPEG_APP_LABELS.get(label, "")
             what = "a comment" if marker == 0xFE else (f"{kind} metadata" if kind else "metadata")
             findings.append(
                 _finding(
