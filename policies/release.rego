@@ -137,7 +137,7 @@ content_checks := {
 #     text, EXIF, ICC profiles and comments together, compressed chunks counted inflated).
 #   - findings: the largest single finding of each rule, in bytes (notebook: a base64 blob
 #     "embedded-data", a table/text/JSON "large-output", a "hidden-output", an "attachment",
-#     "widget-state").
+#     "widget-state", cell or notebook "metadata").
 #   - fix: what the researcher can do about it.
 content_limits := {
 	"figure": {
@@ -153,6 +153,7 @@ content_limits := {
 			"hidden-output": 262144,
 			"attachment": 1048576,
 			"widget-state": 1048576,
+			"metadata": 262144,
 		},
 		"fix": "clear the outputs that hold data (Edit > Clear Outputs) and save the notebook again; release tables and figures as files of their own",
 	},

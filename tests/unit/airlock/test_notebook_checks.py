@@ -155,6 +155,16 @@ def test_attachments_and_widget_state_are_reported(tmp_path):
     assert check.metrics["attachment_bytes"] == 3000
 
 
+def test_large_cell_and_notebook_metadata_is_reported(tmp_path):
+    nb = notebook(code("x", rows=["A-17,0.93"] * 1000), kernelspec={"name": "python3"})
+    nb["metadata"]["stash"] = "A-17,0.93;" * 1000
+    check = notebook_check(tmp_path, nb)
+    assert check.status == CheckStatus.WARN
+    found = {f["location"]: f for f in check.findings if f["rule"] == "metadata"}
+    assert set(found) == {"cell 1", "notebook metadata"}
+    assert found["cell 1"]["bytes"] > 10_000 and "A-17" not in repr(check)
+
+
 def test_a_sandbox_error_is_an_error_never_a_pass():
     outcome = notebooks.notebook_outcome({"error": "not a notebook"})
     assert outcome.status == CheckStatus.ERROR

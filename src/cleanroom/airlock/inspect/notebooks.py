@@ -37,6 +37,8 @@ TEXT_BYTES = 64 * 1024
 JSON_BYTES = 16 * 1024
 # A plot (image/png, image/jpeg, image/gif) up to this is only listed; larger is a blob.
 IMAGE_BYTES = 512 * 1024
+# Cell or notebook metadata is data from this many bytes (a kernelspec, tags and ids are less).
+METADATA_BYTES = 4096
 # Mime types of pictures a reviewer sees rendered.
 PICTURES = frozenset({"image/png", "image/jpeg", "image/gif"})
 
@@ -48,6 +50,7 @@ NOTEBOOK_RULES: dict[str, CheckStatus] = {
     "hidden-output": CheckStatus.WARN,  # outputs a reader of the notebook does not see
     "attachment": CheckStatus.WARN,  # files attached to markdown cells
     "widget-state": CheckStatus.WARN,  # widget state saved in the notebook's metadata
+    "metadata": CheckStatus.WARN,  # large cell or notebook metadata, which no view shows
 }
 NOTEBOOK_FIX = (
     "clear the outputs that hold data (Edit > Clear Outputs), save the notebook and replace "
@@ -200,6 +203,7 @@ def inspect_notebook(path: Path) -> dict[str, Any]:
     totals = {"cells": 0, "outputs": 0, "output_bytes": 0, "base64_bytes": 0}
     for c, cell in enumerate(nb["cells"], start=1):
         totals["cells"] += 1
+        findings += _metadata_findings(cell.get("metadata"), f"cell {c}", "cell metadata")
         attachments = cell.get("attachments")
         if isinstance(attachments, dict) and attachments:
             size = sum(
@@ -252,7 +256,19 @@ def inspect_notebook(path: Path) -> dict[str, Any]:
             )
         )
     totals["widget_state_bytes"] = widget_bytes
+    rest = {k: v for k, v in nb["metadata"].items() if k != "widgets"}
+    findings += _metadata_findings(rest, "notebook metadata", "notebook metadata")
     return {"findings": findings, "totals": totals}
+
+
+def _metadata_findings(metadata: Any, location: str, what: str) -> list[dict[str, Any]]:
+    """Metadata (a cell's, the notebook's besides widget state) of METADATA_BYTES or more:
+    JupyterLab never shows it."""
+    size = _json_size(metadata) if isinstance(metadata, dict) else 0
+    if size < METADATA_BYTES:
+        return []
+    keys = len(metadata)
+    return [_finding("metadata", location, f"{size:,} bytes of {what} ({keys} keys)", size)]
 
 
 # --- in the airlock ------------------------------------------------------------------------
