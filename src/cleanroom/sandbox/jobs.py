@@ -85,6 +85,18 @@ def table_recompute(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any
     return recompute_table(inputs[0], inputs[1], params)
 
 
+def figure_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.figures import inspect_figure
+
+    return inspect_figure(inputs[0])
+
+
+def notebook_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.notebooks import inspect_notebook
+
+    return inspect_notebook(inputs[0])
+
+
 JOBS: dict[str, Job] = {
     "media-type": media_type,
     "preview": preview,
@@ -94,4 +106,6 @@ JOBS: dict[str, Job] = {
     "full-page": full_page,
     "probe": probe,
     "table-recompute": table_recompute,
+    "figure-inspect": figure_inspect,
+    "notebook-inspect": notebook_inspect,
 }
