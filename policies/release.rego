@@ -42,7 +42,7 @@ file_types := {
 		"max_bytes": 10485760,
 	},
 	"figure": {
-		"media_types": {"image/png", "image/svg+xml", "image/jpeg", "application/pdf"},
+		"media_types": {"image/png", "image/jpeg", "application/pdf"},
 		"max_bytes": 10485760,
 	},
 	"model": {
@@ -125,6 +125,87 @@ table_rules := {
 		"single-value": "warn",
 	},
 }
+
+# --- figures and notebooks (issue 15, part "figures") -------------------------------------
+
+# METADATA
+# description: |
+#   Media types no file may have, and what to do instead. SVG is code: it can run scripts,
+#   follow links and load external references, and what it draws is not what a reviewer
+#   reads in its source.
+refused_media_types := {"image/svg+xml": "SVG is code (scripts, links, external references) and is never released: export the figure as PNG instead (e.g. matplotlib savefig(\"figure.png\", dpi=200))"}
+
+# METADATA
+# description: |
+#   Checks a figure or notebook must have had before it may leave (as required_checks): the
+#   figure check lists metadata and finds bytes after an image's end; the notebook check
+#   reports outputs that hold data.
+content_checks := {
+	"image/png": {"figure"},
+	"image/jpeg": {"figure"},
+	"application/x-ipynb+json": {"notebook"},
+}
+
+# METADATA
+# description: |
+#   How much a figure or notebook may carry besides what a reviewer reads, by check. The
+#   checks warn about all of it (two reviewers); above these numbers the request is denied.
+#   - metrics: the largest value of a check's metric (figure: metadata_bytes, the bytes of
+#     text, EXIF, ICC profiles and comments together, compressed chunks counted inflated).
+#   - findings: the largest single finding of each rule, in bytes (notebook: a base64 blob
+#     "embedded-data", a table/text/JSON "large-output", a "hidden-output", an "attachment",
+#     "widget-state", cell or notebook "metadata").
+#   - fix: what the researcher can do about it.
+content_limits := {
+	"figure": {
+		"metrics": {"metadata_bytes": 65536},
+		"findings": {},
+		"fix": "export the figure again without metadata (e.g. matplotlib savefig(..., metadata={\"Software\": None}))",
+	},
+	"notebook": {
+		"metrics": {},
+		"findings": {
+			"embedded-data": 1048576,
+			"large-output": 1048576,
+			"hidden-output": 262144,
+			"attachment": 1048576,
+			"widget-state": 1048576,
+			"metadata": 262144,
+		},
+		"fix": "clear the outputs that hold data (Edit > Clear Outputs) and save the notebook again; release tables and figures as files of their own",
+	},
+}
+
+reasons contains msg if {
+	some f in files
+	advice := refused_media_types[f.media_type]
+	msg := sprintf("%s: %s", [f.path, advice])
+}
+
+reasons contains msg if {
+	some f in files
+	some name in object.get(content_checks, f.media_type, set())
+	not checked_by(f.path, name)
+	msg := sprintf("%s: the %s check has not looked at this file, and a file of media type %s needs it", [f.path, name, f.media_type])
+}
+
+reasons contains msg if {
+	some c in checks
+	some metric, limit in content_limits[c.check].metrics
+	value := object.get(c, ["metrics", metric], 0)
+	value > limit
+	msg := sprintf("%s: check %s found %s = %d, more than the %d the release policy allows: %s", [subject(c), c.check, metric, value, limit, content_limits[c.check].fix])
+}
+
+reasons contains msg if {
+	some c in checks
+	some f in object.get(c, "findings", [])
+	limit := content_limits[c.check].findings[f.rule]
+	f.bytes > limit
+	msg := sprintf("%s: %s: %s; at most %d bytes may leave this way: %s", [subject(c), object.get(f, "location", "the file"), f.message, limit, content_limits[c.check].fix])
+}
+
+# --- end of figures and notebooks ----------------------------------------------------------
 
 # METADATA
 # description: |
@@ -380,8 +461,9 @@ prefer_model_media_types := {"application/onnx", "application/x-safetensors"}
 # description: |
 #   Media types an archive's member may never have, whatever file type allows them: archives
 #   (no nesting), content of unknown type, pickles and torch zips (their imports are checked
-#   only as files of their own), and any media type with a required check (the check runs on
-#   files, not on members: release such a member as a file of its own).
+#   only as files of their own). Besides these, a member may not have a media type with a
+#   required or content check (PDF, models, PNG, JPEG, notebooks: their checks run on files,
+#   not on members) nor one refused outright (SVG): release such a member as a file of its own.
 archive_member_refused_media_types := {
 	"application/zip",
 	"application/octet-stream",
@@ -396,6 +478,8 @@ archive_member_media_types contains t if {
 	some t in ft.media_types
 	not t in archive_member_refused_media_types
 	not required_checks[t]
+	not content_checks[t]
+	not refused_media_types[t]
 }
 
 reasons contains msg if {

@@ -138,9 +138,12 @@ cases := {
 		"owners": [],
 	},
 	"a file no check has looked at is denied": {
-		"input": json.patch(clean, [{"op": "remove", "path": "/request/checks/1"}]),
+		"input": json.patch(clean, [{"op": "remove", "path": "/request/checks/2"}, {"op": "remove", "path": "/request/checks/1"}]),
 		"allow": false,
-		"reasons": ["out/yield.png: no automatic check has looked at this file"],
+		"reasons": [
+			"out/yield.png: no automatic check has looked at this file",
+			"out/yield.png: the figure check has not looked at this file, and a file of media type image/png needs it",
+		],
 		"reviewers": 1,
 		"owners": [],
 	},

@@ -85,6 +85,18 @@ def table_recompute(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any
     return recompute_table(inputs[0], inputs[1], params)
 
 
+def figure_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.figures import inspect_figure
+
+    return inspect_figure(inputs[0])
+
+
+def notebook_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.airlock.inspect.notebooks import inspect_notebook
+
+    return inspect_notebook(inputs[0])
+
+
 def model_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
     from cleanroom.airlock.inspect.models import inspect_model
 
@@ -106,6 +118,8 @@ JOBS: dict[str, Job] = {
     "full-page": full_page,
     "probe": probe,
     "table-recompute": table_recompute,
+    "figure-inspect": figure_inspect,
+    "notebook-inspect": notebook_inspect,
     "model-inspect": model_inspect,
     "archive-inspect": archive_inspect,
 }

@@ -35,7 +35,9 @@ def _nondumpable() -> None:
 
 def preload() -> None:
     """Import what the jobs use, once, before any input is seen."""
+    import cleanroom.airlock.inspect.figures  # noqa: F401
     import cleanroom.airlock.inspect.mediatypes  # noqa: F401
+    import cleanroom.airlock.inspect.notebooks  # noqa: F401
     import cleanroom.airlock.inspect.pdf  # noqa: F401
     import cleanroom.airlock.inspect.previews  # noqa: F401
     import cleanroom.airlock.inspect.previews.full  # noqa: F401

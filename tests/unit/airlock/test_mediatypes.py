@@ -236,8 +236,9 @@ GARBAGE = [
     ("truncated png", _truncated(png_bytes()), "f.png"),
     ("png signature only", mediatypes.PNG_SIGNATURE, "f.png"),
     ("truncated jpeg", _truncated(jpeg_bytes()), "f.jpg"),
-    ("png with a zip appended", png_bytes() + b"PK\x03\x04" + bytes(40), "f.png"),
-    ("jpeg with data appended", jpeg_bytes() + b"secret rows", "f.jpg"),
+    ("png cut inside a chunk after its pixels", png_bytes()[:-6], "f.png"),
+    ("png whose IEND is not empty", png_bytes()[:-12] + png_chunk(b"IEND", b"x"), "f.png"),
+    ("jpeg cut inside its scan", jpeg_bytes()[:-2] + b"\x12\xff\x00", "f.jpg"),
     ("truncated pdf", _truncated(PDF_BYTES), "r.pdf"),
     ("truncated safetensors", _truncated(safetensors_bytes()), "m.safetensors"),
     ("truncated onnx", _truncated(onnx_bytes()), "m.onnx"),
@@ -258,6 +259,54 @@ GARBAGE = [
 )
 def test_truncated_and_garbage_files_are_octet_stream(tmp_path, content, name):
     assert detect_media_type(_write(tmp_path, content), name) == "application/octet-stream"
+
+
+# An image with data after its end marker is still that image (the ``figure`` check fails it
+# and says why); the walk finds the real end, not a look-alike inside the data.
+APPENDED = [
+    ("png with a zip appended", png_bytes() + b"PK\x03\x04" + bytes(40), "f.png", "image/png"),
+    ("png with a png appended", png_bytes() + png_bytes(5, 5), "f.png", "image/png"),
+    (
+        "png with an IEND look-alike appended",
+        png_bytes() + b"rows" + mediatypes.PNG_IEND,
+        "f.png",
+        "image/png",
+    ),
+    ("jpeg with data appended", jpeg_bytes() + b"secret rows", "f.jpg", "image/jpeg"),
+    ("jpeg with a jpeg appended", jpeg_bytes() + jpeg_bytes(), "f.jpg", "image/jpeg"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "expected"),
+    [case[1:] for case in APPENDED],
+    ids=[case[0] for case in APPENDED],
+)
+def test_images_with_data_after_their_end_keep_their_type(tmp_path, content, name, expected):
+    path = _write(tmp_path, content)
+    assert detect_media_type(path, name) == expected
+    with mediatypes.open_regular(path) as f:
+        size = len(content)
+        end = mediatypes.find_png_end(f, size) if expected == "image/png" else None
+        end = end or mediatypes.find_jpeg_end(f, size)
+    first = png_bytes() if expected == "image/png" else jpeg_bytes()
+    assert end == len(first)  # the first image's end, not the appended one's
+
+
+def test_the_jpeg_walk_skips_stuffed_bytes_restarts_and_later_scans():
+    scan = b"\x12\xff\x00\x34\xff\xd3\x56"  # a stuffed FF and a restart marker
+    second = b"\xff\xc4\x00\x04\x00\x00\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + scan
+    data = jpeg_bytes()[:-2] + scan + second + b"\xff\xd9"
+    walk = mediatypes.walk_jpeg(data)
+    assert walk.end == len(data) and walk.stray_bytes == 0
+    assert [m for m, _, _ in walk.segments].count(0xDA) == 2
+
+
+def test_the_jpeg_walk_counts_bytes_between_segments():
+    data = jpeg_bytes()
+    at = data.index(b"\xff\xdb")
+    walk = mediatypes.walk_jpeg(data[:at] + b"hidden" + data[at:])
+    assert walk.stray_bytes == 6 and walk.end == len(data) + 6
 
 
 def test_truncated_parquet_is_not_parquet(tmp_path):
@@ -364,6 +413,10 @@ def test_every_detected_type_is_one_the_release_policy_knows():
         for block in re.findall(r'"media_types":\s*\{([^}]*)\}', rego)
         for media_type in re.findall(r'"([^"]+)"', block)
     }
+    # Or refuses with a reason of its own (SVG: it is code).
+    refused = set(re.findall(r'refused_media_types := \{\s*"([^"]+)":', rego))
+    assert refused == {mediatypes.SVG}
+    known |= refused
     returned = {
         mediatypes.CSV,
         mediatypes.PARQUET,

@@ -191,6 +191,8 @@ def test_the_registry_is_fixed():
         "full-page",
         "probe",
         "table-recompute",
+        "figure-inspect",
+        "notebook-inspect",
         "model-inspect",
         "archive-inspect",
     }
@@ -232,6 +234,8 @@ def test_only_the_sandbox_jobs_call_the_parsers():
         "cleanroom.airlock.inspect.previews",
         "cleanroom.airlock.inspect.mediatypes",
         "cleanroom.airlock.inspect.pdf",
+        "cleanroom.airlock.inspect.figures",
+        "cleanroom.airlock.inspect.notebooks",
         "cleanroom.airlock.inspect.models",
         "cleanroom.airlock.inspect.archives",
     ]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cleanroom.airlock.enums import CheckStatus
-from cleanroom.airlock.inspect import archives, models, sandboxed
+from cleanroom.airlock.inspect import archives, figures, models, notebooks, sandboxed
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.store import CHUNK
 from cleanroom.core.hashing import sha256_fileobj
@@ -151,6 +151,9 @@ def pdf_outcome(info: dict) -> CheckOutcome:
 CHECKS: list[Callable[[CheckSubject], CheckOutcome]] = [check_integrity, check_media_type]
 CHECKS_BY_MEDIA_TYPE: dict[str, list[Callable[[CheckSubject], CheckOutcome]]] = {
     mt.PDF: [check_pdf],
+    mt.PNG: [figures.check_figure],
+    mt.JPEG: [figures.check_figure],
+    mt.NOTEBOOK: [notebooks.check_notebook],
     **{media_type: [models.check_model] for media_type in models.MODEL_MEDIA_TYPES},
     mt.ZIP: [archives.check_archive],
 }

@@ -7,7 +7,9 @@
 The release policy (``file_types`` in policies/release.rego) allows each file type only some
 media types, so the type must come from the content: a file named ``.png`` that is not a PNG is
 not ``image/png``. Binary formats are recognised by their structure (magic bytes at the start
-*and* the end, so a truncated file is not mistaken for a whole one); text is text when it is
+*and* the end, so a truncated file is not mistaken for a whole one; a PNG or JPEG is walked
+to its end marker, so one with data appended after it is still an image, which the ``figure``
+check fails); text is text when it is
 valid UTF-8 without control characters, and only then does the name choose between the text
 types (``.py`` code, ``.csv`` a table that parses as one, ...). Pickles (protocol 2 to 5,
 joblib's too) and torch.save's zips are recognised by their framing only, never unpickled;
@@ -30,6 +32,7 @@ import os
 import re
 import stat
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 # The media types this module returns (those the release policy knows).
@@ -81,6 +84,9 @@ SAFETENSORS_MAX_HEADER = 16 * 1024 * 1024
 PARQUET_MAX_FOOTER = 16 * 1024 * 1024
 # Most top-level protobuf fields walked to recognise an ONNX model.
 ONNX_MAX_FIELDS = 4096
+# Most PNG chunks walked to find IEND; how much of a JPEG is walked to find its end.
+PNG_MAX_CHUNKS = 100_000
+JPEG_SCAN_MAX_BYTES = 64 * 1024 * 1024
 # Rows parsed to decide that a ``.csv`` is a table.
 CSV_CHECK_ROWS = 200
 # Largest zip central directory read, and most members listed, to tell a zip's kind (a
@@ -203,9 +209,9 @@ def read_tail(f: io.BufferedReader, size: int, length: int) -> bytes:
 
 
 def _binary_type(f: io.BufferedReader, size: int, prefix: bytes, tail: bytes) -> str | None:
-    if is_png(prefix, tail):
-        return PNG
-    if is_jpeg(prefix, tail):
+    if is_png(prefix, tail) or (png_start(prefix) and find_png_end(f, size) is not None):
+        return PNG  # data after IEND keeps it a PNG: the ``figure`` check fails it
+    if is_jpeg(prefix, tail) or (jpeg_start(prefix) and find_jpeg_end(f, size) is not None):
         return JPEG
     if is_pdf(prefix, tail) and find_pdf_end(f, size) is not None:
         return PDF
@@ -334,12 +340,41 @@ def zip_kind(names: list[str]) -> str:
 # --- images and documents ------------------------------------------------------------------
 
 
-def is_png(prefix: bytes, tail: bytes) -> bool:
-    """A whole PNG: signature, a first IHDR chunk with a non-zero size, and IEND at the end."""
+def png_start(prefix: bytes) -> bool:
+    """A PNG's start: signature and a first IHDR chunk with a non-zero size."""
     if not prefix.startswith(PNG_SIGNATURE) or len(prefix) < 33:
         return False
     length, kind, width, height = struct.unpack(">I4sII", prefix[8:24])
-    return length == 13 and kind == b"IHDR" and width > 0 and height > 0 and tail.endswith(PNG_IEND)
+    return length == 13 and kind == b"IHDR" and width > 0 and height > 0
+
+
+def is_png(prefix: bytes, tail: bytes) -> bool:
+    """A whole PNG: :func:`png_start`, and IEND at the very end (nothing after it)."""
+    return png_start(prefix) and tail.endswith(PNG_IEND)
+
+
+def find_png_end(f: io.BufferedReader, size: int) -> int | None:
+    """The offset just after a PNG's IEND chunk, walking the chunks' headers from the
+    signature (seeking past their data), or None when a chunk runs past the end of the file
+    before IEND (truncated) or there are more than :data:`PNG_MAX_CHUNKS`. Bytes after that
+    offset are not part of the image (a PNG with them is still a PNG, which the ``figure``
+    check fails). The file position is restored."""
+    pos = len(PNG_SIGNATURE)
+    try:
+        for _ in range(PNG_MAX_CHUNKS):
+            if pos + 12 > size:
+                return None
+            f.seek(pos)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            end = pos + 12 + length
+            if end > size or not kind.isalpha():  # a chunk's type is four ASCII letters
+                return None
+            if kind == b"IEND":
+                return end if length == 0 else None
+            pos = end
+        return None
+    finally:
+        f.seek(0)
 
 
 def png_size(prefix: bytes) -> tuple[int, int]:
@@ -388,11 +423,87 @@ def jpeg_segments(data: bytes, max_segments: int = 10_000) -> list[tuple[int, in
     return None
 
 
+def jpeg_start(prefix: bytes) -> bool:
+    """A JPEG's start: start-of-image and a marker."""
+    return prefix.startswith(JPEG_SOI) and len(prefix) >= 4 and prefix[3] >= 0xC0
+
+
 def is_jpeg(prefix: bytes, tail: bytes) -> bool:
-    """A whole JPEG: start-of-image and a marker, and end-of-image at the end."""
-    if not prefix.startswith(JPEG_SOI) or len(prefix) < 4 or prefix[3] < 0xC0:
-        return False
-    return tail.rstrip(b"\x00\r\n").endswith(JPEG_EOI)
+    """A whole JPEG: :func:`jpeg_start`, and end-of-image at the end."""
+    return jpeg_start(prefix) and tail.rstrip(b"\x00\r\n").endswith(JPEG_EOI)
+
+
+def find_jpeg_end(f: io.BufferedReader, size: int) -> int | None:
+    """The offset just after a JPEG's end-of-image marker, found by :func:`walk_jpeg` in its
+    first :data:`JPEG_SCAN_MAX_BYTES` (None when it has none there: truncated, or not a JPEG).
+    The file position is restored."""
+    try:
+        f.seek(0)
+        return walk_jpeg(f.read(min(size, JPEG_SCAN_MAX_BYTES))).end
+    finally:
+        f.seek(0)
+
+
+# In a JPEG's entropy-coded data, the FF of the next marker (not a stuffed FF00, a restart
+# marker FFD0-FFD7 or a fill byte); one search in C, however many FFs the data holds.
+_JPEG_NEXT_MARKER = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
+_JPEG_FILL = re.compile(rb"\xff+")
+
+
+@dataclass
+class JpegWalk:
+    """What :func:`walk_jpeg` found: the marker segments as (marker, offset of the segment's
+    data, length), the offset just after end-of-image (None when not reached), and the bytes
+    found between segments that belong to none (not fill bytes)."""
+
+    segments: list[tuple[int, int, int]] = field(default_factory=list)
+    end: int | None = None
+    stray_bytes: int = 0
+
+
+def walk_jpeg(data: bytes, max_steps: int = 1_000_000) -> JpegWalk:
+    """Every marker segment of a JPEG in memory, through all its scans, up to end-of-image.
+
+    After a start-of-scan segment, the entropy-coded data is skipped to the next marker
+    (``FF`` followed by neither ``00``, a restart marker nor fill). A segment that runs past
+    the end, or more than ``max_steps`` markers and gaps, stop the walk with ``end`` None."""
+    walk = JpegWalk()
+    pos, in_scan = 2, False
+    for _ in range(max_steps):
+        if in_scan:  # entropy-coded data: FF00 is a stuffed FF, FFD0-FFD7 restart markers
+            found = _JPEG_NEXT_MARKER.search(data, pos)
+            if found is None:
+                return walk
+            pos, in_scan = found.start(), False
+        if pos + 2 > len(data):
+            return walk
+        if data[pos] != 0xFF:  # bytes between segments: no decoder reads them
+            nxt = data.find(b"\xff", pos)
+            if nxt == -1:
+                return walk
+            walk.stray_bytes += nxt - pos
+            pos = nxt
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill bytes: up to the last of the run
+            fill = _JPEG_FILL.match(data, pos)
+            pos = fill.end() - 1 if fill else pos + 1
+            continue
+        if marker == 0xD9:
+            walk.end = pos + 2
+            return walk
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if pos + 4 > len(data):
+            return walk
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if length < 2 or pos + 2 + length > len(data):
+            return walk
+        walk.segments.append((marker, pos + 4, length - 2))
+        pos += 2 + length
+        in_scan = marker == 0xDA
+    return walk
 
 
 _JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
