@@ -85,6 +85,12 @@ def table_recompute(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any
     return recompute_table(inputs[0], inputs[1], params)
 
 
+def copied_records(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.tables.copied import find_copied
+
+    return find_copied(inputs[0], inputs[1:], params)
+
+
 JOBS: dict[str, Job] = {
     "media-type": media_type,
     "preview": preview,
@@ -94,4 +100,5 @@ JOBS: dict[str, Job] = {
     "full-page": full_page,
     "probe": probe,
     "table-recompute": table_recompute,
+    "copied-records": copied_records,
 }

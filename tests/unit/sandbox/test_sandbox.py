@@ -191,6 +191,7 @@ def test_the_registry_is_fixed():
         "full-page",
         "probe",
         "table-recompute",
+        "copied-records",
     }
 
 
