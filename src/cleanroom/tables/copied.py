@@ -19,7 +19,8 @@ trimmed text. Per export column, its decimals are the fewest that write all its 
 1. Column mapping, by value overlap, never by name: the distinct values of a sample of the
    export's rows are looked up in each granted column (numbers rounded to that export
    column's decimals, so ``97.1`` finds ``97.1034``); an export column maps to the granted
-   column holding most of them (at least :data:`MIN_OVERLAP`), one to one.
+   column holding most of them (at least :data:`MIN_OVERLAP` and :data:`MIN_HITS`), one
+   to one, best overlaps first.
 2. Rows: every export row's mapped values are hashed, and so is every grant row's, on the
    mapped columns (rounded the same way); equal hashes are copied rows. A match counts only
    when it is evidence: two mapped columns or more (or all the export's columns), and
@@ -40,8 +41,10 @@ No value of the grant or of the export is in the answer: counts, column names, r
 
 from __future__ import annotations
 
+import csv
 import math
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,10 +69,14 @@ MEMORY_LIMIT = "3GB"
 MAX_THREADS = 16
 # Export rows whose distinct values choose the column mapping.
 SAMPLE_ROWS = 2000
-# Share of an export column's sampled distinct values found in a granted column to map them.
-MIN_OVERLAP = 0.5
+# Share of an export column's sampled distinct values found in a granted column to map them
+# (low: copied rows may be a few among made-up ones), and how many at least.
+MIN_OVERLAP = 0.05
+MIN_HITS = 3
 # Numbers are compared at most at this many decimals.
 MAX_DECIMALS = 10
+# Numeric columns whose two roundings are both hashed (2^n hashes per export row).
+BAND_COLUMNS = 3
 # Export row numbers listed per grant (1-based, after the header); all are counted.
 MAX_ROWS_LISTED = 20
 # Largest XLSX read (cells), so a sheet of a billion empty cells is not walked.
@@ -97,15 +104,18 @@ def find_copied(export: Path, grants: Sequence[Path], params: Mapping[str, Any])
 
     media_type, specs, rare_at_most, min_bits, threads = _parse(params, len(grants))
     threads = threads or min(os.cpu_count() or 1, MAX_THREADS)
+    # The job's own scratch (the sandbox's private /tmp): spills, and a workbook's sheets.
+    scratch = tempfile.TemporaryDirectory(prefix="copied-")
     con = connect(
         [str(export), *map(str, grants)],
+        scratch.name,
         memory_limit=MEMORY_LIMIT,
         threads=threads,
     )
     try:
         started = time.perf_counter()
         try:
-            tables = _load_export(con, export, media_type)
+            tables = _load_export(con, export, media_type, Path(scratch.name))
             answer = _empty_answer()
             for name, header in tables:
                 _scan_table(con, name, header, grants, specs, rare_at_most, min_bits, answer)
@@ -117,6 +127,7 @@ def find_copied(export: Path, grants: Sequence[Path], params: Mapping[str, Any])
         return answer
     finally:
         con.close()
+        scratch.cleanup()
 
 
 def _parse(params: Mapping[str, Any], n_grants: int):
@@ -159,7 +170,7 @@ def _empty_answer() -> dict[str, Any]:
 # -- reading the export as text -------------------------------------------------------------
 
 
-def _load_export(con, export: Path, media_type: str) -> list[tuple[str, list[str]]]:
+def _load_export(con, export: Path, media_type: str, scratch: Path) -> list[tuple[str, list[str]]]:
     """The export as tables ``e0``, ``e1``... of text columns ``c0``.. with a row number
     ``rid`` (1-based): [(table, header)]. Each sheet of a workbook is a table."""
     if media_type in (CSV, TSV):
@@ -173,7 +184,7 @@ def _load_export(con, export: Path, media_type: str) -> list[tuple[str, list[str
     if media_type in PARQUET:
         con.execute("CREATE TEMP TABLE raw AS SELECT * FROM read_parquet(?)", [str(export)])
         return [_number(con, "raw", "e0")]
-    return _load_xlsx(con, export)
+    return _load_xlsx(con, export, scratch)
 
 
 def _number(con, raw: str, name: str) -> tuple[str, list[str]]:
@@ -190,12 +201,13 @@ def _number(con, raw: str, name: str) -> tuple[str, list[str]]:
     return name, header
 
 
-def _load_xlsx(con, export: Path) -> list[tuple[str, list[str]]]:
+def _load_xlsx(con, export: Path, scratch: Path) -> list[tuple[str, list[str]]]:
+    """Each sheet written as a CSV of text in the scratch directory, then read like one."""
     import openpyxl
-    import pyarrow as pa
 
     try:
-        book = openpyxl.load_workbook(export, read_only=True, data_only=True)
+        # A file object: openpyxl judges a path by its suffix, and the input has none.
+        book = openpyxl.load_workbook(open(export, "rb"), read_only=True, data_only=True)
     except Exception as error:  # noqa: BLE001 - openpyxl raises many kinds
         raise CopiedError(f"the workbook could not be read: {error}") from None
     tables = []
@@ -206,18 +218,24 @@ def _load_xlsx(con, export: Path) -> list[tuple[str, list[str]]]:
             header = [_xlsx_text(v) or f"column {i + 1}" for i, v in enumerate(next(rows, ()))]
             if not header:
                 continue
-            columns: list[list[str | None]] = [[] for _ in header]
-            for row in rows:
-                cells += len(header)
-                if cells > MAX_XLSX_CELLS:
-                    raise CopiedError(f"the workbook has over {MAX_XLSX_CELLS:,} cells")
-                for i in range(len(header)):
-                    columns[i].append(_xlsx_text(row[i]) if i < len(row) else None)
-            arrow = pa.table({f"x{i}": pa.array(c, pa.string()) for i, c in enumerate(columns)})
-            con.register("sheet_arrow", arrow)
-            con.execute("CREATE TEMP TABLE raw AS SELECT * FROM sheet_arrow")
-            con.unregister("sheet_arrow")
+            path = scratch / f"sheet{n}.csv"
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                out = csv.writer(f)
+                out.writerow([f"x{i}" for i in range(len(header))])
+                for row in rows:
+                    cells += len(header)
+                    if cells > MAX_XLSX_CELLS:
+                        raise CopiedError(f"the workbook has over {MAX_XLSX_CELLS:,} cells")
+                    out.writerow(
+                        [_xlsx_text(row[i]) if i < len(row) else None for i in range(len(header))]
+                    )
+            con.execute(
+                "CREATE TEMP TABLE raw AS SELECT * FROM read_csv(?, all_varchar = true, "
+                "header = true, delim = ',', quote = '\"', escape = '\"')",
+                [str(path)],
+            )
             name, _ = _number(con, "raw", f"e{n}")
+            path.unlink()
             tables.append((name, header))
     finally:
         book.close()
@@ -282,6 +300,13 @@ def _grant_key(column: str, numeric: bool, decimals: int | None) -> str:
     return f"round(CAST({value} AS DOUBLE) * {10**decimals})"
 
 
+def _grant_scaled(column: str, numeric: bool, decimals: int) -> str:
+    """A granted column's number times 10^decimals (not rounded)."""
+    q = tspec.quote_identifier(column)
+    value = q if numeric else f"TRY_CAST(trim(CAST({q} AS VARCHAR)) AS DOUBLE)"
+    return f"(CAST({value} AS DOUBLE) * {10**decimals})"
+
+
 def _scan_table(con, table, header, grants, specs, rare_at_most, min_bits, answer) -> None:
     n = len(header)
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
@@ -337,7 +362,7 @@ def _mapping(con, grant, header, decimals, types) -> dict[int, str]:
                 f"SEMI JOIN ({sample}) s ON g = s.k",
                 [grant],
             ).fetchone()
-            if hits / total >= MIN_OVERLAP:
+            if hits >= MIN_HITS and hits / total >= MIN_OVERLAP:
                 scores.append((hits / total, i, column))
     mapping: dict[int, str] = {}
     for _, i, column in sorted(scores, key=lambda s: (-s[0], s[1], s[2])):
@@ -386,16 +411,37 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
     q = tspec.quote_identifier
     graw = [f"NULLIF(trim(CAST({q(mapping[i])} AS VARCHAR)), '')" for i in order]
     eraw = [f"c{i}" for i in order]
-    # One pass over the grant: the hash of its rows on the mapped columns (and of their text).
+    # Numbers: the export's v = round(x * 10^d) is the grant's g * 10^d rounded by whoever
+    # wrote it (half up, half even, ...), so floor(g * 10^d) is v or v - 1: the export's
+    # rows are hashed with both (the first BAND_COLUMNS numbers; the others are only
+    # compared after the join), and every number is then checked to be within half a unit.
+    numeric = [i for i in order if decimals[i] is not None]
+    band = numeric[:BAND_COLUMNS]
+    exact = [i for i in order if decimals[i] is None]
+    scaled = {i: _grant_scaled(mapping[i], types[mapping[i]], decimals[i]) for i in numeric}
+    e_hash = [f"c{i}" for i in exact] + [f"v{i} + o{i}.o" for i in band]
+    g_hash = [_grant_key(mapping[i], False, None) for i in exact]
+    g_hash += [f"floor({scaled[i]})" for i in band]
+    offsets = "".join(f", (VALUES (0), (-1)) o{i}(o)" for i in band)
+    values = "".join(f", c{i}" for i in exact)
+    values += "".join(f", {_export_key(i, decimals[i])} AS v{i}" for i in numeric)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE ehash AS SELECT rid, hash({', '.join(ekeys)}) AS h, "  # noqa: S608
+        f"CREATE OR REPLACE TEMP TABLE evals AS SELECT rid{values}, "  # noqa: S608
         f"hash({', '.join(eraw)}) AS t FROM {table} "
         f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in ekeys)}"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE matched AS SELECT e.rid, bool_or(e.t = g.t) AS verbatim "  # noqa: S608
-        f"FROM ehash e JOIN (SELECT hash({', '.join(gkeys)}) AS h, "
-        f"hash({', '.join(graw)}) AS t FROM read_parquet(?)) g ON e.h = g.h GROUP BY e.rid",
+        f"CREATE OR REPLACE TEMP TABLE ehash AS SELECT rid, hash({', '.join(e_hash)}) AS h "  # noqa: S608
+        f"FROM evals{offsets}"
+    )
+    near = " AND ".join(f"abs(g.s{i} - v.v{i}) <= 0.500001" for i in numeric) or "true"
+    g_scaled = "".join(f", {scaled[i]} AS s{i}" for i in numeric)
+    # The one pass over the grant: its rows hashed on the mapped columns (and their text).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE matched AS SELECT e.rid, bool_or(v.t = g.t) AS verbatim "  # noqa: S608
+        f"FROM ehash e JOIN (SELECT hash({', '.join(g_hash)}) AS h, "
+        f"hash({', '.join(graw)}) AS t{g_scaled} FROM read_parquet(?)) g ON e.h = g.h "
+        f"JOIN evals v ON v.rid = e.rid WHERE {near} GROUP BY e.rid",
         [grant],
     )
     same_layout = header == columns and all(mapping.get(i) == c for i, c in enumerate(columns))
