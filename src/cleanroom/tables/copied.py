@@ -116,6 +116,7 @@ def find_copied(export: Path, grants: Sequence[Path], params: Mapping[str, Any])
         started = time.perf_counter()
         try:
             tables = _load_export(con, export, media_type, Path(scratch.name))
+            read_s = time.perf_counter() - started
             answer = _empty_answer()
             for name, header in tables:
                 _scan_table(con, name, header, grants, specs, rare_at_most, min_bits, answer)
@@ -124,6 +125,7 @@ def find_copied(export: Path, grants: Sequence[Path], params: Mapping[str, Any])
         answer["tables"] = len(tables)
         answer["threads"] = threads
         answer["scan_s"] = round(time.perf_counter() - started, 6)
+        answer["timings"]["read_s"] = round(read_s, 6)
         return answer
     finally:
         con.close()
@@ -164,6 +166,7 @@ def _empty_answer() -> dict[str, Any]:
         "reformatted_rows": 0,
         "verbatim_rare_values": 0,
         "grants": [],
+        "timings": {},
     }
 
 
@@ -385,13 +388,18 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
         "verbatim_rare_values": {},
     }
     types = _grant_types(con, grant, columns)
+    started = time.perf_counter()
     mapping = _mapping(con, grant, header, decimals, types)
+    found["timings"] = {"mapping_s": round(time.perf_counter() - started, 6)}
     found["mapping"] = {header[i]: c for i, c in sorted(mapping.items())}
     if not mapping:
         return found
     # Identifiers are text or whole numbers; a measure's decimals are rare by nature.
     ids = {i: c for i, c in mapping.items() if decimals[i] in (None, 0)}
+    started = time.perf_counter()
     _verbatim(con, table, header, grant, ids, rare_at_most, found)
+    found["timings"]["verbatim_s"] = round(time.perf_counter() - started, 6)
+    started = time.perf_counter()
     if len(mapping) < 2 and len(mapping) < len(header):
         return found
     order = sorted(mapping)
@@ -406,6 +414,8 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
     n_grant, distinct = stats[0], stats[1:]
     bits = sum(math.log2(max(d, 1)) for d in distinct) - math.log2(max(n_grant, 1))
     found["evidence_bits"] = round(bits, 1)
+    found["timings"]["evidence_s"] = round(time.perf_counter() - started, 6)
+    started = time.perf_counter()
     if bits < min_bits:
         return found
     q = tspec.quote_identifier
@@ -444,6 +454,7 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
         f"JOIN evals v ON v.rid = e.rid WHERE {near} GROUP BY e.rid",
         [grant],
     )
+    found["timings"]["rows_s"] = round(time.perf_counter() - started, 6)
     same_layout = header == columns and all(mapping.get(i) == c for i, c in enumerate(columns))
     copied, verbatim = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE verbatim) FROM matched"
