@@ -716,12 +716,6 @@ class AirlockService:
         metrics (its data can no longer be compared)."""
         from ..grants.cache import AirlockCopyPending, wait_for_airlock_copy
 
-        if self.grants_dir is None:
-            return CheckOutcome(
-                copied.COPIED_CHECK,
-                CheckStatus.ERROR,
-                "this airlock has no grant copies to compare tables with",
-            )
         grants: list[copied.GrantCopy] = []
         not_compared: list[str] = []
         seen: set[str] = set()
@@ -731,6 +725,13 @@ class AirlockService:
             if key is None or key in seen:
                 continue
             seen.add(key)
+            if self.grants_dir is None:
+                return CheckOutcome(
+                    copied.COPIED_CHECK,
+                    CheckStatus.ERROR,
+                    "this airlock has no grant copies to compare the table with the project's "
+                    "data: an admin must set the airlock's grant cache",
+                )
             version = self.catalog.catalog.get_version(grant.dataset, grant.version)
             # Only the granted columns: the copy also holds the contributor column.
             columns = tuple(grant.columns) if grant.columns is not None else tuple(version.schema)
