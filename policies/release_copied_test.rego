@@ -31,12 +31,12 @@ test_verbatim_rare_values_warn_before_they_deny if {
 }
 
 test_a_table_with_copied_rows_is_denied_and_says_why if {
-	message := "this table holds records of the project's granted data: 50 row(s) copied whole"
+	message := "50 row(s) copied from the project's granted data are in this table (50 row(s) copied whole)"
 	d := release.decision with input as with_check(copied_check("fail", message))
 	not d.allow
 	some reason in d.reasons
 	contains(reason, "check copied-records failed")
-	contains(reason, "50 row(s) copied whole")
+	contains(reason, "50 row(s) copied from")
 }
 
 test_verbatim_identifiers_ask_for_two_reviewers if {

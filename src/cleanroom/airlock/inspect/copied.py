@@ -185,12 +185,13 @@ def outcome(
     compared = (
         f"{int(answer.get('rows') or 0):,} rows compared with {len(metrics['grants'])} grant(s)"
     )
+    copied = int(answer.get("copied_rows") or 0)
     if failed:
         return CheckOutcome(
             COPIED_CHECK,
             CheckStatus.FAIL,
-            f"this table holds records of the project's granted data: {'; '.join(failed)}. "
-            f"Data rows may not leave the clean room. {FIX}",
+            f"{copied:,} row(s) copied from the project's granted data are in this table "
+            f"({'; '.join(failed)}). Data rows may not leave the clean room. {FIX}",
             tuple(findings),
             metrics,
         )
