@@ -68,10 +68,10 @@ COPIED_LIMITS = Limits(
 MEMORY_LIMIT = "3GB"
 MAX_THREADS = 16
 # Export rows whose distinct values choose the column mapping.
-SAMPLE_ROWS = 2000
+SAMPLE_ROWS = 10_000
 # Share of an export column's sampled distinct values found in a granted column to map them
 # (low: copied rows may be a few among made-up ones), and how many at least.
-MIN_OVERLAP = 0.05
+MIN_OVERLAP = 0.001
 MIN_HITS = 3
 # Numbers are compared at most at this many decimals.
 MAX_DECIMALS = 10
@@ -111,6 +111,8 @@ def find_copied(export: Path, grants: Sequence[Path], params: Mapping[str, Any])
         scratch.name,
         memory_limit=MEMORY_LIMIT,
         threads=threads,
+        # A long query's progress bar goes to stdout, where the job's JSON answer goes.
+        options={"enable_progress_bar": False},
     )
     try:
         started = time.perf_counter()
@@ -193,9 +195,7 @@ def _load_export(con, export: Path, media_type: str, scratch: Path) -> list[tupl
 def _number(con, raw: str, name: str) -> tuple[str, list[str]]:
     header = [d[0] for d in con.execute(f"SELECT * FROM {raw} LIMIT 0").description]  # noqa: S608
     q = tspec.quote_identifier
-    cols = ", ".join(
-        f"NULLIF(trim(CAST({q(h)} AS VARCHAR)), '') AS c{i}" for i, h in enumerate(header)
-    )
+    cols = ", ".join(f"NULLIF(CAST({q(h)} AS VARCHAR), '') AS c{i}" for i, h in enumerate(header))
     con.execute(
         f"CREATE TEMP TABLE {name} AS SELECT row_number() OVER () AS rid, {cols} "  # noqa: S608
         f"FROM {raw}"
@@ -260,15 +260,19 @@ def _xlsx_text(value: Any) -> str | None:
 
 
 def _num_sql(col: str) -> str:
-    """An export text cell as a number (NULL when it is not one)."""
+    """An export text cell as a number (NULL when it is not one); the thousands pattern is
+    only tried on cells with a comma."""
     return (
-        f"TRY_CAST(CASE WHEN regexp_matches({col}, '{_THOUSANDS}') "
-        f"THEN replace({col}, ',', '') ELSE {col} END AS DOUBLE)"
+        f"coalesce(TRY_CAST({col} AS DOUBLE), CASE WHEN contains({col}, ',') AND "
+        f"regexp_matches({col}, '{_THOUSANDS}') THEN TRY_CAST(replace({col}, ',', '') "
+        "AS DOUBLE) END)"
     )
 
 
-def _export_columns(con, table: str, n: int) -> list[int | None]:
-    """Per export column: its decimals when every value is a number, else None (text)."""
+def _export_columns(con, n: int) -> list[int | None]:
+    """Per export column, from the sample: its decimals when every value is a number, else
+    None (text). A row of the whole export whose cell is not a number then matches nothing
+    in that column."""
     parts = []
     for i in range(n):
         x = _num_sql(f"c{i}")
@@ -277,7 +281,7 @@ def _export_columns(con, table: str, n: int) -> list[int | None]:
             f"bool_and({x} IS NULL OR abs({x} * {10**d} - round({x} * {10**d})) < 1e-6)"
             for d in range(MAX_DECIMALS + 1)
         ]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchone()  # noqa: S608
+    row = con.execute(f"SELECT {', '.join(parts)} FROM sample").fetchone()  # noqa: S608
     out: list[int | None] = []
     step = MAX_DECIMALS + 2
     for i in range(n):
@@ -290,24 +294,19 @@ def _export_columns(con, table: str, n: int) -> list[int | None]:
 
 
 def _export_key(i: int, decimals: int | None) -> str:
+    """An export cell's key: its text, or its number times 10^decimals, rounded."""
     if decimals is None:
         return f"c{i}"
     return f"round({_num_sql(f'c{i}')} * {10**decimals})"
 
 
-def _grant_key(column: str, numeric: bool, decimals: int | None) -> str:
-    q = tspec.quote_identifier(column)
-    if decimals is None:
-        return f"NULLIF(trim(CAST({q} AS VARCHAR)), '')"
-    value = q if numeric else f"TRY_CAST(trim(CAST({q} AS VARCHAR)) AS DOUBLE)"
-    return f"round(CAST({value} AS DOUBLE) * {10**decimals})"
+def _grant_text(column: str) -> str:
+    return f"CAST({tspec.quote_identifier(column)} AS VARCHAR)"
 
 
-def _grant_scaled(column: str, numeric: bool, decimals: int) -> str:
-    """A granted column's number times 10^decimals (not rounded)."""
-    q = tspec.quote_identifier(column)
-    value = q if numeric else f"TRY_CAST(trim(CAST({q} AS VARCHAR)) AS DOUBLE)"
-    return f"(CAST({value} AS DOUBLE) * {10**decimals})"
+def _grant_scaled(column: str, decimals: int) -> str:
+    """A numeric granted column's value times 10^decimals (not rounded)."""
+    return f"(CAST({tspec.quote_identifier(column)} AS DOUBLE) * {10**decimals})"
 
 
 def _scan_table(con, table, header, grants, specs, rare_at_most, min_bits, answer) -> None:
@@ -316,10 +315,26 @@ def _scan_table(con, table, header, grants, specs, rare_at_most, min_bits, answe
     answer["rows"] += rows
     if not rows or not n:
         return
-    decimals = _export_columns(con, table, n)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE sample AS SELECT * FROM {table} "  # noqa: S608
         f"USING SAMPLE {SAMPLE_ROWS} ROWS (reservoir, 7)"
+    )
+    decimals = _export_columns(con, n)
+    # The sample's distinct keys: every column's text, and each number column's numbers.
+    texts = " UNION ALL ".join(
+        f"SELECT DISTINCT {i} AS i, c{i} AS k FROM sample WHERE c{i} IS NOT NULL"  # noqa: S608
+        for i in range(n)
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stext AS {texts}")
+    numbers = [
+        f"SELECT DISTINCT {i} AS i, {d} AS d, {_export_key(i, d)} AS k FROM sample "  # noqa: S608
+        f"WHERE {_export_key(i, d)} IS NOT NULL"
+        for i, d in enumerate(decimals)
+        if d is not None
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE snum AS "
+        + (" UNION ALL ".join(numbers) or "SELECT 0 AS i, 0 AS d, 0.0::DOUBLE AS k LIMIT 0")
     )
     for path, spec in zip(grants, specs, strict=True):
         found = _scan_grant(
@@ -344,33 +359,45 @@ def _grant_types(con, grant: str, columns: list[str]) -> dict[str, bool]:
     }
 
 
-def _mapping(con, grant, header, decimals, types) -> dict[int, str]:
-    """Export column -> granted column, by the overlap of sampled distinct values."""
-    scores: list[tuple[float, int, str]] = []
-    for i in range(len(header)):
-        key = _export_key(i, decimals[i])
-        sample = f"SELECT DISTINCT {key} AS k FROM sample WHERE {key} IS NOT NULL"  # noqa: S608
-        (total,) = con.execute(f"SELECT count(*) FROM ({sample})").fetchone()  # noqa: S608
-        if not total:
-            continue
-        for column, numeric in types.items():
-            if decimals[i] is not None and not numeric:
-                gkey = _grant_key(column, False, decimals[i])
-            elif decimals[i] is None and numeric:
-                continue  # text in the export never equals a number of the grant
-            else:
-                gkey = _grant_key(column, numeric, decimals[i])
-            (hits,) = con.execute(
-                f"SELECT count(DISTINCT g) FROM (SELECT {gkey} AS g FROM read_parquet(?)) "  # noqa: S608
-                f"SEMI JOIN ({sample}) s ON g = s.k",
+def _mapping(con, grant, decimals, types) -> dict[int, tuple[str, int | None]]:
+    """Export column -> (granted column, decimals or None for text), by the overlap of the
+    sample's distinct values with each granted column: one pass per granted column, its
+    values looked up in the sample's keys (a number column at each export decimals)."""
+    totals = dict(con.execute("SELECT i, count(*) FROM stext GROUP BY i").fetchall())
+    places = sorted({d for d in decimals if d is not None})
+    scores: list[tuple[float, int, str, int | None]] = []
+    for column, numeric in types.items():
+        if numeric and places:
+            branches = " UNION ALL ".join(
+                f"SELECT DISTINCT {d} AS d, round({_grant_scaled(column, d)}) AS k "  # noqa: S608
+                f"FROM read_parquet($1) WHERE round({_grant_scaled(column, d)}) IN "
+                f"(SELECT k FROM snum WHERE d = {d})"
+                for d in places
+            )
+            hits = con.execute(
+                f"SELECT s.i, s.d, count(*) FROM ({branches}) g "  # noqa: S608
+                "JOIN snum s ON s.d = g.d AND s.k = g.k GROUP BY ALL",
                 [grant],
-            ).fetchone()
-            if hits >= MIN_HITS and hits / total >= MIN_OVERLAP:
-                scores.append((hits / total, i, column))
-    mapping: dict[int, str] = {}
-    for _, i, column in sorted(scores, key=lambda s: (-s[0], s[1], s[2])):
-        if i not in mapping and column not in mapping.values():
-            mapping[i] = column
+            ).fetchall()
+        elif numeric:
+            continue
+        else:
+            text = _grant_text(column)
+            hits = con.execute(
+                f"SELECT s.i, NULL, count(*) FROM (SELECT DISTINCT {text} AS k FROM "  # noqa: S608
+                f"read_parquet(?) WHERE {text} IN (SELECT k FROM stext)) g "
+                "JOIN stext s ON s.k = g.k GROUP BY ALL",
+                [grant],
+            ).fetchall()
+        for i, d, count in hits:
+            if count >= MIN_HITS and count / totals[i] >= MIN_OVERLAP:
+                scores.append((count / totals[i], i, column, d))
+    mapping: dict[int, tuple[str, int | None]] = {}
+    taken: set[str] = set()
+    for _, i, column, d in sorted(scores, key=lambda s: (-s[0], s[1], s[2])):
+        if i not in mapping and column not in taken:
+            mapping[i] = (column, d)
+            taken.add(column)
     return mapping
 
 
@@ -386,76 +413,51 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
         "evidence_bits": None,
         "first_rows": [],
         "verbatim_rare_values": {},
+        "timings": {},
     }
-    types = _grant_types(con, grant, columns)
+    timings = found["timings"]
     started = time.perf_counter()
-    mapping = _mapping(con, grant, header, decimals, types)
-    found["timings"] = {"mapping_s": round(time.perf_counter() - started, 6)}
-    found["mapping"] = {header[i]: c for i, c in sorted(mapping.items())}
+    types = _grant_types(con, grant, columns)
+    mapping = _mapping(con, grant, decimals, types)
+    timings["mapping_s"] = round(time.perf_counter() - started, 6)
+    found["mapping"] = {header[i]: c for i, (c, _) in sorted(mapping.items())}
     if not mapping:
         return found
+    started = time.perf_counter()
     # Identifiers are text or whole numbers; a measure's decimals are rare by nature.
-    ids = {i: c for i, c in mapping.items() if decimals[i] in (None, 0)}
-    started = time.perf_counter()
+    ids = {i: c for i, (c, d) in mapping.items() if d in (None, 0)}
     _verbatim(con, table, header, grant, ids, rare_at_most, found)
-    found["timings"]["verbatim_s"] = round(time.perf_counter() - started, 6)
-    started = time.perf_counter()
+    timings["verbatim_s"] = round(time.perf_counter() - started, 6)
     if len(mapping) < 2 and len(mapping) < len(header):
         return found
+    started = time.perf_counter()
     order = sorted(mapping)
-    gkeys = [_grant_key(mapping[i], types[mapping[i]], decimals[i]) for i in order]
-    ekeys = [_export_key(i, decimals[i]) for i in order]
-    # How unlikely a chance match is: distinct values per mapped column against grant rows.
+    numeric = [i for i in order if mapping[i][1] is not None]
+    exact = [i for i in order if mapping[i][1] is None]
+    scaled = {i: _grant_scaled(mapping[i][0], mapping[i][1]) for i in numeric}
+    text = {i: _grant_text(mapping[i][0]) for i in exact}
+    # How unlikely a chance match is (distinct values per mapped column against grant rows),
+    # and which number columns the grant writes at the export's decimals already.
+    keys = [f"round({scaled[i]})" if i in scaled else text[i] for i in order]
+    whole = [f"bool_and(abs({scaled[i]} - round({scaled[i]})) < 1e-6)" for i in numeric]
     stats = con.execute(
-        f"SELECT count(*), {', '.join(f'approx_count_distinct({k})' for k in gkeys)} "  # noqa: S608
-        "FROM read_parquet(?)",
+        f"SELECT count(*), {', '.join(f'approx_count_distinct({k})' for k in keys)}"  # noqa: S608
+        f"{''.join(', ' + w for w in whole)} FROM read_parquet(?)",
         [grant],
     ).fetchone()
-    n_grant, distinct = stats[0], stats[1:]
+    n_grant, distinct = stats[0], stats[1 : 1 + len(order)]
+    at_decimals = dict(zip(numeric, stats[1 + len(order) :], strict=True))
     bits = sum(math.log2(max(d, 1)) for d in distinct) - math.log2(max(n_grant, 1))
     found["evidence_bits"] = round(bits, 1)
-    found["timings"]["evidence_s"] = round(time.perf_counter() - started, 6)
-    started = time.perf_counter()
+    timings["evidence_s"] = round(time.perf_counter() - started, 6)
     if bits < min_bits:
         return found
-    q = tspec.quote_identifier
-    graw = [f"NULLIF(trim(CAST({q(mapping[i])} AS VARCHAR)), '')" for i in order]
-    eraw = [f"c{i}" for i in order]
-    # Numbers: the export's v = round(x * 10^d) is the grant's g * 10^d rounded by whoever
-    # wrote it (half up, half even, ...), so floor(g * 10^d) is v or v - 1: the export's
-    # rows are hashed with both (the first BAND_COLUMNS numbers; the others are only
-    # compared after the join), and every number is then checked to be within half a unit.
-    numeric = [i for i in order if decimals[i] is not None]
-    band = numeric[:BAND_COLUMNS]
-    exact = [i for i in order if decimals[i] is None]
-    scaled = {i: _grant_scaled(mapping[i], types[mapping[i]], decimals[i]) for i in numeric}
-    e_hash = [f"c{i}" for i in exact] + [f"v{i} + o{i}.o" for i in band]
-    g_hash = [_grant_key(mapping[i], False, None) for i in exact]
-    g_hash += [f"floor({scaled[i]})" for i in band]
-    offsets = "".join(f", (VALUES (0), (-1)) o{i}(o)" for i in band)
-    values = "".join(f", c{i}" for i in exact)
-    values += "".join(f", {_export_key(i, decimals[i])} AS v{i}" for i in numeric)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE evals AS SELECT rid{values}, "  # noqa: S608
-        f"hash({', '.join(eraw)}) AS t FROM {table} "
-        f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in ekeys)}"
+    started = time.perf_counter()
+    _match_rows(con, table, mapping, order, numeric, exact, scaled, text, at_decimals, grant)
+    timings["rows_s"] = round(time.perf_counter() - started, 6)
+    same_layout = header == columns and all(
+        mapping.get(i, ("",))[0] == c for i, c in enumerate(columns)
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE ehash AS SELECT rid, hash({', '.join(e_hash)}) AS h "  # noqa: S608
-        f"FROM evals{offsets}"
-    )
-    near = " AND ".join(f"abs(g.s{i} - v.v{i}) <= 0.500001" for i in numeric) or "true"
-    g_scaled = "".join(f", {scaled[i]} AS s{i}" for i in numeric)
-    # The one pass over the grant: its rows hashed on the mapped columns (and their text).
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE matched AS SELECT e.rid, bool_or(v.t = g.t) AS verbatim "  # noqa: S608
-        f"FROM ehash e JOIN (SELECT hash({', '.join(g_hash)}) AS h, "
-        f"hash({', '.join(graw)}) AS t{g_scaled} FROM read_parquet(?)) g ON e.h = g.h "
-        f"JOIN evals v ON v.rid = e.rid WHERE {near} GROUP BY e.rid",
-        [grant],
-    )
-    found["timings"]["rows_s"] = round(time.perf_counter() - started, 6)
-    same_layout = header == columns and all(mapping.get(i) == c for i, c in enumerate(columns))
     copied, verbatim = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE verbatim) FROM matched"
     ).fetchone()
@@ -471,15 +473,54 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
     return found
 
 
+def _match_rows(con, table, mapping, order, numeric, exact, scaled, text, at_decimals, grant):
+    """The export rows equal to a grant row on every mapped column, into ``matched``
+    (rid, verbatim).
+
+    Numbers: the export's v = round(x * 10^d) is the grant's g * 10^d rounded by whoever
+    wrote it (half up, half even, ...). Where the grant writes the column at d decimals
+    already, round(g * 10^d) is v; elsewhere floor(g * 10^d) is v or v - 1, so the export's
+    rows are hashed with both (the first BAND_COLUMNS such columns; the others are only
+    compared after the join). Every number is then checked to be within half a unit.
+    """
+    band = [i for i in numeric if not at_decimals[i]][:BAND_COLUMNS]
+    e_hash = [f"c{i}" for i in exact]
+    e_hash += [f"v{i} + o{i}.o" if i in band else f"v{i}" for i in numeric]
+    g_hash = [text[i] for i in exact]
+    g_hash += [f"floor({scaled[i]})" if i in band else f"round({scaled[i]})" for i in numeric]
+    offsets = "".join(f", (VALUES (0), (-1)) o{i}(o)" for i in band)
+    values = "".join(f", c{i}" for i in exact)
+    values += "".join(f", {_export_key(i, mapping[i][1])} AS v{i}" for i in numeric)
+    carried = ", ".join(["rid", "t", *(f"v{i}" for i in numeric)])
+    not_null = " AND ".join(f"{_export_key(i, mapping[i][1])} IS NOT NULL" for i in order)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE ehash AS SELECT {carried}, "  # noqa: S608
+        f"hash({', '.join(e_hash)}) AS h FROM (SELECT rid, "
+        f"hash({', '.join(f'c{i}' for i in order)}) AS t{values} FROM {table} "
+        f"WHERE {not_null}) e{offsets}"
+    )
+    near = " AND ".join(f"abs(g.s{i} - e.v{i}) <= 0.500001" for i in numeric) or "true"
+    g_cols = "".join(f", {scaled[i]} AS s{i}" for i in numeric)
+    g_cols += "".join(f", {tspec.quote_identifier(mapping[i][0])} AS r{i}" for i in order)
+    # The text of the grant's values only for the rows that matched (it is costly).
+    raw = ", ".join(f"CAST(g.r{i} AS VARCHAR)" for i in order)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE matched AS SELECT e.rid, "  # noqa: S608
+        f"bool_or(e.t = hash({raw})) AS verbatim FROM ehash e JOIN "
+        f"(SELECT hash({', '.join(g_hash)}) AS h{g_cols} FROM read_parquet(?)) g "
+        f"ON e.h = g.h WHERE {near} GROUP BY e.rid",
+        [grant],
+    )
+
+
 def _verbatim(con, table, header, grant, mapping, rare_at_most, found) -> None:
     """Per mapped column, the distinct export values found, as written, among the values the
     grant holds at most ``rare_at_most`` times."""
-    q = tspec.quote_identifier
     for i, column in sorted(mapping.items()):
+        text = _grant_text(column)
         (count,) = con.execute(
-            f"SELECT count(*) FROM (SELECT g, count(*) AS n FROM "  # noqa: S608
-            f"(SELECT trim(CAST({q(column)} AS VARCHAR)) AS g FROM read_parquet(?)) "
-            f"SEMI JOIN (SELECT DISTINCT c{i} AS v FROM {table}) e ON g = e.v "
+            f"SELECT count(*) FROM (SELECT {text} AS g, count(*) AS n FROM "  # noqa: S608
+            f"read_parquet(?) WHERE {text} IN (SELECT DISTINCT c{i} FROM {table}) "
             f"GROUP BY g) WHERE n <= ?",
             [grant, rare_at_most],
         ).fetchone()
