@@ -32,9 +32,10 @@ trimmed text. Per export column, its decimals are the fewest that write all its 
    values written as the grant writes them), *rearranged* (columns reordered, renamed,
    dropped or added, values verbatim) or *reformatted* (found only after normalising
    numbers).
-4. Per mapped column of text or whole numbers (identifiers: a measure's decimals are rare
-   by nature), the distinct export values found verbatim (same text) in the grant among
-   values that are rare there (``rare_at_most``).
+4. Per mapped column of text or whole numbers whose sampled values are mostly distinct
+   (identifiers: a measure's decimals are rare by nature, a category is not rare), the
+   distinct export values found verbatim (same text) in the grant among values that are
+   rare there (``rare_at_most``).
 
 No value of the grant or of the export is in the answer: counts, column names, row numbers.
 """
@@ -77,6 +78,8 @@ MIN_HITS = 3
 MAX_DECIMALS = 10
 # Numeric columns whose two roundings are both hashed (2^n hashes per export row).
 BAND_COLUMNS = 3
+# Share of distinct values in the sample that makes a column identifier-like.
+ID_DISTINCT = 0.5
 # Export row numbers listed per grant (1-based, after the header); all are counted.
 MAX_ROWS_LISTED = 20
 # Largest XLSX read (cells), so a sheet of a billion empty cells is not walked.
@@ -424,8 +427,15 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
     if not mapping:
         return found
     started = time.perf_counter()
-    # Identifiers are text or whole numbers; a measure's decimals are rare by nature.
-    ids = {i: c for i, (c, d) in mapping.items() if d in (None, 0)}
+    # Identifiers are text or whole numbers, and mostly distinct (in the sample); a
+    # measure's decimals are rare by nature.
+    distinct = dict(con.execute("SELECT i, count(*) FROM stext GROUP BY i").fetchall())
+    (sampled,) = con.execute("SELECT count(*) FROM sample").fetchone()
+    ids = {
+        i: c
+        for i, (c, d) in mapping.items()
+        if d in (None, 0) and distinct.get(i, 0) >= ID_DISTINCT * sampled
+    }
     _verbatim(con, table, header, grant, ids, rare_at_most, found)
     timings["verbatim_s"] = round(time.perf_counter() - started, 6)
     if len(mapping) < 2 and len(mapping) < len(header):
