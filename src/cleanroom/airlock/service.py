@@ -719,7 +719,7 @@ class AirlockService:
         grants: list[copied.GrantCopy] = []
         not_compared: list[str] = []
         seen: set[str] = set()
-        for grant in self.catalog.catalog.grants_for(project):
+        for grant, version in self.catalog.project_grants(project):
             key = grant.materialisation_key
             label = f"{grant.dataset} {grant.version_label} (grant {grant.id})"
             if key is None or key in seen:
@@ -732,7 +732,6 @@ class AirlockService:
                     "this airlock has no grant copies to compare the table with the project's "
                     "data: an admin must set the airlock's grant cache",
                 )
-            version = self.catalog.catalog.get_version(grant.dataset, grant.version)
             # Only the granted columns: the copy also holds the contributor column.
             columns = tuple(grant.columns) if grant.columns is not None else tuple(version.schema)
             wait = tables.COPY_WAIT_SECONDS if grant.active else 0.0

@@ -76,10 +76,12 @@ def test_a_failure_says_how_many_rows_where_and_what_to_do():
 
 
 def test_without_thresholds_nothing_is_compared_and_nothing_passes(tmp_path):
-    out = copied.check_copied(tmp_path / "t.csv", "text/csv", [], None)
+    grants = [copied.GrantCopy("lots v1", ("lot",), tmp_path / "g.parquet")]
+    out = copied.check_copied(tmp_path / "t.csv", "text/csv", grants, None)
     assert out.status == CheckStatus.ERROR and "could not be read" in out.message
     incomplete = {k: v for k, v in RULES.items() if k != "max_whole_rows"}
-    assert copied.check_copied(tmp_path / "t.csv", "text/csv", [], incomplete).status == "error"
+    out = copied.check_copied(tmp_path / "t.csv", "text/csv", grants, incomplete)
+    assert out.status == CheckStatus.ERROR
 
 
 def test_a_project_without_granted_data_has_nothing_to_compare(tmp_path):

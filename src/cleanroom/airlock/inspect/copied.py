@@ -85,19 +85,19 @@ def check_copied(
     from cleanroom import sandbox
     from cleanroom.tables.copied import COPIED_LIMITS
 
-    if rules is None or any(k not in rules for k in RULE_KEYS):
-        return CheckOutcome(
-            COPIED_CHECK,
-            CheckStatus.ERROR,
-            "the release policy's copied_records thresholds could not be read, so the table "
-            "was not compared with the project's data: submit again in a moment",
-        )
     if not grants:
         return CheckOutcome(
             COPIED_CHECK,
             CheckStatus.PASS,
             "the project has no granted data to compare this table with",
             metrics={"grants": [], "not_compared": list(not_compared)},
+        )
+    if rules is None or any(k not in rules for k in RULE_KEYS):
+        return CheckOutcome(
+            COPIED_CHECK,
+            CheckStatus.ERROR,
+            "the release policy's copied_records thresholds could not be read, so the table "
+            "was not compared with the project's data: submit again in a moment",
         )
     result = sandbox.run_warm(
         "copied-records",
