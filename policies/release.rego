@@ -207,6 +207,35 @@ reasons contains msg if {
 
 # --- end of figures and notebooks ----------------------------------------------------------
 
+# --- Copied records (issue 15, part "copied") ------------------------------------------------
+
+# METADATA
+# description: |
+#   What the copied-records check (every table, whatever its file type) allows of the project's
+#   granted data in a file. The airlock compares the table with the airlock's copy of every
+#   grant of the project and counts rows and values found in them; it reads this document
+#   (GET /v1/data/release/copied_records) at each submission. Above a max_* count the check
+#   fails (denied), above a warn_* count it warns (reviewers_on_warning reviewers).
+#   - max_whole_rows: rows equal to a grant row, as the grant writes them, in its layout.
+#   - max_rearranged_rows: rows equal to a grant row with columns reordered, renamed or dropped.
+#   - max_reformatted_rows: rows equal to a grant row once numbers are read as numbers and
+#     rounded to the table's decimals (97.10 for 97.1, "1,234.5", 9.71e1).
+#   - warn/max_verbatim_rare_values: distinct values of text or whole-number columns found as
+#     written in the grant, where each occurs at most rare_at_most times (identifiers).
+#   - min_evidence_bits: how unlikely a chance match must be for a row to count (bits over the
+#     grant's size): a table of aggregates sharing keys with the grant is not a copy.
+copied_records := {
+	"max_whole_rows": 0,
+	"max_rearranged_rows": 0,
+	"max_reformatted_rows": 0,
+	"warn_verbatim_rare_values": 20,
+	"max_verbatim_rare_values": 1000,
+	"rare_at_most": 1,
+	"min_evidence_bits": 8,
+}
+
+# --- end of copied records ---------------------------------------------------------------------
+
 # METADATA
 # description: |
 #   A PDF can hold more than its page images show (hidden text, fonts, metadata, objects no

@@ -38,7 +38,7 @@ allow if {
 
 # METADATA
 # description: The data documents that may be read (GET /v1/data/<area>/<name>).
-data_documents := {["release", "table_rules"]}
+data_documents := {["release", "table_rules"], ["release", "copied_records"]}
 
 allow if {
 	input.method == "GET"

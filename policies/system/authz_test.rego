@@ -27,6 +27,8 @@ cases := {
 	"the release policy's other rules may not be read": {"method": "GET", "path": ["v1", "data", "release", "settings"], "allow": false},
 	"the table rules may not be written": {"method": "PUT", "path": ["v1", "data", "release", "table_rules"], "allow": false},
 	"a document below the table rules may not be read": {"method": "GET", "path": ["v1", "data", "release", "table_rules", "statuses"], "allow": false},
+	"the release policy's copied-records thresholds may be read": {"method": "GET", "path": ["v1", "data", "release", "copied_records"], "allow": true},
+	"the copied-records thresholds may not be written": {"method": "PUT", "path": ["v1", "data", "release", "copied_records"], "allow": false},
 }
 
 # METADATA

@@ -82,6 +82,11 @@ class StubPolicy:
         self.asked.append(("review", voter.name, request.id))
         return self.review_decisions.get(voter.name, self.review_default)
 
+    def policy_data(self, package: str, name: str):
+        from cleanroom.policy import PolicyDataUnavailable
+
+        raise PolicyDataUnavailable(f"the stub policy has no data {package}.{name}")
+
 
 class StubCatalog:
     """Stands in for :class:`cleanroom.airlock.facts.CatalogFacts`."""
@@ -104,6 +109,9 @@ class StubCatalog:
 
     def contributing_organisations(self, project: str, requester: str | None = None) -> list[str]:
         return list(self.contributing)
+
+    def project_grants(self, project: str) -> list:
+        return []  # no granted data: a table has nothing to be compared with
 
 
 def make_airlock(

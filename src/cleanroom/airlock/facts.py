@@ -38,6 +38,15 @@ class CatalogFacts:
     def organisation(self, user: str) -> str | None:
         return self.catalog.user_organisation(user)
 
+    def project_grants(self, project: str) -> list:
+        """Every grant of ``project`` (ended ones too), with its dataset version; [] for a
+        project the catalog does not know. As ``[(GrantInfo, VersionInfo)]``."""
+        try:
+            grants = self.catalog.grants_for(project)
+        except CatalogNotFound:
+            return []
+        return [(g, self.catalog.get_version(g.dataset, g.version)) for g in grants]
+
     def project_role(self, project: str, user: str) -> str | None:
         try:
             return self.catalog.member_role(project, user)

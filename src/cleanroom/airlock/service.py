@@ -54,7 +54,7 @@ from .errors import (
     Unavailable,
 )
 from .facts import CatalogFacts
-from .inspect import tables
+from .inspect import copied, tables
 from .inspect.checks import CheckOutcome, CheckSubject, run_checks
 from .models import (
     CheckDetails,
@@ -630,11 +630,24 @@ class AirlockService:
             project = request.project
             requester = request.requester
         rules = self._table_rules() if specs else None
+        tabular = any(subject.media_type in copied.MEDIA_TYPES for _, subject in todo)
+        copied_rules = self._copied_rules() if tabular else None
         results = []
         for file_id, subject in todo:  # outside the transaction: checks read whole files
             outcomes = run_checks(subject)
             if file_id in specs:
                 outcomes.append(self._check_table(subject, project, specs[file_id], rules))
+            if subject.media_type in copied.MEDIA_TYPES:  # a table, whatever its file type
+                try:
+                    outcomes.append(self._check_copied(subject, project, copied_rules))
+                except Exception as error:  # noqa: BLE001 - a crashing check must not pass
+                    outcomes.append(
+                        CheckOutcome(
+                            copied.COPIED_CHECK,
+                            CheckStatus.ERROR,
+                            f"the table could not be compared with the project's data: {error}",
+                        )
+                    )
             results.append((file_id, outcomes))
         # Whose data the grants mounted for the requester's servers in the project hold: only
         # their data owners are asked, and may look (review policy).
@@ -684,6 +697,58 @@ class AirlockService:
         except PolicyDataUnavailable as error:
             log.warning("%s", error)
             return None
+
+    def _copied_rules(self) -> dict | None:
+        """The release policy's ``copied_records`` thresholds (None when they cannot be read:
+        the check is then an error)."""
+        try:
+            return self.policy.policy_data("release", "copied_records")
+        except PolicyDataUnavailable as error:
+            log.warning("%s", error)
+            return None
+
+    def _check_copied(
+        self, subject: CheckSubject, project: str, rules: dict | None
+    ) -> CheckOutcome:
+        """The ``copied-records`` check of one table: compared with the airlock's copy of
+        every grant of the project, on the granted columns. An active grant whose copy is not
+        ready makes the check an error; an ended one whose copy is gone is named in the
+        metrics (its data can no longer be compared)."""
+        from ..grants.cache import AirlockCopyPending, wait_for_airlock_copy
+
+        grants: list[copied.GrantCopy] = []
+        not_compared: list[str] = []
+        seen: set[str] = set()
+        for grant, version in self.catalog.project_grants(project):
+            key = grant.materialisation_key
+            label = f"{grant.dataset} {grant.version_label} (grant {grant.id})"
+            if key is None or key in seen:
+                continue
+            seen.add(key)
+            if self.grants_dir is None:
+                return CheckOutcome(
+                    copied.COPIED_CHECK,
+                    CheckStatus.ERROR,
+                    "this airlock has no grant copies to compare the table with the project's "
+                    "data: an admin must set the airlock's grant cache",
+                )
+            # Only the granted columns: the copy also holds the contributor column.
+            columns = tuple(grant.columns) if grant.columns is not None else tuple(version.schema)
+            wait = tables.COPY_WAIT_SECONDS if grant.active else 0.0
+            try:
+                path = wait_for_airlock_copy(self.grants_dir, key, timeout=wait)
+            except (AirlockCopyPending, OSError) as why:
+                if grant.active:
+                    return CheckOutcome(
+                        copied.COPIED_CHECK,
+                        CheckStatus.ERROR,
+                        f"the airlock's copy of the {grant.dataset} grant is not ready ({why}); "
+                        "submit again in a few minutes",
+                    )
+                not_compared.append(label)
+                continue
+            grants.append(copied.GrantCopy(label, columns, path))
+        return copied.check_copied(subject.path, subject.media_type, grants, rules, not_compared)
 
     def _check_table(
         self, subject: CheckSubject, project: str, spec: dict, rules: dict | None

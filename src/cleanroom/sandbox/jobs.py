@@ -109,6 +109,12 @@ def archive_inspect(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any
     return inspect_archive(inputs[0])
 
 
+def copied_records(inputs: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    from cleanroom.tables.copied import find_copied
+
+    return find_copied(inputs[0], inputs[1:], params)
+
+
 JOBS: dict[str, Job] = {
     "media-type": media_type,
     "preview": preview,
@@ -122,4 +128,5 @@ JOBS: dict[str, Job] = {
     "notebook-inspect": notebook_inspect,
     "model-inspect": model_inspect,
     "archive-inspect": archive_inspect,
+    "copied-records": copied_records,
 }
