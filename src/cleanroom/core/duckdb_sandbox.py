@@ -58,6 +58,9 @@ def connect(
         config["temp_directory"] = ""
     con = duckdb.connect(str(database), config=config)
     try:
+        # A long query's progress bar is printed to stdout: in a sandbox job that is where the
+        # job's JSON answer goes, so a slow recompute would answer garbage.
+        con.execute("SET enable_progress_bar = false")
         for name, value in (options or {}).items():
             if not _OPTION_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a DuckDB setting name")

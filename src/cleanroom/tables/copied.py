@@ -114,8 +114,6 @@ def find_copied(export: Path, grants: Sequence[Path], params: Mapping[str, Any])
         scratch.name,
         memory_limit=MEMORY_LIMIT,
         threads=threads,
-        # A long query's progress bar goes to stdout, where the job's JSON answer goes.
-        options={"enable_progress_bar": False},
     )
     try:
         started = time.perf_counter()

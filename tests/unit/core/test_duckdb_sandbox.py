@@ -139,3 +139,17 @@ def test_quote_identifier_and_first_line(tmp_path):
     assert first_line(error.value) == str(error.value).strip().splitlines()[0].strip()
     assert "\n" not in first_line(error.value)
     assert first_line(ValueError("")) == "ValueError"
+
+
+def test_no_progress_bar_is_printed_where_a_sandbox_job_answers(files):
+    """A sandbox job answers JSON on stdout; DuckDB prints a progress bar there for long
+    queries unless it is off."""
+    allowed, _, _ = files
+    con = connect([allowed])
+    try:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    finally:
+        con.close()
+    control = duckdb.connect()
+    assert control.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (True,)
+    control.close()
