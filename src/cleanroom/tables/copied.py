@@ -442,7 +442,7 @@ def _scan_grant(con, table, header, decimals, grant, spec, rare_at_most, min_bit
     order = sorted(mapping)
     numeric = [i for i in order if mapping[i][1] is not None]
     exact = [i for i in order if mapping[i][1] is None]
-    scaled = {i: _grant_scaled(mapping[i][0], mapping[i][1]) for i in numeric}
+    scaled = {i: _grant_scaled(mapping[i][0], int(mapping[i][1] or 0)) for i in numeric}
     text = {i: _grant_text(mapping[i][0]) for i in exact}
     # How unlikely a chance match is (distinct values per mapped column against grant rows),
     # and which number columns the grant writes at the export's decimals already.

@@ -177,14 +177,13 @@ def outcome(
             "scan_s",
         )
     }
-    metrics["grants"] = [
+    grants: list[dict] = [
         {k: g.get(k) for k in ("label", "mapping", "copied_rows", "evidence_bits")}
         for g in answer.get("grants") or []
     ]
+    metrics["grants"] = grants
     metrics["not_compared"] = list(not_compared)
-    compared = (
-        f"{int(answer.get('rows') or 0):,} rows compared with {len(metrics['grants'])} grant(s)"
-    )
+    compared = f"{int(answer.get('rows') or 0):,} rows compared with {len(grants)} grant(s)"
     copied = int(answer.get("copied_rows") or 0)
     if failed:
         return CheckOutcome(
