@@ -87,6 +87,13 @@ data_owner_types := {"model"}
 #   scripts and forms.
 required_checks := {
 	"application/pdf": {"pdf"},
+	# Every table, whatever its origin: the copied-records check compares it with the
+	# project's granted data (so a table cannot ride out inside an archive either).
+	"text/csv": {"copied-records"},
+	"text/tab-separated-values": {"copied-records"},
+	"application/vnd.apache.parquet": {"copied-records"},
+	"application/x-parquet": {"copied-records"},
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"copied-records"},
 	"application/onnx": {"model"},
 	"application/x-safetensors": {"model"},
 	"application/x-python-pickle": {"model"},

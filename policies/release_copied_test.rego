@@ -55,3 +55,11 @@ test_a_clean_comparison_keeps_one_reviewer if {
 	d.allow
 	d.reviewers_required == release.settings.min_reviewers
 }
+
+test_a_table_the_copied_records_check_has_not_looked_at_is_denied if {
+	unchecked := [c | some c in data.examples.release.clean.request.checks; c.check != "copied-records"]
+	doc := json.patch(data.examples.release.clean, [{"op": "replace", "path": "/request/checks", "value": unchecked}])
+	d := release.decision with input as doc
+	not d.allow
+	d.reasons == ["out/yield_by_plant.csv: the copied-records check has not looked at this file, and a file of media type text/csv needs it"]
+}

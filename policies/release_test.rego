@@ -22,7 +22,12 @@ table_check := clean.request.checks[0]
 # 51 checked tables of 1 KiB.
 many_files := [object.union(table_file, {"path": sprintf("out/t%d.csv", [i]), "size": 1024}) | some i in numbers.range(1, 51)]
 
-many_checks := [object.union(table_check, {"file": sprintf("out/t%d.csv", [i])}) | some i in numbers.range(1, 51)]
+many_checks := [object.union(c, {"file": sprintf("out/t%d.csv", [i])}) |
+	some i in numbers.range(1, 51)
+	some c in [table_check, copied_check]
+]
+
+copied_check := [c | some c in clean.request.checks; c.check == "copied-records"][0]
 
 # Three checked models of 200 MiB: each within its limit, together above 512 MiB.
 big_models := [object.union(model.request.files[0], {"path": sprintf("models/m%d.onnx", [i]), "size": 209715200}) | some i in numbers.range(1, 3)]

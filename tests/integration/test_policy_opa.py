@@ -50,7 +50,11 @@ def a_request(status: str = "pass", file_type: str = "table", media_type: str = 
         project="p-yield",
         requester=PersonFacts("alice", "uni-a"),
         files=[FileFacts("out/t.csv", file_type, media_type, 2048, SHA)],
-        checks=[CheckResult("min_contributors", "out/t.csv", status, message="3 organisations")],
+        checks=[
+            CheckResult("min_contributors", "out/t.csv", status, message="3 organisations"),
+            # Every table needs the copied-records check (release.rego's required_checks).
+            CheckResult("copied-records", "out/t.csv", "pass", message="no granted row in it"),
+        ],
         contributing_organisations=["acme", "globex"],
     )
 
