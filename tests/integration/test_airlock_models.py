@@ -123,8 +123,20 @@ def test_an_archive_of_a_table_and_unknown_bytes_is_refused_by_the_policy(airloc
 
 
 def test_a_clean_archive_goes_to_review(airlock, tmp_path):
-    rid = request_with(airlock, tmp_path, "out.zip", zip_of({"t.csv": CSV}), "archive")
+    files = {"README.md": b"# Results\n", "analysis.py": b"print('hello')\n"}
+    rid = request_with(airlock, tmp_path, "out.zip", zip_of(files), "archive")
     request = airlock.submit(ALICE, rid)
     assert request.state == "in_review"
     check = next(c for c in request.checks if c.check == "archive")
     assert check.status == "pass"
+
+
+def test_a_table_inside_an_archive_is_refused_it_would_miss_the_copied_records_check(
+    airlock, tmp_path
+):
+    rid = request_with(airlock, tmp_path, "out.zip", zip_of({"t.csv": CSV}), "archive")
+    with pytest.raises(PolicyRefused) as refused:
+        airlock.submit(ALICE, rid)
+    assert any("member t.csv is text/csv" in r for r in refused.value.reasons)
+    check = next(c for c in airlock.get(ALICE, rid).checks if c.check == "archive")
+    assert check.status == "pass"  # the archive itself is sound: the policy refuses its table
