@@ -114,6 +114,32 @@ class StubCatalog:
         return []  # no granted data: a table has nothing to be compared with
 
 
+def real_airlock(catalog, opa_url: str, root: Path, **options) -> AirlockService:
+    """An airlock over real parts, as the integration tests use it: a real catalog service
+    (its audit log too), the release and review policies in a real OPA at ``opa_url``, its
+    database and blobs under ``root/airlock``, the grants' cache at ``root/grants`` (where the
+    tests that grant data materialise it). ``options`` override the AirlockService's."""
+    from cleanroom.airlock.facts import CatalogFacts
+    from cleanroom.policy import PolicyClient
+
+    database = root / "airlock" / "airlock.sqlite"
+    arguments = {
+        "limits": Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
+        "view_policy": PolicyClient(opa_url),
+        "read_sessions": session_factory(create_airlock_engine(database, writer=False)),
+        "grants_dir": root / "grants",
+        **options,
+    }
+    return AirlockService(
+        session_factory(create_airlock_engine(database)),
+        BlobStore(root / "airlock" / "blobs"),
+        PolicyClient(opa_url, audit=catalog.audit, revision_ttl=0.0),
+        catalog.audit,
+        CatalogFacts(catalog),
+        **arguments,
+    )
+
+
 def make_airlock(
     tmp_path: Path,
     policy: StubPolicy | None = None,

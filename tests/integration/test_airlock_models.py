@@ -19,15 +19,12 @@ import struct
 import zipfile
 
 import pytest
+from factories.airlock import real_airlock
 
-from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.errors import PolicyRefused
-from cleanroom.airlock.facts import CatalogFacts
 from cleanroom.airlock.inspect import mediatypes as mt
 from cleanroom.airlock.permissions import SUBMIT, Caller
-from cleanroom.airlock.service import AirlockService, Limits
-from cleanroom.airlock.store import BlobStore
-from cleanroom.policy import PolicyClient
+from cleanroom.airlock.service import AirlockService
 
 ALICE = Caller("alice", frozenset({SUBMIT}), ("researcher",))
 CSV = b"plant_count,yield\n5,97.1\n"
@@ -39,17 +36,7 @@ def airlock(seeded, opa_server, tmp_path) -> AirlockService:
 
     seeded.materialiser = grant_materialiser(tmp_path / "grants")
     seeded.grant("yield", "wafers", reason="study", actor="adam")  # rows of acme, bolt, cora
-    database = tmp_path / "airlock" / "airlock.sqlite"
-    return AirlockService(
-        session_factory(create_airlock_engine(database)),
-        BlobStore(tmp_path / "airlock" / "blobs"),
-        PolicyClient(opa_server.url, audit=seeded.audit, revision_ttl=0.0),
-        seeded.audit,
-        CatalogFacts(seeded),
-        Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
-        view_policy=PolicyClient(opa_server.url),
-        read_sessions=session_factory(create_airlock_engine(database, writer=False)),
-    )
+    return real_airlock(seeded, opa_server.url, tmp_path)
 
 
 def request_with(airlock, tmp_path, name: str, data: bytes, type_: str) -> str:

@@ -14,6 +14,7 @@ import threading
 
 import duckdb
 import pytest
+from factories.airlock import real_airlock
 from factories.pdfs import make_pdf
 
 from cleanroom.airlock.db import create_airlock_engine, session_factory
@@ -48,20 +49,7 @@ CSV = b"plant_count,yield\n5,97.1\n"
 def airlock(seeded, opa_server, tmp_path) -> AirlockService:
     seeded.set_user_organisation("rowan", "bolt", actor="adam")
     seeded.add_member("yield", "rowan", "reviewer", actor="adam")
-    database = tmp_path / "airlock" / "airlock.sqlite"
-    sessions = session_factory(create_airlock_engine(database))
-    return AirlockService(
-        sessions,
-        BlobStore(tmp_path / "airlock" / "blobs"),
-        PolicyClient(opa_server.url, audit=seeded.audit, revision_ttl=0.0),
-        seeded.audit,
-        CatalogFacts(seeded),
-        Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
-        view_policy=PolicyClient(opa_server.url),
-        read_sessions=session_factory(create_airlock_engine(database, writer=False)),
-        # Where the tests that grant data materialise it: tables are compared with it.
-        grants_dir=tmp_path / "grants",
-    )
+    return real_airlock(seeded, opa_server.url, tmp_path)
 
 
 def put(airlock, request_id, name, data, type_="table", media_type="text/csv", caller=ALICE):

@@ -16,13 +16,11 @@ import socket
 
 import duckdb
 import pytest
+from factories.airlock import real_airlock
 
-from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.errors import PolicyRefused, Unavailable
-from cleanroom.airlock.facts import CatalogFacts
 from cleanroom.airlock.permissions import SUBMIT, Caller
-from cleanroom.airlock.service import AirlockService, Limits
-from cleanroom.airlock.store import BlobStore
+from cleanroom.airlock.service import AirlockService
 from cleanroom.policy import PolicyClient
 
 ALICE = Caller("alice", frozenset({SUBMIT}), ("researcher",))
@@ -65,17 +63,7 @@ def project(seeded, tmp_path, source):
 
 @pytest.fixture
 def airlock(seeded, opa_server, tmp_path, project) -> AirlockService:
-    database = tmp_path / "airlock" / "airlock.sqlite"
-    return AirlockService(
-        session_factory(create_airlock_engine(database)),
-        BlobStore(tmp_path / "airlock" / "blobs"),
-        PolicyClient(opa_server.url, audit=seeded.audit, revision_ttl=0.0),
-        seeded.audit,
-        CatalogFacts(seeded),
-        Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
-        view_policy=PolicyClient(opa_server.url),
-        grants_dir=tmp_path / "grants",
-    )
+    return real_airlock(seeded, opa_server.url, tmp_path)
 
 
 def rows_of(source, sql: str) -> bytes:

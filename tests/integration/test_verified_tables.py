@@ -24,13 +24,11 @@ import socket
 import duckdb
 import pytest
 from factories import tables
+from factories.airlock import real_airlock
 
-from cleanroom.airlock.db import create_airlock_engine, session_factory
 from cleanroom.airlock.errors import InvalidInput, PolicyRefused
-from cleanroom.airlock.facts import CatalogFacts
 from cleanroom.airlock.permissions import REVIEW, SUBMIT, Caller
-from cleanroom.airlock.service import AirlockService, Limits
-from cleanroom.airlock.store import BlobStore
+from cleanroom.airlock.service import AirlockService
 from cleanroom.grants.cache import researcher_dir
 from cleanroom.policy import PolicyClient
 from cleanroom.tables import spec as table_spec
@@ -100,17 +98,7 @@ def project(seeded, tmp_path):
 
 @pytest.fixture
 def airlock(seeded, opa_server, tmp_path, project) -> AirlockService:
-    database = tmp_path / "airlock" / "airlock.sqlite"
-    return AirlockService(
-        session_factory(create_airlock_engine(database)),
-        BlobStore(tmp_path / "airlock" / "blobs"),
-        PolicyClient(opa_server.url, audit=seeded.audit, revision_ttl=0.0),
-        seeded.audit,
-        CatalogFacts(seeded),
-        Limits(max_file_bytes=10_000_000, max_files=5, max_request_bytes=20_000_000),
-        view_policy=PolicyClient(opa_server.url),
-        grants_dir=tmp_path / "grants",
-    )
+    return real_airlock(seeded, opa_server.url, tmp_path)
 
 
 def make_table(tmp_path, grant, **spec_fields) -> tuple[bytes, dict]:
