@@ -29,15 +29,13 @@ import struct
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.outcome import CheckOutcome, CheckSubject
 from cleanroom.sandbox import Limits
-
-if TYPE_CHECKING:  # checks.py imports this module
-    from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
 
 ARCHIVE_CHECK = "archive"
 
@@ -72,7 +70,6 @@ FIX = "make the archive again with plain files only (no links, nested archives o
 def check_archive(subject: CheckSubject) -> CheckOutcome:
     """The ``archive`` check: :func:`inspect_archive` in the sandbox, then
     :func:`archive_outcome`."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     result = sandbox.run_warm("archive-inspect", subject.path, None, ARCHIVE_SANDBOX_LIMITS)
     if not result.ok or not isinstance(result.value, dict):
@@ -86,7 +83,6 @@ def check_archive(subject: CheckSubject) -> CheckOutcome:
 
 def archive_outcome(info: dict) -> CheckOutcome:
     """The ``archive`` check's outcome from what :func:`inspect_archive` found (pure)."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     metrics = info.get("metrics", {})
     findings = tuple(info.get("problems", [])) + tuple(info.get("members", []))

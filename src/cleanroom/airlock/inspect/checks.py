@@ -12,37 +12,14 @@ policy requires every file to have been looked at by at least one check (and a P
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import archives, figures, models, notebooks, sandboxed
 from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.outcome import CheckOutcome, CheckSubject
 from cleanroom.airlock.store import CHUNK
 from cleanroom.core.hashing import sha256_fileobj
-
-
-@dataclass(frozen=True)
-class CheckSubject:
-    path: Path
-    name: str
-    type: str
-    media_type: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    check: str
-    status: CheckStatus
-    message: str
-    # What the check found place by place, and the numbers it computed (the policy input's
-    # check_result ``findings`` and ``metrics``).
-    findings: tuple[Mapping[str, Any], ...] = ()
-    metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
 def check_integrity(subject: CheckSubject) -> CheckOutcome:

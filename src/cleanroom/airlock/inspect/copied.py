@@ -20,7 +20,7 @@ from typing import Any
 
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
-from cleanroom.airlock.inspect.checks import CheckOutcome
+from cleanroom.airlock.inspect.outcome import CheckOutcome
 
 COPIED_CHECK = "copied-records"
 # The tables this check reads (the sandbox job reads each of these).

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.outcome import CheckOutcome, CheckSubject
 from cleanroom.airlock.inspect.pdf import TRAILING_MAGIC
-
-if TYPE_CHECKING:
-    from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
 
 FIGURE_CHECK = "figure"
 # Largest image read whole (the policy releases figures up to 10 MiB).
@@ -322,6 +320,5 @@ def _outcome(
     status: CheckStatus, message: str, findings: Any, metrics: dict[str, Any]
 ) -> CheckOutcome:
     # Imported here: ``checks`` registers this module's check, so it imports this module.
-    from cleanroom.airlock.inspect.checks import CheckOutcome
 
     return CheckOutcome(FIGURE_CHECK, status, message, tuple(findings), metrics)

@@ -28,16 +28,14 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cleanroom import sandbox
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import archives
 from cleanroom.airlock.inspect import mediatypes as mt
+from cleanroom.airlock.inspect.outcome import CheckOutcome, CheckSubject
 from cleanroom.sandbox import Limits
-
-if TYPE_CHECKING:  # checks.py imports this module
-    from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
 
 MODEL_CHECK = "model"
 
@@ -87,7 +85,6 @@ FIX = "save the model with safetensors or export it to ONNX, and replace the fil
 
 def check_model(subject: CheckSubject) -> CheckOutcome:
     """The ``model`` check: :func:`inspect_model` in the sandbox, then :func:`model_outcome`."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     result = sandbox.run_warm(
         "model-inspect", subject.path, {"media_type": subject.media_type}, MODEL_LIMITS
@@ -103,7 +100,6 @@ def check_model(subject: CheckSubject) -> CheckOutcome:
 
 def model_outcome(info: dict) -> CheckOutcome:
     """The ``model`` check's outcome from what :func:`inspect_model` found (pure)."""
-    from cleanroom.airlock.inspect.checks import CheckOutcome  # here: checks.py imports this module
 
     def outcome(status, message, findings=()):
         return CheckOutcome(MODEL_CHECK, status, message, tuple(findings), info.get("metrics", {}))

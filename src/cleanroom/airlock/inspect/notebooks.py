@@ -20,13 +20,11 @@ import base64
 import binascii
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.inspect import mediatypes as mt
-
-if TYPE_CHECKING:
-    from cleanroom.airlock.inspect.checks import CheckOutcome, CheckSubject
+from cleanroom.airlock.inspect.outcome import CheckOutcome, CheckSubject
 
 NOTEBOOK_CHECK = "notebook"
 # An output is a large table from this many rows (HTML <tr>) or lines of text, or bytes.
@@ -328,6 +326,5 @@ def _outcome(
     status: CheckStatus, message: str, findings: Any, metrics: dict[str, Any]
 ) -> CheckOutcome:
     # Imported here: ``checks`` registers this module's check, so it imports this module.
-    from cleanroom.airlock.inspect.checks import CheckOutcome
 
     return CheckOutcome(NOTEBOOK_CHECK, status, message, tuple(findings), metrics)

@@ -29,7 +29,7 @@ from typing import Any
 from cleanroom.airlock.enums import CheckStatus
 from cleanroom.airlock.errors import InvalidInput
 from cleanroom.airlock.inspect import mediatypes as mt
-from cleanroom.airlock.inspect.checks import CheckOutcome
+from cleanroom.airlock.inspect.outcome import CheckOutcome
 from cleanroom.grants.rowfilter import RowFilterError, check_row_filter, type_kind
 from cleanroom.grants.rowfilter.rules import NUMBER
 from cleanroom.tables import spec as table_spec
